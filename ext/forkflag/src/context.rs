@@ -1,0 +1,163 @@
+//! `Forkflag::Context`: a context converted once and reused for many
+//! evaluations (one per request, say).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use forkflag_core::time::format_millis;
+use forkflag_core::{Context, Field, OwnedContext};
+use magnus::rb_sys::AsRawValue;
+use magnus::{function, method, prelude::*, Error, RHash, Ruby, Value};
+
+use crate::errors::{arg_error, type_error};
+use crate::guard::guard;
+use crate::hash_context::{with_value_text, HashContext};
+
+/// A prebuilt context.
+#[magnus::wrap(class = "Forkflag::Context", free_immediately, size)]
+pub struct RubyContext {
+    fields: OwnedContext,
+    current_time_millis: Option<i64>,
+    remote_ip: Option<IpAddr>,
+}
+
+impl Context for RubyContext {
+    #[inline]
+    fn with_field<R>(&self, field: &Field, f: impl FnOnce(Option<&str>) -> R) -> R {
+        self.fields.with_field(field, f)
+    }
+
+    #[inline]
+    fn current_time_millis(&self) -> Option<Result<i64, ()>> {
+        self.current_time_millis.map(Ok)
+    }
+
+    #[inline]
+    fn remote_ip(&self) -> Option<IpAddr> {
+        self.remote_ip
+    }
+}
+
+fn text_of(value: Value) -> Option<String> {
+    with_value_text(value.as_raw(), |t| t.map(str::to_owned))
+}
+
+impl RubyContext {
+    /// Builds a context from a Hash whose keys were validated in Ruby.
+    fn build(ruby: &Ruby, hash: RHash) -> Result<RubyContext, Error> {
+        guard(ruby, || {
+            let view = HashContext::new(hash.as_raw());
+            let text = |field: Field| view.with_field(&field, |t| t.map(str::to_owned));
+            let current_time_millis = match view.current_time_millis() {
+                None => None,
+                Some(Ok(ms)) => Some(ms),
+                Some(Err(())) => {
+                    let given: Value = hash.aref(ruby.to_symbol("current_time"))?;
+                    return Err(arg_error(
+                        ruby,
+                        format!(
+                            "current_time must be a Time or an ISO-8601 String such as \
+                             \"2024-05-01T12:00:00Z\", got {}",
+                            given.inspect()
+                        ),
+                    ));
+                }
+            };
+            let mut properties = BTreeMap::new();
+            let props: Value = hash.aref(ruby.to_symbol("properties"))?;
+            if !props.is_nil() {
+                let props = RHash::from_value(props).ok_or_else(|| {
+                    type_error(
+                        ruby,
+                        format!("properties must be a Hash, got {}", props.inspect()),
+                    )
+                })?;
+                props.foreach(|k: Value, v: Value| {
+                    let key = if let Some(s) = magnus::RString::from_value(k) {
+                        s.to_string()?
+                    } else if let Some(s) = magnus::Symbol::from_value(k) {
+                        s.name()?.into_owned()
+                    } else {
+                        return Err(type_error(
+                            ruby,
+                            format!(
+                                "property names must be Strings or Symbols, got {}",
+                                k.inspect()
+                            ),
+                        ));
+                    };
+                    if let Some(value) = text_of(v) {
+                        properties.insert(key, value);
+                    }
+                    Ok(magnus::r_hash::ForEach::Continue)
+                })?;
+            }
+            let fields = OwnedContext {
+                user_id: text(Field::UserId),
+                session_id: text(Field::SessionId),
+                remote_address: text(Field::RemoteAddress),
+                environment: text(Field::Environment),
+                app_name: text(Field::AppName),
+                current_time: current_time_millis.map(format_millis),
+                properties,
+            };
+            let remote_ip = fields
+                .remote_address
+                .as_deref()
+                .and_then(|a| a.trim().parse().ok());
+            Ok(RubyContext {
+                fields,
+                current_time_millis,
+                remote_ip,
+            })
+        })
+    }
+
+    fn user_id(&self) -> Option<String> {
+        self.fields.user_id.clone()
+    }
+
+    fn session_id(&self) -> Option<String> {
+        self.fields.session_id.clone()
+    }
+
+    fn remote_address(&self) -> Option<String> {
+        self.fields.remote_address.clone()
+    }
+
+    fn environment(&self) -> Option<String> {
+        self.fields.environment.clone()
+    }
+
+    fn app_name(&self) -> Option<String> {
+        self.fields.app_name.clone()
+    }
+
+    fn current_time_ms(&self) -> Option<i64> {
+        self.current_time_millis
+    }
+
+    fn properties(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        let h = ruby.hash_new();
+        for (k, v) in &rb_self.fields.properties {
+            h.aset(k.as_str(), v.as_str())?;
+        }
+        h.freeze();
+        Ok(h)
+    }
+}
+
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let module = ruby.define_module("Forkflag")?;
+    let class = module.define_class("Context", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_singleton_method("_build", function!(RubyContext::build, 1))?;
+    class.define_method("user_id", method!(RubyContext::user_id, 0))?;
+    class.define_method("session_id", method!(RubyContext::session_id, 0))?;
+    class.define_method("remote_address", method!(RubyContext::remote_address, 0))?;
+    class.define_method("environment", method!(RubyContext::environment, 0))?;
+    class.define_method("app_name", method!(RubyContext::app_name, 0))?;
+    class.define_method("_current_time_ms", method!(RubyContext::current_time_ms, 0))?;
+    class.define_method("properties", method!(RubyContext::properties, 0))?;
+    Ok(())
+}

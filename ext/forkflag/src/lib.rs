@@ -1,0 +1,23 @@
+//! The Ruby binding of forkflag: one file per Ruby class, wired here.
+//!
+//! The binding is deliberately thin: argument conversion, exception mapping
+//! and the Ruby-facing objects. Everything else lives in `forkflag_core`.
+
+use magnus::{Error, Ruby};
+
+mod client;
+mod context;
+mod errors;
+mod guard;
+mod hash_context;
+mod variant;
+
+#[magnus::init(name = "forkflag")]
+fn init(ruby: &Ruby) -> Result<(), Error> {
+    forkflag_core::fork::install_handlers();
+    hash_context::init(ruby)?;
+    context::init(ruby)?;
+    variant::init(ruby)?;
+    client::init(ruby)?;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! `Forkflag::Variant`: the answer of `Client#variant`.
+
+use std::sync::Arc;
+
+use forkflag_core::{Payload, VariantChoice};
+use magnus::rb_sys::FromRawValue;
+use magnus::{function, method, prelude::*, Error, RHash, RString, Ruby, Value};
+
+use crate::guard::guard;
+
+/// A chosen variant (or the disabled variant).
+#[magnus::wrap(class = "Forkflag::Variant", free_immediately, size)]
+pub struct RubyVariant {
+    /// `None` is the disabled variant.
+    name: Option<Arc<str>>,
+    payload: Option<Arc<Payload>>,
+    feature_enabled: bool,
+}
+
+impl RubyVariant {
+    /// The Ruby object for a choice.
+    pub fn from_choice(choice: &VariantChoice<'_>) -> RubyVariant {
+        RubyVariant {
+            name: choice.variant.map(|v| Arc::clone(v.shared_name())),
+            payload: choice.variant.and_then(|v| v.payload().cloned()),
+            feature_enabled: choice.feature_enabled,
+        }
+    }
+
+    /// The disabled variant, for a flag that is off or unknown.
+    pub fn disabled(feature_enabled: bool) -> RubyVariant {
+        RubyVariant {
+            name: None,
+            payload: None,
+            feature_enabled,
+        }
+    }
+
+    fn build(
+        ruby: &Ruby,
+        name: String,
+        feature_enabled: bool,
+        payload: Option<RHash>,
+    ) -> Result<RubyVariant, Error> {
+        guard(ruby, || {
+            let payload = match payload {
+                None => None,
+                Some(h) => {
+                    let get = |k: &str| -> Result<String, Error> {
+                        let v: Value = h.aref(ruby.to_symbol(k))?;
+                        let v = if v.is_nil() { h.aref(k)? } else { v };
+                        String::try_convert(v)
+                    };
+                    Some(Arc::new(Payload {
+                        payload_type: get("type")?.into(),
+                        value: get("value")?.into(),
+                    }))
+                }
+            };
+            let name = (name != forkflag_core::compile::DISABLED_VARIANT).then(|| Arc::from(name));
+            Ok(RubyVariant {
+                feature_enabled: feature_enabled || name.is_some(),
+                name,
+                payload,
+            })
+        })
+    }
+
+    fn name(ruby: &Ruby, rb_self: &Self) -> RString {
+        let name = rb_self
+            .name
+            .as_deref()
+            .unwrap_or(forkflag_core::compile::DISABLED_VARIANT);
+        interned(ruby, name)
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.name.is_some()
+    }
+
+    pub(crate) fn is_feature_enabled(&self) -> bool {
+        self.feature_enabled
+    }
+
+    fn payload(ruby: &Ruby, rb_self: &Self) -> Result<Option<RHash>, Error> {
+        let Some(p) = &rb_self.payload else {
+            return Ok(None);
+        };
+        let h = ruby.hash_new();
+        h.aset(ruby.to_symbol("type"), interned(ruby, &p.payload_type))?;
+        h.aset(ruby.to_symbol("value"), ruby.str_new(&p.value).as_value())?;
+        h.freeze();
+        Ok(Some(h))
+    }
+}
+
+/// A frozen, interned String (created once per distinct text).
+pub fn interned(_ruby: &Ruby, text: &str) -> RString {
+    // SAFETY: the pointer and length describe `text`, valid UTF-8; the
+    // returned VALUE is a String that Ruby keeps in its interned table.
+    unsafe {
+        let raw = rb_sys::rb_enc_interned_str(
+            text.as_ptr().cast(),
+            text.len() as std::os::raw::c_long,
+            rb_sys::rb_utf8_encoding(),
+        );
+        RString::from_value(Value::from_raw(raw)).expect("rb_enc_interned_str returns a String")
+    }
+}
+
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let module = ruby.define_module("Forkflag")?;
+    let class = module.define_class("Variant", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class.define_singleton_method("_build", function!(RubyVariant::build, 3))?;
+    class.define_method("name", method!(RubyVariant::name, 0))?;
+    class.define_method("enabled?", method!(RubyVariant::is_enabled, 0))?;
+    class.define_method("feature_enabled?", method!(RubyVariant::is_feature_enabled, 0))?;
+    class.define_method("payload", method!(RubyVariant::payload, 0))?;
+    Ok(())
+}

@@ -1,0 +1,414 @@
+//! Constraints, compiled once and tested on every evaluation.
+//!
+//! Values are parsed when the snapshot is compiled (numbers, dates, semvers,
+//! CIDRs, regexes, IN-sets), so a test only reads the context field and
+//! compares. No test allocates unless it must lowercase non-ASCII text.
+
+use std::cmp::Ordering;
+use std::net::IpAddr;
+
+use hashbrown::HashSet;
+use rustc_hash::FxBuildHasher;
+
+use crate::context::{Context, Field};
+use crate::model;
+use crate::time::{now_millis, parse_timestamp_millis};
+
+/// An IN-list: a few values are scanned, many are hashed.
+#[derive(Debug)]
+pub(crate) enum StrSet {
+    Few(Box<[Box<str>]>),
+    Many(HashSet<Box<str>, FxBuildHasher>),
+}
+
+const HASH_SET_THRESHOLD: usize = 8;
+
+impl StrSet {
+    pub(crate) fn new(values: impl IntoIterator<Item = String>) -> StrSet {
+        let values: Vec<Box<str>> = values.into_iter().map(String::into_boxed_str).collect();
+        if values.len() <= HASH_SET_THRESHOLD {
+            StrSet::Few(values.into_boxed_slice())
+        } else {
+            let mut set = HashSet::with_capacity_and_hasher(values.len(), FxBuildHasher);
+            set.extend(values);
+            StrSet::Many(set)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn contains(&self, value: &str) -> bool {
+        match self {
+            StrSet::Few(values) => values.iter().any(|v| &**v == value),
+            StrSet::Many(set) => set.contains(value),
+        }
+    }
+}
+
+/// An ordering comparison against a fixed operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    Eq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Cmp {
+    #[inline]
+    fn holds(self, ord: Ordering) -> bool {
+        match self {
+            Cmp::Eq => ord == Ordering::Equal,
+            Cmp::Gt => ord == Ordering::Greater,
+            Cmp::Gte => ord != Ordering::Less,
+            Cmp::Lt => ord == Ordering::Less,
+            Cmp::Lte => ord != Ordering::Greater,
+        }
+    }
+}
+
+/// String-fragment operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fragment {
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+/// An IP network: an address and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `10.0.0.0/8`, `::1/128` or a bare address.
+    pub(crate) fn parse(text: &str) -> Option<IpNet> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+
+    #[inline]
+    pub(crate) fn contains(&self, ip: &IpAddr) -> bool {
+        fn masked_eq(a: u128, b: u128, bits: u32, width: u32) -> bool {
+            if bits == 0 {
+                return true;
+            }
+            let shift = width - bits;
+            (a >> shift) == (b >> shift)
+        }
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => masked_eq(
+                u32::from(net) as u128,
+                u32::from(*ip) as u128,
+                self.prefix as u32,
+                32,
+            ),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked_eq(u128::from(net), u128::from(*ip), self.prefix as u32, 128)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What a constraint checks, with its operand already parsed.
+#[derive(Debug)]
+pub(crate) enum Test {
+    In(StrSet),
+    NotIn(StrSet),
+    Fragment {
+        kind: Fragment,
+        values: Box<[Box<str>]>,
+        ignore_case: bool,
+    },
+    Num(Cmp, f64),
+    Date(Cmp, i64),
+    Semver(Cmp, Box<semver::Version>),
+    Regex(Box<regex::Regex>),
+    Cidr(Box<[IpNet]>),
+    /// A constraint that cannot be understood (unknown operator, unreadable
+    /// operand): it never holds, whatever `inverted` says, so a broken
+    /// configuration cannot switch a flag on for everyone.
+    Never,
+}
+
+/// A compiled constraint.
+#[derive(Debug)]
+pub struct Constraint {
+    pub(crate) field: Field,
+    pub(crate) inverted: bool,
+    pub(crate) test: Test,
+}
+
+/// Why a constraint was compiled to "never holds".
+pub(crate) type ConstraintProblem = String;
+
+/// Largest compiled regex, in bytes of the compiled program.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+impl Constraint {
+    /// Compiles a constraint. A problem is reported alongside a constraint
+    /// that never holds.
+    pub(crate) fn compile(raw: &model::Constraint) -> (Constraint, Option<ConstraintProblem>) {
+        let field = Field::from_name(&raw.context_name);
+        let (test, problem) = compile_test(raw);
+        (
+            Constraint {
+                field,
+                inverted: raw.inverted,
+                test,
+            },
+            problem,
+        )
+    }
+
+    /// Whether the constraint holds for the context.
+    #[inline]
+    pub fn holds<C: Context + ?Sized>(&self, ctx: &C) -> bool {
+        let result = match &self.test {
+            Test::Never => return false,
+            Test::Date(cmp, operand) => {
+                let now = match ctx.current_time_millis() {
+                    None => Ok(now_millis()),
+                    Some(t) => t,
+                };
+                match now {
+                    Ok(t) => cmp.holds(t.cmp(operand)),
+                    Err(()) => false,
+                }
+            }
+            Test::Cidr(nets) => match ctx.with_field(&self.field, |v| {
+                v.and_then(|s| s.trim().parse::<IpAddr>().ok())
+            }) {
+                Some(ip) => nets.iter().any(|n| n.contains(&ip)),
+                None => false,
+            },
+            test => ctx.with_field(&self.field, |value| test_value(test, value)),
+        };
+        result != self.inverted
+    }
+}
+
+#[inline]
+fn test_value(test: &Test, value: Option<&str>) -> bool {
+    match test {
+        Test::In(set) => value.is_some_and(|v| set.contains(v)),
+        Test::NotIn(set) => value.is_none_or(|v| !set.contains(v)),
+        Test::Fragment {
+            kind,
+            values,
+            ignore_case,
+        } => match value {
+            Some(v) => fragment_matches(*kind, values, *ignore_case, v),
+            None => false,
+        },
+        Test::Num(cmp, operand) => match value.and_then(|v| v.parse::<f64>().ok()) {
+            Some(n) => n.partial_cmp(operand).is_some_and(|o| cmp.holds(o)),
+            None => false,
+        },
+        Test::Semver(cmp, operand) => match value.and_then(|v| semver::Version::parse(v).ok()) {
+            Some(v) => cmp.holds(v.cmp_precedence(operand)),
+            None => false,
+        },
+        Test::Regex(re) => value.is_some_and(|v| re.is_match(v)),
+        Test::Date(..) | Test::Cidr(..) | Test::Never => false,
+    }
+}
+
+fn fragment_matches(kind: Fragment, values: &[Box<str>], ignore_case: bool, value: &str) -> bool {
+    if !ignore_case {
+        return values.iter().any(|p| match kind {
+            Fragment::Contains => value.contains(&**p),
+            Fragment::StartsWith => value.starts_with(&**p),
+            Fragment::EndsWith => value.ends_with(&**p),
+        });
+    }
+    if value.is_ascii() {
+        // Operands were lowercased at compile time.
+        let hay = value.as_bytes();
+        return values.iter().any(|p| {
+            let needle = p.as_bytes();
+            if needle.len() > hay.len() {
+                return false;
+            }
+            match kind {
+                Fragment::StartsWith => hay[..needle.len()].eq_ignore_ascii_case(needle),
+                Fragment::EndsWith => hay[hay.len() - needle.len()..].eq_ignore_ascii_case(needle),
+                Fragment::Contains => hay
+                    .windows(needle.len().max(1))
+                    .any(|w| needle.is_empty() || w.eq_ignore_ascii_case(needle)),
+            }
+        });
+    }
+    let lowered = value.to_lowercase();
+    values.iter().any(|p| match kind {
+        Fragment::Contains => lowered.contains(&**p),
+        Fragment::StartsWith => lowered.starts_with(&**p),
+        Fragment::EndsWith => lowered.ends_with(&**p),
+    })
+}
+
+fn single_value(raw: &model::Constraint) -> Option<&str> {
+    raw.value
+        .as_deref()
+        .or_else(|| raw.values.first().map(String::as_str))
+}
+
+fn compile_test(raw: &model::Constraint) -> (Test, Option<ConstraintProblem>) {
+    let op = raw.operator.as_str();
+    let cmp = |suffix: &str| match suffix {
+        "EQ" => Some(Cmp::Eq),
+        "GT" => Some(Cmp::Gt),
+        "GTE" => Some(Cmp::Gte),
+        "LT" => Some(Cmp::Lt),
+        "LTE" => Some(Cmp::Lte),
+        _ => None,
+    };
+    let never = |why: String| (Test::Never, Some(why));
+    match op {
+        "IN" => (Test::In(StrSet::new(raw.values.iter().cloned())), None),
+        "NOT_IN" => (Test::NotIn(StrSet::new(raw.values.iter().cloned())), None),
+        "STR_CONTAINS" | "STR_STARTS_WITH" | "STR_ENDS_WITH" => {
+            let kind = match op {
+                "STR_CONTAINS" => Fragment::Contains,
+                "STR_STARTS_WITH" => Fragment::StartsWith,
+                _ => Fragment::EndsWith,
+            };
+            let values = raw
+                .values
+                .iter()
+                .map(|v| {
+                    if raw.case_insensitive {
+                        v.to_lowercase().into_boxed_str()
+                    } else {
+                        v.clone().into_boxed_str()
+                    }
+                })
+                .collect();
+            (
+                Test::Fragment {
+                    kind,
+                    values,
+                    ignore_case: raw.case_insensitive,
+                },
+                None,
+            )
+        }
+        "NUM_EQ" | "NUM_GT" | "NUM_GTE" | "NUM_LT" | "NUM_LTE" => {
+            let c = cmp(&op[4..]).expect("operator suffix listed above");
+            match single_value(raw).map(|v| (v, v.trim().parse::<f64>())) {
+                Some((_, Ok(n))) if n.is_finite() => (Test::Num(c, n), None),
+                Some((v, _)) => never(format!("{op} needs a number, got {v:?}")),
+                None => never(format!("{op} has no value")),
+            }
+        }
+        "DATE_AFTER" | "DATE_BEFORE" => {
+            let c = if op == "DATE_AFTER" { Cmp::Gt } else { Cmp::Lt };
+            match single_value(raw).map(|v| (v, parse_timestamp_millis(v))) {
+                Some((_, Ok(t))) => (Test::Date(c, t), None),
+                Some((v, Err(()))) => never(format!(
+                    "{op} needs an ISO-8601 timestamp such as 2024-01-31T12:00:00.000Z, got {v:?}"
+                )),
+                None => never(format!("{op} has no value")),
+            }
+        }
+        "SEMVER_EQ" | "SEMVER_GT" | "SEMVER_GTE" | "SEMVER_LT" | "SEMVER_LTE" => {
+            let c = cmp(&op[7..]).expect("operator suffix listed above");
+            match single_value(raw).map(|v| (v, semver::Version::parse(v.trim()))) {
+                Some((_, Ok(v))) => (Test::Semver(c, Box::new(v)), None),
+                Some((v, Err(e))) => never(format!(
+                    "{op} needs a semantic version such as 1.2.3, got {v:?} ({e})"
+                )),
+                None => never(format!("{op} has no value")),
+            }
+        }
+        "REGEX" => match single_value(raw) {
+            Some(pattern) => match regex::RegexBuilder::new(pattern)
+                .case_insensitive(raw.case_insensitive)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+            {
+                Ok(re) => (Test::Regex(Box::new(re)), None),
+                Err(e) => never(format!("REGEX pattern {pattern:?} is not valid: {e}")),
+            },
+            None => never("REGEX has no pattern".into()),
+        },
+        "IN_CIDR" => {
+            let nets: Vec<IpNet> = raw.values.iter().filter_map(|v| IpNet::parse(v)).collect();
+            let bad: Vec<&String> = raw
+                .values
+                .iter()
+                .filter(|v| IpNet::parse(v).is_none())
+                .collect();
+            let problem = (!bad.is_empty()).then(|| {
+                format!("IN_CIDR ignores values that are not an IP address or CIDR range: {bad:?}")
+            });
+            (Test::Cidr(nets.into_boxed_slice()), problem)
+        }
+        other => never(format!(
+            "unknown constraint operator {other:?}; this constraint never matches"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::OwnedContext;
+
+    fn constraint(name: &str, op: &str, values: &[&str], value: Option<&str>) -> model::Constraint {
+        model::Constraint {
+            context_name: name.into(),
+            operator: op.into(),
+            values: values.iter().map(|s| s.to_string()).collect(),
+            value: value.map(str::to_string),
+            inverted: false,
+            case_insensitive: false,
+        }
+    }
+
+    #[test]
+    fn cidr_contains() {
+        let net = IpNet::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains(&"10.1.2.3".parse().unwrap()));
+        assert!(!net.contains(&"11.1.2.3".parse().unwrap()));
+        let all = IpNet::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains(&"1.2.3.4".parse().unwrap()));
+        let v6 = IpNet::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains(&"2001:db8::1".parse().unwrap()));
+        assert!(!v6.contains(&"10.0.0.1".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+        assert!(IpNet::parse("banana").is_none());
+    }
+
+    #[test]
+    fn unknown_operator_never_holds_even_inverted() {
+        let mut raw = constraint("userId", "SOUNDS_LIKE", &["x"], None);
+        raw.inverted = true;
+        let (c, problem) = Constraint::compile(&raw);
+        assert!(problem.unwrap().contains("SOUNDS_LIKE"));
+        assert!(!c.holds(&OwnedContext::default()));
+    }
+
+    #[test]
+    fn ascii_case_insensitive_fragments() {
+        let mut raw = constraint("userId", "STR_CONTAINS", &["BoB"], None);
+        raw.case_insensitive = true;
+        let (c, _) = Constraint::compile(&raw);
+        let ctx = |id: &str| OwnedContext {
+            user_id: Some(id.into()),
+            ..Default::default()
+        };
+        assert!(c.holds(&ctx("hi bOb!")));
+        assert!(!c.holds(&ctx("hi bo b")));
+        assert!(c.holds(&ctx("ÜBOB")));
+    }
+}

@@ -1,0 +1,177 @@
+//! The live configuration: the current snapshot, swapped atomically.
+//!
+//! Readers load the snapshot once per evaluation without locking. Writers
+//! (the background refresher, a bootstrap, a test override) compile a new
+//! snapshot and swap it in. Snapshots that were replaced are kept until their
+//! usage counters have been collected twice, so a count made by an evaluation
+//! that was still holding the old snapshot is not lost.
+//!
+//! Nothing here takes a lock, so a fork at any instant leaves the child with
+//! an engine it can use at once.
+
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, ArcSwapOption, Guard};
+
+use crate::compile::{compile, fingerprint};
+use crate::metrics::Tally;
+use crate::model::{ClientFeatures, Update};
+use crate::snapshot::Snapshot;
+use crate::CoreError;
+
+/// What an update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateOutcome {
+    /// Whether a new snapshot replaced the old one (false when the payload
+    /// was identical to the current one).
+    pub changed: bool,
+    /// Problems found in the payload and not reported before.
+    pub warnings: Vec<String>,
+    /// Number of flags now loaded.
+    pub flags: usize,
+}
+
+/// The current snapshot and what is needed to update it.
+#[derive(Debug)]
+pub struct Engine {
+    current: ArcSwap<Snapshot>,
+    /// ETag of the response the current configuration came from.
+    etag: ArcSwapOption<String>,
+    /// The raw state delta events apply to (kept once deltas are in use).
+    delta_base: ArcSwapOption<ClientFeatures>,
+    /// Replaced snapshots and how many times their counters were collected.
+    retired: ArcSwap<Vec<(Arc<Snapshot>, u8)>>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// An engine with no flags.
+    pub fn new() -> Engine {
+        Engine {
+            current: ArcSwap::from_pointee(Snapshot::empty()),
+            etag: ArcSwapOption::empty(),
+            delta_base: ArcSwapOption::empty(),
+            retired: ArcSwap::from_pointee(Vec::new()),
+        }
+    }
+
+    /// The current snapshot, for one unit of work (no lock, no allocation).
+    #[inline]
+    pub fn load(&self) -> Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
+    /// The current snapshot, to keep.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// The ETag the current configuration came with.
+    pub fn etag(&self) -> Option<String> {
+        self.etag.load_full().map(|e| (*e).clone())
+    }
+
+    /// Applies payload text: a full client-features document or a batch of
+    /// delta events. A payload that cannot be read leaves the current
+    /// configuration untouched.
+    pub fn update_json(&self, json: &[u8], etag: Option<&str>) -> Result<UpdateOutcome, CoreError> {
+        let print = fingerprint(json);
+        let current = self.current.load_full();
+        if print == current.fingerprint && !current.is_empty() {
+            self.set_etag(etag);
+            return Ok(UpdateOutcome {
+                changed: false,
+                warnings: Vec::new(),
+                flags: current.len(),
+            });
+        }
+        let state = match Update::parse(json)? {
+            Update::Full(state) => {
+                if self.delta_base.load().is_some() {
+                    self.delta_base.store(Some(Arc::new(state.clone())));
+                }
+                state
+            }
+            Update::Delta(events) => {
+                let mut state = match self.delta_base.load_full() {
+                    Some(base) => (*base).clone(),
+                    None if current.is_empty() => ClientFeatures::default(),
+                    None => {
+                        return Err(CoreError::InvalidPayload(
+                            "delta events arrived for a configuration loaded as a full document; \
+                             a delta stream must start with a hydration event"
+                                .into(),
+                        ))
+                    }
+                };
+                state.apply(events);
+                self.delta_base.store(Some(Arc::new(state.clone())));
+                state
+            }
+        };
+        let (snapshot, warnings) = compile(&state, etag, print, Some(&current));
+        let flags = snapshot.len();
+        self.replace(Arc::new(snapshot));
+        self.set_etag(etag);
+        Ok(UpdateOutcome {
+            changed: true,
+            warnings,
+            flags,
+        })
+    }
+
+    fn set_etag(&self, etag: Option<&str>) {
+        if let Some(etag) = etag {
+            self.etag.store(Some(Arc::new(etag.to_owned())));
+        }
+    }
+
+    /// Installs a snapshot, retiring the previous one.
+    pub fn replace(&self, snapshot: Arc<Snapshot>) {
+        let old = self.current.swap(snapshot);
+        self.retired.rcu(|list| {
+            let mut list = (**list).clone();
+            list.push((Arc::clone(&old), 0));
+            list
+        });
+    }
+
+    /// Takes the counts of the given fork generation tag from the current
+    /// and retired snapshots.
+    pub fn take_tally(&self, tag: u64) -> Tally {
+        let mut tally = Tally::default();
+        tally.drain_from(&self.current.load(), tag);
+        let retired = self.retired.load_full();
+        if retired.is_empty() {
+            return tally;
+        }
+        for (snapshot, _) in retired.iter() {
+            tally.drain_from(snapshot, tag);
+        }
+        self.retired.rcu(|list| {
+            list.iter()
+                .filter_map(|(s, n)| {
+                    let drained = retired.iter().any(|(r, _)| Arc::ptr_eq(r, s));
+                    let n = if drained { n + 1 } else { *n };
+                    (n < 2).then(|| (Arc::clone(s), n))
+                })
+                .collect::<Vec<_>>()
+        });
+        tally
+    }
+
+    /// Reads the counts of a generation tag without taking them.
+    pub fn peek_tally(&self, tag: u64) -> Tally {
+        let mut tally = Tally::default();
+        tally.peek_from(&self.current.load(), tag);
+        for (snapshot, _) in self.retired.load().iter() {
+            tally.peek_from(snapshot, tag);
+        }
+        tally
+    }
+}

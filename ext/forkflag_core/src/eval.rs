@@ -1,0 +1,203 @@
+//! Evaluation: is a flag on for a context, and which variant applies.
+//!
+//! Nothing here locks or allocates (the one exception is case-insensitive
+//! matching of non-ASCII text). Parents of dependent flags are evaluated
+//! without being counted.
+
+use crate::context::{Context, Field};
+use crate::hashing::{normalized, STRATEGY_SEED, VARIANT_SEED};
+use crate::random::random_in;
+use crate::snapshot::{
+    remote_address_matches, Flag, Snapshot, Stickiness, Strategy, StrategyKind, Variant, VariantSet,
+};
+
+/// The result of choosing a variant.
+#[derive(Debug, Clone, Copy)]
+pub struct VariantChoice<'s> {
+    /// The chosen variant; `None` is the disabled variant.
+    pub variant: Option<&'s Variant>,
+    /// Whether the flag itself was enabled for the context.
+    pub feature_enabled: bool,
+}
+
+impl VariantChoice<'_> {
+    /// The variant's name (`"disabled"` when none applies).
+    pub fn name(&self) -> &str {
+        self.variant
+            .map_or(crate::compile::DISABLED_VARIANT, |v| v.name())
+    }
+
+    /// Whether a real variant was chosen.
+    pub fn enabled(&self) -> bool {
+        self.variant.is_some()
+    }
+}
+
+impl Snapshot {
+    /// Evaluates a flag by name and counts the answer. `None` when the
+    /// snapshot has no such flag (nothing is counted then).
+    #[inline]
+    pub fn check<C: Context + ?Sized>(&self, name: &[u8], ctx: &C, tag: u64) -> Option<(bool, &Flag)> {
+        let i = self.index_of(name)?;
+        let enabled = self.is_enabled_at(i, ctx);
+        self.counters[i as usize].count(enabled, tag);
+        Some((enabled, &self.flags[i as usize]))
+    }
+
+    /// Chooses a variant by name and counts it. `None` when the snapshot has
+    /// no such flag.
+    #[inline]
+    pub fn check_variant<C: Context + ?Sized>(
+        &self,
+        name: &[u8],
+        ctx: &C,
+        tag: u64,
+    ) -> Option<(VariantChoice<'_>, &Flag)> {
+        let i = self.index_of(name)?;
+        let choice = self.variant_at(i, ctx);
+        let counters = &self.counters[i as usize];
+        counters.count(choice.feature_enabled, tag);
+        let slot = choice.variant.map_or(0, |v| v.slot as usize);
+        counters.variants[slot].add_one(tag);
+        Some((choice, &self.flags[i as usize]))
+    }
+
+    /// Whether the flag at `i` is enabled for the context (not counted).
+    pub fn is_enabled_at<C: Context + ?Sized>(&self, i: u32, ctx: &C) -> bool {
+        let flag = &self.flags[i as usize];
+        flag.enabled
+            && self.dependencies_met(flag, ctx)
+            && (flag.strategies.is_empty()
+                || flag.strategies.iter().any(|s| strategy_matches(flag, s, ctx)))
+    }
+
+    /// The variant of the flag at `i` for the context (not counted).
+    pub fn variant_at<C: Context + ?Sized>(&self, i: u32, ctx: &C) -> VariantChoice<'_> {
+        let flag = &self.flags[i as usize];
+        let off = VariantChoice {
+            variant: None,
+            feature_enabled: false,
+        };
+        if !flag.enabled || !self.dependencies_met(flag, ctx) {
+            return off;
+        }
+        let set = if flag.strategies.is_empty() {
+            flag.variants.as_deref()
+        } else {
+            match flag.strategies.iter().find(|s| strategy_matches(flag, s, ctx)) {
+                Some(strategy) => strategy.variants.as_deref().or(flag.variants.as_deref()),
+                None => return off,
+            }
+        };
+        VariantChoice {
+            variant: set.and_then(|set| pick_variant(set, &flag.name, ctx)),
+            feature_enabled: true,
+        }
+    }
+
+    fn dependencies_met<C: Context + ?Sized>(&self, flag: &Flag, ctx: &C) -> bool {
+        flag.dependencies.iter().all(|dep| {
+            let Some(p) = dep.parent else {
+                return false;
+            };
+            let parent = &self.flags[p as usize];
+            // Only one level of dependency is allowed; deeper chains and
+            // cycles leave the child off.
+            if !parent.dependencies.is_empty() {
+                return false;
+            }
+            if self.is_enabled_at(p, ctx) != dep.expect_enabled {
+                return false;
+            }
+            dep.variants.is_empty() || {
+                let choice = self.variant_at(p, ctx);
+                let name = choice.name();
+                dep.variants.iter().any(|v| **v == *name)
+            }
+        })
+    }
+}
+
+#[inline]
+fn strategy_matches<C: Context + ?Sized>(flag: &Flag, strategy: &Strategy, ctx: &C) -> bool {
+    kind_matches(flag, &strategy.kind, ctx)
+        && strategy.constraints.iter().all(|c| c.holds(ctx))
+        && strategy.segments.iter().all(|segment| match segment {
+            Some(constraints) => constraints.iter().all(|c| c.holds(ctx)),
+            None => false,
+        })
+}
+
+#[inline]
+fn kind_matches<C: Context + ?Sized>(flag: &Flag, kind: &StrategyKind, ctx: &C) -> bool {
+    match kind {
+        StrategyKind::Default => true,
+        StrategyKind::UserWithId(ids) => ctx.with_field(&Field::UserId, |v| v.is_some_and(|id| ids.contains(id))),
+        StrategyKind::Rollout {
+            percentage,
+            stickiness,
+            group,
+        } => {
+            let group = group.as_deref().unwrap_or(&flag.name);
+            let hashed = |id: &str| normalized(group, id, 100, STRATEGY_SEED);
+            let point = match stickiness {
+                Stickiness::Default => ctx
+                    .with_field(&Field::UserId, |v| v.map(hashed))
+                    .or_else(|| ctx.with_field(&Field::SessionId, |v| v.map(hashed)))
+                    .unwrap_or_else(|| random_in(100)),
+                Stickiness::Random => random_in(100),
+                Stickiness::Field(field) => match ctx.with_field(field, |v| v.map(hashed)) {
+                    Some(p) => p,
+                    None => return false,
+                },
+            };
+            point <= *percentage
+        }
+        StrategyKind::Random { percentage } => random_in(100) <= *percentage,
+        StrategyKind::RemoteAddress { nets, texts } => {
+            let ip = ctx.remote_ip();
+            if texts.is_empty() {
+                ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+            } else {
+                ctx.with_field(&Field::RemoteAddress, |raw| {
+                    remote_address_matches(nets, texts, ip, raw)
+                })
+            }
+        }
+        StrategyKind::Hostname(matches) => *matches,
+        StrategyKind::Never => false,
+    }
+}
+
+fn pick_variant<'s, C: Context + ?Sized>(
+    set: &'s VariantSet,
+    flag_name: &str,
+    ctx: &C,
+) -> Option<&'s Variant> {
+    for variant in set.variants.iter() {
+        for (field, values) in variant.overrides.iter() {
+            if ctx.with_field(field, |v| v.is_some_and(|v| values.contains(v))) {
+                return Some(variant);
+            }
+        }
+    }
+    if set.total_weight == 0 {
+        return None;
+    }
+    let group = set.group.as_deref().unwrap_or(flag_name);
+    let total = set.total_weight;
+    let hashed = |id: &str| normalized(group, id, total, VARIANT_SEED);
+    let target = match &set.stickiness {
+        Stickiness::Default => ctx
+            .with_field(&Field::UserId, |v| v.map(hashed))
+            .or_else(|| ctx.with_field(&Field::SessionId, |v| v.map(hashed))),
+        Stickiness::Random => None,
+        Stickiness::Field(field) => ctx.with_field(field, |v| v.map(hashed)),
+    }
+    .unwrap_or_else(|| random_in(total));
+    let mut cumulative = 0u32;
+    set.variants.iter().find(|v| {
+        cumulative = cumulative.saturating_add(v.weight);
+        cumulative >= target
+    })
+}

@@ -1,0 +1,33 @@
+//! forkflag's core: Unleash flag evaluation with no Ruby dependency.
+//!
+//! - [`model`] reads the client-features payload,
+//! - [`compile`] turns it into an immutable [`Snapshot`],
+//! - [`eval`] answers `enabled?` and `variant` against a [`Context`],
+//! - [`Engine`] holds the current snapshot for lock-free readers,
+//! - [`metrics`] counts evaluations per fork generation,
+//! - [`fork`] notices forks.
+
+#![deny(missing_docs)]
+
+pub mod compile;
+pub mod constraint;
+pub mod context;
+pub mod engine;
+mod error;
+pub mod eval;
+pub mod fork;
+pub mod hashing;
+pub mod metrics;
+pub mod model;
+pub mod random;
+pub mod snapshot;
+pub mod time;
+
+pub use context::{Context, EmptyContext, Field, OwnedContext};
+pub use engine::{Engine, UpdateOutcome};
+pub use error::CoreError;
+pub use eval::VariantChoice;
+pub use snapshot::{Flag, Payload, Snapshot, Variant};
+
+/// The version of the Unleash client specification this engine implements.
+pub const CLIENT_SPEC_VERSION: &str = "5.2.0";

@@ -1,0 +1,19 @@
+# frozen_string_literal: true
+
+# forkflag: Unleash feature flags evaluated in Rust, kept fresh by native
+# threads, correct across fork.
+module Forkflag
+end
+
+require_relative "forkflag/version"
+require_relative "forkflag/errors"
+begin
+  require_relative "forkflag/forkflag"
+rescue LoadError
+  # An installed gem keeps the compiled library in its extension directory.
+  require "forkflag/forkflag"
+end
+require_relative "forkflag/config"
+require_relative "forkflag/context"
+require_relative "forkflag/variant"
+require_relative "forkflag/client"

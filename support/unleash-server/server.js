@@ -14,6 +14,8 @@
 //   UNLEASH_PORT_FILE        when set, the bound port is written there once
 //                            the server listens and the test knobs are applied
 //                            (harness.sh waits for this file, then /health)
+//   UNLEASH_PID_FILE         when set, this process writes its pid there first
+//                            thing (harness.sh stops the server by that pid)
 //   DATABASE_HOST / DATABASE_PORT / DATABASE_NAME / DATABASE_USERNAME /
 //   DATABASE_PASSWORD        the PostgreSQL database (read by unleash itself)
 //   INIT_ADMIN_API_TOKENS    admin token(s) created at start, "*:*.<secret>"
@@ -61,17 +63,38 @@
 // Server defaults: POST /api/client/metrics and /api/client/register 6000 a
 // minute each, everything under /api/client 20000 a minute. They are raised
 // here (FORKFLAG_RATE_LIMIT_PER_MINUTE, default 1000000) so a busy test suite
-// never sees 429. Note that /api/admin/search/features allows only 15 a
+// never sees 429. They are set through options because the server's own
+// environment variables for them are crossed (REGISTER_CLIENT_RATE_LIMIT_
+// PER_MINUTE sets the metrics limit and CLIENT_METRICS_RATE_LIMIT_PER_MINUTE
+// the register limit). Note that /api/admin/search/features allows only 15 a
 // minute; the test helper does not use it.
 
 const fs = require('fs');
 const path = require('path');
 
+function writeAtomically(file, text) {
+    const tmp = `${file}.tmp${process.pid}`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+}
+
+if (process.env.UNLEASH_PID_FILE) {
+    writeAtomically(process.env.UNLEASH_PID_FILE, `${process.pid}\n`);
+}
+
 process.env.CHECK_VERSION = 'false';
 process.env.SEND_TELEMETRY = 'false';
 process.env.SCARF_ANALYTICS = 'false';
 
-const unleash = require('unleash-server');
+let unleash;
+try {
+    unleash = require('unleash-server');
+} catch (err) {
+    if (err && err.code === 'ERR_REQUIRE_ESM') {
+        console.error(`unleash-server is an ES module: this needs Node >= 20.19 (this is ${process.version})`);
+    }
+    throw err;
+}
 
 function envInt(name) {
     const raw = process.env[name];
@@ -201,11 +224,7 @@ async function main() {
     applyKnownFlagsCache(instance.services, knownFlagsCacheMs);
 
     const bound = instance.server.address().port;
-    if (portFile) {
-        const tmp = `${portFile}.tmp${process.pid}`;
-        fs.writeFileSync(tmp, `${bound}\n`);
-        fs.renameSync(tmp, portFile);
-    }
+    if (portFile) writeAtomically(portFile, `${bound}\n`);
     if (logLevel === 'info' || logLevel === 'debug') {
         console.log(`forkflag test unleash listening on http://${host}:${bound} (pid ${process.pid}, ${path.basename(__filename)})`);
     }

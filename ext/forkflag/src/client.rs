@@ -108,7 +108,10 @@ fn parse_eval_args(
     }
     Ok(EvalArgs {
         name: positional[0],
-        context: positional.get(1).copied().unwrap_or_else(|| ruby.qnil().as_value()),
+        context: positional
+            .get(1)
+            .copied()
+            .unwrap_or_else(|| ruby.qnil().as_value()),
         default,
     })
 }
@@ -144,12 +147,7 @@ fn with_context<R>(
 /// monomorphised evaluator.
 trait ContextRef {
     fn check(&self, engine: &Engine, name: &[u8], tag: u64) -> Option<(bool, bool)>;
-    fn check_variant(
-        &self,
-        engine: &Engine,
-        name: &[u8],
-        tag: u64,
-    ) -> Option<(RubyVariant, bool)>;
+    fn check_variant(&self, engine: &Engine, name: &[u8], tag: u64) -> Option<(RubyVariant, bool)>;
 }
 
 impl<C: Context> ContextRef for C {
@@ -162,12 +160,7 @@ impl<C: Context> ContextRef for C {
     }
 
     #[inline]
-    fn check_variant(
-        &self,
-        engine: &Engine,
-        name: &[u8],
-        tag: u64,
-    ) -> Option<(RubyVariant, bool)> {
+    fn check_variant(&self, engine: &Engine, name: &[u8], tag: u64) -> Option<(RubyVariant, bool)> {
         let snapshot = engine.load();
         snapshot
             .check_variant(name, self, tag)
@@ -217,7 +210,15 @@ impl Client {
             match with_context(ruby, a.context, |ctx| ctx.check(&this.engine, name, tag))? {
                 Some((enabled, impression)) => {
                     if impression && this.impressions.get() {
-                        emit_impression(ruby, rb_self, "isEnabled", a.name, enabled, None, a.context);
+                        emit_impression(
+                            ruby,
+                            rb_self,
+                            "isEnabled",
+                            a.name,
+                            enabled,
+                            None,
+                            a.context,
+                        );
                     }
                     Ok(enabled)
                 }
@@ -227,13 +228,19 @@ impl Client {
     }
 
     /// `variant(name, context = nil)`
-    fn variant(ruby: &Ruby, rb_self: Obj<Client>, args: &[Value]) -> Result<Obj<RubyVariant>, Error> {
+    fn variant(
+        ruby: &Ruby,
+        rb_self: Obj<Client>,
+        args: &[Value],
+    ) -> Result<Obj<RubyVariant>, Error> {
         guard(ruby, || {
             let a = parse_eval_args(ruby, "variant", args, false)?;
             let name = name_bytes(ruby, a.name)?;
             let tag = tag_for(fork::generation());
             let this = &*rb_self;
-            match with_context(ruby, a.context, |ctx| ctx.check_variant(&this.engine, name, tag))? {
+            match with_context(ruby, a.context, |ctx| {
+                ctx.check_variant(&this.engine, name, tag)
+            })? {
                 Some((variant, impression)) => {
                     let obj = ruby.obj_wrap(variant);
                     if impression && this.impressions.get() {

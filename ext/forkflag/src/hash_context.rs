@@ -16,8 +16,8 @@ use magnus::rb_sys::AsRawValue;
 use magnus::{Error, Ruby};
 use rb_sys::{
     macros::{FIXNUM_P, RB_SYMBOL_P, RB_TYPE_P, RSTRING_LEN, RSTRING_PTR},
-    ruby_special_consts, ruby_value_type, rb_cTime, rb_hash_foreach, rb_obj_as_string,
-    rb_obj_is_kind_of, rb_protect, rb_sym2str, rb_time_timespec, st_retval, VALUE,
+    rb_cTime, rb_hash_foreach, rb_obj_as_string, rb_obj_is_kind_of, rb_protect, rb_sym2str,
+    rb_time_timespec, ruby_special_consts, ruby_value_type, st_retval, VALUE,
 };
 
 /// Slots of the standard fields in a scanned hash.
@@ -281,7 +281,6 @@ impl Context for HashContext {
         time_millis(self.fields()[CURRENT_TIME])
     }
 }
-
 
 mod itoa_buf {
     /// Formats an integer on the stack.

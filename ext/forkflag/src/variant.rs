@@ -115,7 +115,10 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_singleton_method("_build", function!(RubyVariant::build, 3))?;
     class.define_method("name", method!(RubyVariant::name, 0))?;
     class.define_method("enabled?", method!(RubyVariant::is_enabled, 0))?;
-    class.define_method("feature_enabled?", method!(RubyVariant::is_feature_enabled, 0))?;
+    class.define_method(
+        "feature_enabled?",
+        method!(RubyVariant::is_feature_enabled, 0),
+    )?;
     class.define_method("payload", method!(RubyVariant::payload, 0))?;
     Ok(())
 }

@@ -245,11 +245,7 @@ fn compile_variant_set(
 }
 
 /// Reads a percentage parameter (0..=100; fractions round down).
-fn percentage(
-    raw: &model::Strategy,
-    key: &str,
-    report: &mut dyn FnMut(String),
-) -> Option<u32> {
+fn percentage(raw: &model::Strategy, key: &str, report: &mut dyn FnMut(String)) -> Option<u32> {
     let Some(text) = raw.parameters.get(key) else {
         report(format!(
             "parameter {key:?} is missing; this strategy never matches"

@@ -242,9 +242,14 @@ fn fragment_matches(kind: Fragment, values: &[Box<str>], ignore_case: bool, valu
             match kind {
                 Fragment::StartsWith => hay[..needle.len()].eq_ignore_ascii_case(needle),
                 Fragment::EndsWith => hay[hay.len() - needle.len()..].eq_ignore_ascii_case(needle),
-                Fragment::Contains => hay
-                    .windows(needle.len().max(1))
-                    .any(|w| needle.is_empty() || w.eq_ignore_ascii_case(needle)),
+                // An empty needle is contained in every value, the empty one
+                // included (`windows` of an empty value yields nothing).
+                Fragment::Contains => {
+                    needle.is_empty()
+                        || hay
+                            .windows(needle.len())
+                            .any(|w| w.eq_ignore_ascii_case(needle))
+                }
             }
         });
     }
@@ -396,6 +401,25 @@ mod tests {
         let (c, problem) = Constraint::compile(&raw);
         assert!(problem.unwrap().contains("SOUNDS_LIKE"));
         assert!(!c.holds(&OwnedContext::default()));
+    }
+
+    #[test]
+    fn empty_fragment_is_in_every_value_whatever_the_case() {
+        for ignore_case in [false, true] {
+            let mut raw = constraint("userId", "STR_CONTAINS", &[""], None);
+            raw.case_insensitive = ignore_case;
+            let (c, _) = Constraint::compile(&raw);
+            for id in ["", "x", "ÜBOB"] {
+                let ctx = OwnedContext {
+                    user_id: Some(id.into()),
+                    ..Default::default()
+                };
+                assert!(
+                    c.holds(&ctx),
+                    "{id:?} contains \"\" (ignore case: {ignore_case})"
+                );
+            }
+        }
     }
 
     #[test]

@@ -73,7 +73,9 @@ pub trait Context {
 
     /// The remote address, parsed.
     fn remote_ip(&self) -> Option<IpAddr> {
-        self.with_field(&Field::RemoteAddress, |v| v.and_then(|s| s.trim().parse().ok()))
+        self.with_field(&Field::RemoteAddress, |v| {
+            v.and_then(|s| s.trim().parse().ok())
+        })
     }
 }
 

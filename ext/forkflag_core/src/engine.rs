@@ -98,17 +98,16 @@ impl Engine {
                 state
             }
             Update::Delta(events) => {
-                let mut state = match self.delta_base.load_full() {
-                    Some(base) => (*base).clone(),
-                    None if current.is_empty() => ClientFeatures::default(),
-                    None => {
-                        return Err(CoreError::InvalidPayload(
+                let mut state =
+                    match self.delta_base.load_full() {
+                        Some(base) => (*base).clone(),
+                        None if current.is_empty() => ClientFeatures::default(),
+                        None => return Err(CoreError::InvalidPayload(
                             "delta events arrived for a configuration loaded as a full document; \
                              a delta stream must start with a hydration event"
                                 .into(),
-                        ))
-                    }
-                };
+                        )),
+                    };
                 state.apply(events);
                 self.delta_base.store(Some(Arc::new(state.clone())));
                 state

@@ -37,7 +37,12 @@ impl Snapshot {
     /// Evaluates a flag by name and counts the answer. `None` when the
     /// snapshot has no such flag (nothing is counted then).
     #[inline]
-    pub fn check<C: Context + ?Sized>(&self, name: &[u8], ctx: &C, tag: u64) -> Option<(bool, &Flag)> {
+    pub fn check<C: Context + ?Sized>(
+        &self,
+        name: &[u8],
+        ctx: &C,
+        tag: u64,
+    ) -> Option<(bool, &Flag)> {
         let i = self.index_of(name)?;
         let enabled = self.is_enabled_at(i, ctx);
         self.counters[i as usize].count(enabled, tag);
@@ -68,7 +73,10 @@ impl Snapshot {
         flag.enabled
             && self.dependencies_met(flag, ctx)
             && (flag.strategies.is_empty()
-                || flag.strategies.iter().any(|s| strategy_matches(flag, s, ctx)))
+                || flag
+                    .strategies
+                    .iter()
+                    .any(|s| strategy_matches(flag, s, ctx)))
     }
 
     /// The variant of the flag at `i` for the context (not counted).
@@ -84,7 +92,11 @@ impl Snapshot {
         let set = if flag.strategies.is_empty() {
             flag.variants.as_deref()
         } else {
-            match flag.strategies.iter().find(|s| strategy_matches(flag, s, ctx)) {
+            match flag
+                .strategies
+                .iter()
+                .find(|s| strategy_matches(flag, s, ctx))
+            {
                 Some(strategy) => strategy.variants.as_deref().or(flag.variants.as_deref()),
                 None => return off,
             }
@@ -132,7 +144,9 @@ fn strategy_matches<C: Context + ?Sized>(flag: &Flag, strategy: &Strategy, ctx: 
 fn kind_matches<C: Context + ?Sized>(flag: &Flag, kind: &StrategyKind, ctx: &C) -> bool {
     match kind {
         StrategyKind::Default => true,
-        StrategyKind::UserWithId(ids) => ctx.with_field(&Field::UserId, |v| v.is_some_and(|id| ids.contains(id))),
+        StrategyKind::UserWithId(ids) => {
+            ctx.with_field(&Field::UserId, |v| v.is_some_and(|id| ids.contains(id)))
+        }
         StrategyKind::Rollout {
             percentage,
             stickiness,

@@ -32,7 +32,11 @@ impl Murmur3 {
     fn mix_block(&mut self, k: u32) {
         let k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
         self.h ^= k;
-        self.h = self.h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
+        self.h = self
+            .h
+            .rotate_left(13)
+            .wrapping_mul(5)
+            .wrapping_add(0xe654_6b64);
     }
 
     fn write(&mut self, mut bytes: &[u8]) {
@@ -127,7 +131,13 @@ mod tests {
 
     #[test]
     fn pieces_hash_like_the_joined_string() {
-        for (g, i) in [("", ""), ("a", "b"), ("flag", "123"), ("abc", "defgh"), ("ü", "ß✓")] {
+        for (g, i) in [
+            ("", ""),
+            ("a", "b"),
+            ("flag", "123"),
+            ("abc", "defgh"),
+            ("ü", "ß✓"),
+        ] {
             let joined = format!("{g}:{i}");
             assert_eq!(murmur3_joined(g, i, 7), murmur3(joined.as_bytes(), 7));
         }

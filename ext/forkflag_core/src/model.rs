@@ -318,7 +318,9 @@ fn required_lenient_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result
         .ok_or_else(|| de::Error::custom("expected a string, found null"))
 }
 
-fn lenient_string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+fn lenient_string_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
     let items: Option<Vec<Scalar>> = Option::deserialize(deserializer)?;
     Ok(items
         .unwrap_or_default()
@@ -359,14 +361,16 @@ impl Update {
             } else {
                 inner.to_string()
             };
-            if path.is_empty() || path == "." {
+            if path.is_empty() || path == "." || path == "?" {
                 crate::CoreError::InvalidPayload(problem)
             } else {
                 crate::CoreError::InvalidPayload(format!("at {path}: {problem}"))
             }
         })?;
         de.end().map_err(|e| {
-            crate::CoreError::InvalidPayload(format!("unexpected data after the JSON document: {e}"))
+            crate::CoreError::InvalidPayload(format!(
+                "unexpected data after the JSON document: {e}"
+            ))
         })?;
         match envelope {
             Envelope {

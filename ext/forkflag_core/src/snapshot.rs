@@ -69,7 +69,9 @@ pub(crate) enum StrategyKind {
         group: Option<Box<str>>,
     },
     /// gradualRolloutRandom.
-    Random { percentage: u32 },
+    Random {
+        percentage: u32,
+    },
     RemoteAddress {
         nets: Box<[IpNet]>,
         /// Entries that are neither addresses nor ranges, matched as text.

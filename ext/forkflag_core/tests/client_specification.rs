@@ -65,9 +65,9 @@ fn every_case_of_the_client_specification_passes() {
                         choice.name().to_string(),
                         choice.enabled(),
                         choice.feature_enabled,
-                        choice.variant.and_then(|v| v.payload()).map(|p| {
-                            serde_json::json!({"type": &*p.payload_type, "value": &*p.value})
-                        }),
+                        choice.variant.and_then(|v| v.payload()).map(
+                            |p| serde_json::json!({"type": &*p.payload_type, "value": &*p.value}),
+                        ),
                     ),
                     None => ("disabled".to_string(), false, false, None),
                 };

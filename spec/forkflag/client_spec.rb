@@ -1,0 +1,236 @@
+# frozen_string_literal: true
+
+require "tempfile"
+
+RSpec.describe Forkflag::Client do
+  include FlagPayloads
+
+  let(:json) do
+    payload(
+      flag("on"),
+      flag("off", enabled: false),
+      flag("half", strategies: [rollout(50, stickiness: "userId", group_id: "half")]),
+      flag("pro-only", strategies: [{ name: "default",
+                                      constraints: [constraint("plan", "IN", values: ["pro"])] }]),
+      flag("banner", strategies: [rollout(100)],
+                     variants: [{ name: "blue", weight: 1, stickiness: "default",
+                                  payload: { type: "json", value: '{"color":"blue"}' } }]),
+      flag("seen", impression_data: true)
+    )
+  end
+  let(:client) { described_class.new(bootstrap: json) }
+
+  describe "#enabled?" do
+    it "answers for flags that are on and off" do
+      expect(client.enabled?("on")).to be(true)
+      expect(client.enabled?("off")).to be(false)
+    end
+
+    it "accepts Symbol names" do
+      expect(client.enabled?(:on)).to be(true)
+    end
+
+    it "answers default: for a flag the configuration lacks, and false without it" do
+      expect(client.enabled?("missing")).to be(false)
+      expect(client.enabled?(:missing, {}, default: true)).to be(true)
+      expect(client.enabled?("off", {}, default: true)).to be(false)
+    end
+
+    it "reads context keys as Symbols or Strings, snake_case or camelCase" do
+      ids = (1..200).map(&:to_s)
+      reference = ids.map { |id| client.enabled?("half", { userId: id }) }
+      expect(reference.count(true)).to be_between(60, 140)
+      expect(ids.map { |id| client.enabled?("half", { "userId" => id }) }).to eq(reference)
+      expect(ids.map { |id| client.enabled?("half", { user_id: id }) }).to eq(reference)
+      expect(ids.map { |id| client.enabled?("half", { "user_id" => id }) }).to eq(reference)
+      expect(ids.map { |id| client.enabled?("half", { user_id: id.to_i }) }).to eq(reference)
+    end
+
+    it "reads custom fields from properties, or at the top level" do
+      expect(client.enabled?("pro-only", { properties: { plan: "pro" } })).to be(true)
+      expect(client.enabled?("pro-only", { "properties" => { "plan" => "pro" } })).to be(true)
+      expect(client.enabled?("pro-only", { plan: "pro" })).to be(true)
+      expect(client.enabled?("pro-only", { properties: { plan: "free" } })).to be(false)
+      expect(client.enabled?("pro-only", { properties: { plan: :pro } })).to be(true)
+    end
+
+    it "treats a missing context field as absent, never raising" do
+      expect(client.enabled?("pro-only")).to be(false)
+      expect(client.enabled?("pro-only", {})).to be(false)
+      expect(client.enabled?("pro-only", { properties: nil })).to be(false)
+      expect(client.enabled?("pro-only", { properties: "not a hash" })).to be(false)
+    end
+
+    it "takes a prebuilt Forkflag::Context" do
+      ctx = Forkflag::Context.new(user_id: "42", properties: { plan: "pro" })
+      expect(client.enabled?("pro-only", ctx)).to be(true)
+      expect(client.enabled?("half", ctx)).to eq(client.enabled?("half", { userId: "42" }))
+    end
+
+    it "raises TypeError naming a wrong name or context" do
+      expect { client.enabled?(42) }.to raise_error(TypeError, /flag name must be a String or Symbol, got 42/)
+      expect { client.enabled?("on", 7) }.to raise_error(TypeError, /context must be a Hash.*got 7/)
+      expect { client.enabled?("on", [1]) }.to raise_error(TypeError, /context/)
+    end
+
+    it "raises ArgumentError for wrong arity and unknown keywords" do
+      expect { client.enabled? }.to raise_error(ArgumentError, /wrong number of arguments \(given 0, expected 1..2\)/)
+      expect { client.enabled?("a", {}, {}) }.to raise_error(ArgumentError, /given 3/)
+      expect { client.enabled?("on", {}, fallback: true) }.to raise_error(ArgumentError, /unknown keyword: :fallback/)
+    end
+
+    it "calls a context value's to_s, and survives one that raises" do
+      odd = Object.new
+      def odd.to_s = "pro"
+      expect(client.enabled?("pro-only", { plan: odd })).to be(true)
+      bad = Object.new
+      def bad.to_s = raise("boom")
+      expect(client.enabled?("pro-only", { plan: bad })).to be(false)
+    end
+
+    it "allocates no Ruby object for a Hash context" do
+      ctx = { userId: "42", properties: { plan: "pro" } }
+      allocations = lambda do |n|
+        before = GC.stat(:total_allocated_objects)
+        n.times do
+          client.enabled?("half", ctx)
+          client.enabled?("pro-only", ctx)
+          client.enabled?("on", ctx)
+        end
+        GC.stat(:total_allocated_objects) - before
+      end
+      allocations.call(10) # warm up symbol-to-string caches
+      expect(allocations.call(3000)).to eq(allocations.call(1))
+    end
+  end
+
+  describe "#variant" do
+    it "returns the variant with its payload" do
+      v = client.variant("banner", { "user_id" => "7" })
+      expect(v).to be_a(Forkflag::Variant)
+      expect(v.name).to eq("blue")
+      expect(v.enabled?).to be(true)
+      expect(v.feature_enabled?).to be(true)
+      expect(v.payload).to eq(type: "json", value: '{"color":"blue"}')
+      expect(v.to_h).to eq(name: "blue", enabled: true, feature_enabled: true,
+                           payload: { type: "json", value: '{"color":"blue"}' })
+    end
+
+    it "returns the disabled variant for flags without variants, off, or unknown" do
+      expect(client.variant("on").to_h).to eq(name: "disabled", enabled: false, feature_enabled: true, payload: nil)
+      expect(client.variant("off").to_h).to eq(name: "disabled", enabled: false, feature_enabled: false, payload: nil)
+      expect(client.variant(:missing).to_h).to eq(name: "disabled", enabled: false, feature_enabled: false,
+                                                  payload: nil)
+    end
+
+    it "rejects keywords it does not know" do
+      expect { client.variant("banner", {}, default: true) }.to raise_error(ArgumentError, /unknown keyword: :default/)
+    end
+
+    it "compares by value" do
+      expect(client.variant("banner", { userId: "1" })).to eq(client.variant("banner", { userId: "2" }))
+      expect(Forkflag::Variant.new(name: "blue", payload: { type: "json", value: '{"color":"blue"}' }))
+        .to eq(client.variant("banner"))
+    end
+  end
+
+  describe "#on_impression" do
+    it "reports evaluations of flags with impression data, and only those" do
+      events = []
+      client.on_impression { |e| events << e }
+      client.enabled?("seen", { userId: "1" })
+      client.variant("seen", { userId: "2" })
+      client.enabled?("on", { userId: "1" })
+      expect(events.map { |e| [e[:event_type], e[:feature_name], e[:enabled]] })
+        .to eq([[:is_enabled, "seen", true], [:get_variant, "seen", true]])
+      expect(events.first[:context]).to eq({ userId: "1" })
+      expect(events.last[:variant]).to eq("disabled")
+      expect(events.map { |e| e[:event_id] }.uniq.size).to eq(2)
+    end
+
+    it "keeps answering when a listener raises, and logs it" do
+      log = StringIO.new
+      client = described_class.new(bootstrap: json, logger: Logger.new(log))
+      client.on_impression { raise "listener bug" }
+      expect(client.enabled?("seen")).to be(true)
+      expect(log.string).to include("impression listener raised RuntimeError: listener bug")
+    end
+
+    it "needs a block" do
+      expect { client.on_impression }.to raise_error(ArgumentError, /needs a block/)
+    end
+  end
+
+  describe "sources" do
+    it "loads a file" do
+      Tempfile.create(["flags", ".json"]) do |f|
+        f.write(json)
+        f.flush
+        expect(described_class.new(file: f.path).flag_names).to eq(%w[banner half off on pro-only seen])
+        expect(described_class.new(file: Pathname(f.path)).enabled?("on")).to be(true)
+      end
+    end
+
+    it "raises ConfigError naming a missing file" do
+      expect { described_class.new(file: "/nonexistent/flags.json") }
+        .to raise_error(Forkflag::ConfigError, %r{cannot read flags file /nonexistent/flags.json: No such file})
+    end
+
+    it "raises ConfigError naming where a payload is wrong" do
+      expect { described_class.new(bootstrap: "{nope") }
+        .to raise_error(Forkflag::ConfigError, /bootstrap: invalid flags payload: not valid JSON/)
+      bad = '{"version":2,"features":[{"name":"a","enabled":true},{"name":"b","enabled":"yes"}]}'
+      expect { described_class.new(bootstrap: bad) }
+        .to raise_error(Forkflag::ConfigError,
+                        /at features\[1\]\.enabled: invalid type: string "yes", expected a boolean/)
+      expect { described_class.new(bootstrap: "[]") }.to raise_error(Forkflag::ConfigError, /invalid flags payload/)
+      expect { described_class.new(bootstrap: '{"flags":[]}') }.to raise_error(Forkflag::ConfigError, /"features"/)
+    end
+
+    it "keeps the current configuration when an update is invalid" do
+      expect { client.update('{"version":2,"features":[{"name":1}]}') }
+        .to raise_error(Forkflag::ConfigError, /features\[0\]\.name/)
+      expect(client.enabled?("on")).to be(true)
+      expect(client.update(payload(flag("new")))).to eq(1)
+      expect(client.flag_names).to eq(["new"])
+    end
+
+    it "accepts the older payload shape with segment constraints inlined" do
+      inlined = payload(flag("seg", strategies: [{ name: "default",
+                                                   constraints: [constraint("appName", "IN", values: ["web"])] }]))
+      c = described_class.new(bootstrap: inlined)
+      expect(c.enabled?("seg", { appName: "web" })).to be(true)
+      expect(c.enabled?("seg", { appName: "cli" })).to be(false)
+    end
+  end
+
+  describe "options" do
+    it "rejects unknown options, naming them" do
+      expect { described_class.new(bootstrap: json, refresh: 1) }
+        .to raise_error(ArgumentError, /unknown option :refresh for Forkflag::Client.new/)
+    end
+
+    it "needs a source" do
+      expect { described_class.new }.to raise_error(ArgumentError, /needs a source of flags/)
+    end
+
+    it "checks option types" do
+      expect { described_class.new(bootstrap: 42) }.to raise_error(TypeError, /option :bootstrap must be a String/)
+      expect { described_class.new(bootstrap: json, logger: "stderr") }
+        .to raise_error(TypeError, /option :logger must respond to/)
+    end
+  end
+
+  describe "#close" do
+    it "keeps evaluating from the last configuration and is idempotent" do
+      expect(client.close).to be_nil
+      expect(client.close).to be_nil
+      expect(client).to be_closed
+      expect(client.enabled?("on")).to be(true)
+    end
+  end
+
+  it "cannot be allocated without its native state" do
+    expect { described_class.allocate }.to raise_error(TypeError, /allocator undefined/)
+  end
+end

@@ -1,0 +1,55 @@
+# frozen_string_literal: true
+
+# Every native method, called under GC.stress (rake spec:gc_stress) and from
+# several threads at once: a mishandled Ruby object crashes here.
+RSpec.describe "native methods under stress", :gc_stress do
+  include FlagPayloads
+
+  # Under GC.stress every allocation runs a full collection: keep the counts small.
+  rounds = ENV["FORKFLAG_GC_STRESS"] == "1" ? 2 : 20
+
+  let(:json) do
+    payload(
+      flag("a", strategies: [rollout(50, stickiness: "default", group_id: "a",
+                                         constraints: [constraint("plan", "STR_STARTS_WITH", values: ["PR"],
+                                                                                             case_insensitive: true)])],
+                variants: [{ name: "x", weight: 1, payload: { type: "string", value: "v" } },
+                           { name: "y", weight: 1 }],
+                impression_data: true),
+      flag("b", strategies: [{ name: "userWithId", parameters: { userIds: "1,2,3" } }])
+    )
+  end
+
+  def exercise(client, index)
+    ctx = Forkflag::Context.new(user_id: index.to_s, current_time: Time.utc(2024, 5, 1, 12, 0, index),
+                                properties: { plan: "pro#{index}" })
+    hash = { "userId" => index, :properties => { plan: "Pro" }, "currentTime" => "2024-05-01T12:00:00Z", 3 => 4 }
+    [
+      client.enabled?("a", hash), client.enabled?(:b, ctx), client.enabled?("zz", nil, default: true),
+      client.variant("a", hash).to_h, client.variant(:a, ctx).payload, client.flag_names,
+      ctx.to_h, ctx.properties
+    ]
+  end
+
+  it "survives every native method" do
+    client = Forkflag::Client.new(bootstrap: json)
+    seen = 0
+    client.on_impression { |_e| seen += 1 }
+    rounds.times { |i| exercise(client, i) }
+    client.update(json)
+    expect { client.update("{") }.to raise_error(Forkflag::ConfigError)
+    expect(Forkflag::Variant.new(name: "x", payload: { type: "string", value: "v" }).payload)
+      .to eq(type: "string", value: "v")
+    expect(seen).to be > 0
+  end
+
+  it "answers the same from several threads at once" do
+    client = Forkflag::Client.new(bootstrap: json)
+    expected = (0...rounds).map { |i| exercise(client, i) }
+    threads = Array.new(4) do
+      Thread.new { (0...rounds).map { |i| exercise(client, i) } }
+    end
+    results = threads.map { |t| t.join(60) && t.value }
+    expect(results).to all(eq(expected))
+  end
+end

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use forkflag_core::time::format_millis;
-use forkflag_core::{Context, Field, OwnedContext};
+use forkflag_core::{Context, CurrentTime, Field, OwnedContext};
 use magnus::rb_sys::AsRawValue;
 use magnus::{function, method, prelude::*, Error, RHash, Ruby, Value};
 
@@ -28,8 +28,9 @@ impl Context for RubyContext {
     }
 
     #[inline]
-    fn current_time_millis(&self) -> Option<Result<i64, ()>> {
-        self.current_time_millis.map(Ok)
+    fn current_time(&self) -> CurrentTime {
+        self.current_time_millis
+            .map_or(CurrentTime::Now, CurrentTime::At)
     }
 
     #[inline]
@@ -48,10 +49,10 @@ impl RubyContext {
         guard(ruby, || {
             let view = HashContext::new(hash.as_raw());
             let text = |field: Field| view.with_field(&field, |t| t.map(str::to_owned));
-            let current_time_millis = match view.current_time_millis() {
-                None => None,
-                Some(Ok(ms)) => Some(ms),
-                Some(Err(())) => {
+            let current_time_millis = match view.current_time() {
+                CurrentTime::Now => None,
+                CurrentTime::At(ms) => Some(ms),
+                CurrentTime::Unreadable => {
                     let given: Value = hash.aref(ruby.to_symbol("current_time"))?;
                     return Err(arg_error(
                         ruby,

@@ -11,7 +11,7 @@ use std::os::raw::c_int;
 use std::sync::OnceLock;
 
 use forkflag_core::time::parse_timestamp_millis;
-use forkflag_core::{Context, Field};
+use forkflag_core::{Context, CurrentTime, Field};
 use magnus::rb_sys::AsRawValue;
 use magnus::{Error, Ruby};
 use rb_sys::{
@@ -162,22 +162,22 @@ fn with_bytes<R>(bytes: &[u8], f: impl FnOnce(Option<&str>) -> R) -> R {
     }
 }
 
-/// Milliseconds since the epoch of a Time, or of an ISO-8601 String.
-pub fn time_millis(value: VALUE) -> Option<Result<i64, ()>> {
+/// The time a Time or an ISO-8601 String names.
+pub fn time_of(value: VALUE) -> CurrentTime {
     if value == QNIL || value == QUNDEF {
-        return None;
+        return CurrentTime::Now;
     }
     // SAFETY: `value` is live; rb_cTime is Ruby's Time class.
     let is_time = unsafe { rb_obj_is_kind_of(value, rb_cTime) } == QTRUE;
     if is_time {
         // SAFETY: `value` is a Time, which rb_time_timespec accepts without raising.
         let ts = unsafe { rb_time_timespec(value) };
-        return Some(Ok(ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000));
+        return CurrentTime::At(ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000);
     }
-    Some(with_value_text(value, |t| match t {
-        Some(t) => parse_timestamp_millis(t),
-        None => Err(()),
-    }))
+    with_value_text(value, |t| {
+        t.and_then(parse_timestamp_millis)
+            .map_or(CurrentTime::Unreadable, CurrentTime::At)
+    })
 }
 
 /// A Ruby Hash viewed as a context.
@@ -277,8 +277,8 @@ impl Context for HashContext {
         with_value_text(value, f)
     }
 
-    fn current_time_millis(&self) -> Option<Result<i64, ()>> {
-        time_millis(self.fields()[CURRENT_TIME])
+    fn current_time(&self) -> CurrentTime {
+        time_of(self.fields()[CURRENT_TIME])
     }
 }
 

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use hashbrown::HashSet;
 use rustc_hash::FxBuildHasher;
 
-use crate::context::{Context, Field};
+use crate::context::{Context, CurrentTime, Field};
 use crate::model;
 use crate::time::{now_millis, parse_timestamp_millis};
 
@@ -176,14 +176,12 @@ impl Constraint {
         let result = match &self.test {
             Test::Never => return false,
             Test::Date(cmp, operand) => {
-                let now = match ctx.current_time_millis() {
-                    None => Ok(now_millis()),
-                    Some(t) => t,
+                let at = match ctx.current_time() {
+                    CurrentTime::Now => now_millis(),
+                    CurrentTime::At(t) => t,
+                    CurrentTime::Unreadable => return false,
                 };
-                match now {
-                    Ok(t) => cmp.holds(t.cmp(operand)),
-                    Err(()) => false,
-                }
+                cmp.holds(at.cmp(operand))
             }
             Test::Cidr(nets) => match ctx.with_field(&self.field, |v| {
                 v.and_then(|s| s.trim().parse::<IpAddr>().ok())
@@ -318,8 +316,8 @@ fn compile_test(raw: &model::Constraint) -> (Test, Option<ConstraintProblem>) {
         "DATE_AFTER" | "DATE_BEFORE" => {
             let c = if op == "DATE_AFTER" { Cmp::Gt } else { Cmp::Lt };
             match single_value(raw).map(|v| (v, parse_timestamp_millis(v))) {
-                Some((_, Ok(t))) => (Test::Date(c, t), None),
-                Some((v, Err(()))) => never(format!(
+                Some((_, Some(t))) => (Test::Date(c, t), None),
+                Some((v, None)) => never(format!(
                     "{op} needs an ISO-8601 timestamp such as 2024-01-31T12:00:00.000Z, got {v:?}"
                 )),
                 None => never(format!("{op} has no value")),

@@ -56,6 +56,17 @@ impl Field {
     }
 }
 
+/// The evaluation time a context gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurrentTime {
+    /// No time given: evaluate at the current time.
+    Now,
+    /// Milliseconds since the Unix epoch.
+    At(i64),
+    /// A time was given but cannot be read (DATE constraints do not match).
+    Unreadable,
+}
+
 /// Read access to the fields of an evaluation context.
 ///
 /// Implementations must be cheap to query repeatedly: the evaluator may ask
@@ -64,11 +75,14 @@ pub trait Context {
     /// Calls `f` with the field's text, or `None` when the context lacks it.
     fn with_field<R>(&self, field: &Field, f: impl FnOnce(Option<&str>) -> R) -> R;
 
-    /// The evaluation time in milliseconds since the Unix epoch, when the
-    /// context gives one; `None` means "now". A context whose `currentTime`
-    /// is present but unreadable returns `Some(Err(()))`.
-    fn current_time_millis(&self) -> Option<Result<i64, ()>> {
-        self.with_field(&Field::CurrentTime, |v| v.map(parse_timestamp_millis))
+    /// The evaluation time the context gives.
+    fn current_time(&self) -> CurrentTime {
+        self.with_field(&Field::CurrentTime, |v| match v {
+            None => CurrentTime::Now,
+            Some(text) => {
+                parse_timestamp_millis(text).map_or(CurrentTime::Unreadable, CurrentTime::At)
+            }
+        })
     }
 
     /// The remote address, parsed.

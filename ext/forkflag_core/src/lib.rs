@@ -23,7 +23,7 @@ pub mod random;
 pub mod snapshot;
 pub mod time;
 
-pub use context::{Context, EmptyContext, Field, OwnedContext};
+pub use context::{Context, CurrentTime, EmptyContext, Field, OwnedContext};
 pub use engine::{Engine, UpdateOutcome};
 pub use error::CoreError;
 pub use eval::VariantChoice;

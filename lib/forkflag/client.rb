@@ -84,7 +84,9 @@ module Forkflag
     def update(json)
       raise TypeError, "update takes a JSON String, got #{json.inspect}" unless json.is_a?(String)
 
-      _update(json)
+      count = _update(json)
+      log_payload_warnings
+      count
     end
 
     def inspect
@@ -98,6 +100,11 @@ module Forkflag
       @logger = config.logger
       @impression_listeners = []
       @closed = false
+      log_payload_warnings
+    end
+
+    def log_payload_warnings
+      _take_warnings.each { |problem| @logger.warn("forkflag: #{problem}") }
     end
 
     EVENT_TYPES = { isEnabled: :is_enabled, getVariant: :get_variant }.freeze

@@ -204,6 +204,26 @@ RSpec.describe Forkflag::Client do
     end
   end
 
+  describe "problems in a payload" do
+    it "evaluates an unknown strategy or operator to false and warns once per configuration" do
+      log = StringIO.new
+      odd = constraint("userId", "SOUNDS_LIKE", values: ["x"], inverted: true)
+      json = payload(
+        flag("custom", strategies: [{ name: "myCustomStrategy", parameters: {} }]),
+        flag("custom-or-default", strategies: [{ name: "myCustomStrategy" }, { name: "default" }]),
+        flag("odd-op", strategies: [{ name: "default", constraints: [odd] }])
+      )
+      client = described_class.new(bootstrap: json, logger: Logger.new(log))
+      expect(client.enabled?("custom", { userId: "1" })).to be(false)
+      expect(client.enabled?("custom-or-default", { userId: "1" })).to be(true)
+      expect(client.enabled?("odd-op", { userId: "1" })).to be(false)
+      expect(log.string.scan(/unknown strategy "myCustomStrategy"/).size).to eq(2)
+      expect(log.string).to include('unknown constraint operator "SOUNDS_LIKE"')
+      client.update(json)
+      expect(log.string.scan(/unknown strategy "myCustomStrategy"/).size).to eq(2)
+    end
+  end
+
   describe "options" do
     it "rejects unknown options, naming them" do
       expect { described_class.new(bootstrap: json, refresh: 1) }

@@ -5,7 +5,7 @@
 //! count. The rest of the client (options, callbacks, lifecycle) is Ruby in
 //! `lib/forkflag/client.rb`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use forkflag_core::metrics::tag_for;
@@ -30,6 +30,8 @@ pub struct Client {
     engine: Arc<Engine>,
     /// Whether impression listeners are registered (set from Ruby).
     impressions: Cell<bool>,
+    /// Problems found in payloads loaded on Ruby threads, not yet logged.
+    warnings: RefCell<Vec<String>>,
 }
 
 /// The flag name argument, borrowed from the Ruby object.
@@ -173,15 +175,17 @@ impl Client {
     fn build(ruby: &Ruby, options: RHash) -> Result<Client, Error> {
         guard(ruby, || {
             let engine = Arc::new(Engine::new());
+            let mut warnings = Vec::new();
             let bootstrap: Value = options.aref(ruby.to_symbol("bootstrap"))?;
             if !bootstrap.is_nil() {
                 let json = RString::try_convert(bootstrap)?;
                 // SAFETY: the bytes are copied by update_json before any Ruby
                 // code runs.
                 let bytes = unsafe { json.as_slice() };
-                engine
+                let outcome = engine
                     .update_json(bytes, None)
                     .map_err(|e| config_error(ruby, format!("bootstrap: {e}")))?;
+                warnings.extend(outcome.warnings);
             }
             let file: Value = options.aref(ruby.to_symbol("file"))?;
             if !file.is_nil() {
@@ -189,13 +193,15 @@ impl Client {
                 let bytes = std::fs::read(&path).map_err(|e| {
                     config_error(ruby, format!("cannot read flags file {path}: {e}"))
                 })?;
-                engine
+                let outcome = engine
                     .update_json(&bytes, None)
                     .map_err(|e| config_error(ruby, format!("flags file {path}: {e}")))?;
+                warnings.extend(outcome.warnings);
             }
             Ok(Client {
                 engine,
                 impressions: Cell::new(false),
+                warnings: RefCell::new(warnings),
             })
         })
     }
@@ -273,6 +279,12 @@ impl Client {
         })
     }
 
+    /// Problems found in loaded payloads since the last call, each reported
+    /// once per configuration.
+    fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.borrow_mut())
+    }
+
     fn set_impressions(&self, on: bool) {
         self.impressions.set(on);
     }
@@ -288,6 +300,7 @@ impl Client {
                 .engine
                 .update_json(bytes, None)
                 .map_err(|e| from_core(ruby, e))?;
+            rb_self.warnings.borrow_mut().extend(outcome.warnings);
             Ok(outcome.flags)
         })
     }
@@ -323,5 +336,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("flag_names", method!(Client::flag_names, 0))?;
     class.define_method("_impressions=", method!(Client::set_impressions, 1))?;
     class.define_method("_update", method!(Client::update, 1))?;
+    class.define_method("_take_warnings", method!(Client::take_warnings, 0))?;
     Ok(())
 }

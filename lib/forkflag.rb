@@ -13,6 +13,7 @@ rescue LoadError
   # An installed gem keeps the compiled library in its extension directory.
   require "forkflag/forkflag"
 end
+require_relative "forkflag/logging"
 require_relative "forkflag/config"
 require_relative "forkflag/context"
 require_relative "forkflag/variant"

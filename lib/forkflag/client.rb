@@ -3,10 +3,11 @@
 require "securerandom"
 
 module Forkflag
-  # Evaluates feature flags.
+  # Evaluates feature flags, kept fresh by a native background thread.
   #
   # @example
-  #   client = Forkflag::Client.new(file: "config/flags.json")
+  #   client = Forkflag::Client.new(url: "https://unleash.example.com/api", token: ENV["UNLEASH_TOKEN"],
+  #                                 app_name: "shop")
   #   client.enabled?("new-checkout", { userId: "42", properties: { plan: "pro" } })
   #   client.variant("banner", { user_id: "7" }).name
   #
@@ -28,23 +29,112 @@ module Forkflag
   #
   # @!method flag_names
   #   @return [Array<String>] names of the loaded flags, sorted
+  #
+  # @!method ready?
+  #   @return [Boolean] whether the flags were confirmed current by the
+  #     server (or the file) at least once; a client with only a bootstrap
+  #     is always ready. Evaluations work before: from the bootstrap or the
+  #     backup.
   class Client
+    @registry = ObjectSpace::WeakMap.new
+    @next_id = 0
+    @id_lock = Mutex.new
+
     class << self
-      # Creates a client. Never blocks on the network.
+      # Creates a client and starts its background thread. Never blocks on
+      # the network.
       #
-      # @param options see {Config::OPTIONS}
+      # @param options see {Config::OPTIONS} and the README's table
       # @raise [ArgumentError, TypeError] for an unknown or invalid option
       # @raise [ConfigError] when the bootstrap or file payload is invalid
       def new(**options)
         config = Config.new(**options)
-        client = _build(config.native_options)
-        client.__send__(:setup, config)
+        id = @id_lock.synchronize { @next_id += 1 }
+        client = _build(config.native_options(id))
+        client.__send__(:setup, config, id)
+        @registry[id] = client
         client
+      end
+
+      # Closes every client still open (registered with at_exit).
+      # @api private
+      def close_all
+        clients = []
+        @registry.each_value { |c| clients << c }
+        clients.each { |c| c.close unless c.closed? }
       end
     end
 
     # @return [Config]
     attr_reader :config
+
+    # Waits, with the GVL released, until the flags are current (the first
+    # refresh succeeded). Ctrl-C, Thread#raise and Timeout interrupt it.
+    #
+    # @param timeout [Numeric, nil] seconds; nil waits as long as it takes
+    # @return [Boolean] whether the client is ready
+    def wait_until_ready(timeout = nil)
+      _wait_until_ready(timeout&.to_f)
+    end
+
+    # Sends this process's metrics now.
+    #
+    # @param timeout [Numeric] seconds to wait at most
+    # @return [Boolean] whether they were sent in time (true when there was nothing to send)
+    def flush(timeout: config.timeout)
+      !_flush(timeout.to_f).nil?
+    end
+
+    # Refreshes the flags now.
+    #
+    # @param timeout [Numeric] seconds to wait at most
+    # @return [Boolean] whether the configuration is current
+    def refresh(timeout: config.timeout)
+      _refresh(timeout.to_f)
+    end
+
+    # Stops the background thread and keeps the flags; the next evaluation
+    # (or refresh, flush) starts it again. For a preforking master or mold
+    # that never evaluates.
+    #
+    # @param timeout [Numeric] seconds to wait for the thread at most
+    # @return [Boolean] whether the thread stopped in time
+    def park(timeout: config.timeout)
+      _stop(timeout.to_f, false, false)
+    end
+
+    # Sends this process's metrics and stops the client. Evaluations keep
+    # answering from the last configuration. Bounded by the timeout; calling
+    # it again does nothing.
+    #
+    # @param timeout [Numeric] seconds to wait at most
+    # @return [Boolean] whether the thread finished (and flushed) in time
+    def close(timeout: config.timeout)
+      return true if @closed
+
+      @closed = true
+      done = _stop(timeout.to_f, true, true)
+      Logging.drain
+      Logging.unregister(@id)
+      done
+    end
+
+    # @return [Boolean]
+    def closed?
+      @closed
+    end
+
+    # Counters for operators.
+    #
+    # @return [Hash] state (:running, :idle, :parked, :closed), thread_alive,
+    #   ready, last_refresh_at (Time or nil), refreshes, failures,
+    #   polling_stopped, reported_evaluations, connection_id, flags,
+    #   fork_generation, pid
+    def stats
+      s = _stats
+      ms = s.delete(:last_refresh_ms)
+      s.merge(last_refresh_at: ms.positive? ? Time.at(ms / 1000, ms % 1000, :millisecond) : nil, pid: Process.pid)
+    end
 
     # Registers a listener for impression events of flags that have
     # impressionData enabled. The listener gets a Hash:
@@ -62,19 +152,6 @@ module Forkflag
       listener
     end
 
-    # Stops the client. Evaluations keep answering from the last
-    # configuration. Calling it again does nothing.
-    # @return [nil]
-    def close
-      @closed = true
-      nil
-    end
-
-    # @return [Boolean]
-    def closed?
-      @closed
-    end
-
     # Replaces the configuration with a client-features payload.
     #
     # @param json [String]
@@ -90,17 +167,21 @@ module Forkflag
     end
 
     def inspect
-      "#<Forkflag::Client flags=#{flag_names.size}#{" closed" if closed?}>"
+      "#<Forkflag::Client #{config.url || config.file || "bootstrap"} flags=#{flag_names.size}" \
+        "#{" closed" if closed?}>"
     end
 
     private
 
-    def setup(config)
+    def setup(config, id)
       @config = config
+      @id = id
       @logger = config.logger
       @impression_listeners = []
       @closed = false
+      Logging.register(id, @logger)
       log_payload_warnings
+      _start
     end
 
     def log_payload_warnings
@@ -129,3 +210,5 @@ module Forkflag
     end
   end
 end
+
+at_exit { Forkflag::Client.close_all }

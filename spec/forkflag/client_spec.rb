@@ -243,8 +243,8 @@ RSpec.describe Forkflag::Client do
 
   describe "#close" do
     it "keeps evaluating from the last configuration and is idempotent" do
-      expect(client.close).to be_nil
-      expect(client.close).to be_nil
+      expect(client.close).to be(true)
+      expect(client.close).to be(true)
       expect(client).to be_closed
       expect(client.enabled?("on")).to be(true)
     end

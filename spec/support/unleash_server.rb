@@ -94,6 +94,12 @@ class UnleashServer
       @mutex.synchronize { @instance ||= acquire }
     end
 
+    # A server of its own for a test that stops and restarts it; stopped
+    # at exit of this process (call #stop to stop it sooner).
+    def start_private
+      start_own(export: false)
+    end
+
     # True once instance has been called in this process (or its parent).
     def started?
       !@instance.nil?
@@ -112,7 +118,7 @@ class UnleashServer
       start_own
     end
 
-    def start_own
+    def start_own(export: true)
       state_dir = Dir.mktmpdir("forkflag-unleash-")
       ok = system("bash", HARNESS, "start", state_dir, in: File::NULL)
       unless ok
@@ -123,7 +129,7 @@ class UnleashServer
       server = new(url: env.fetch("UNLEASH_URL"), admin_token: env.fetch("UNLEASH_ADMIN_TOKEN"),
                    client_token: env.fetch("UNLEASH_CLIENT_TOKEN"), state_dir: state_dir,
                    pid: env["UNLEASH_PID"]&.to_i, pg_port: env["PG_PORT"]&.to_i)
-      %w[UNLEASH_URL UNLEASH_ADMIN_TOKEN UNLEASH_CLIENT_TOKEN].each { |k| ENV[k] = env.fetch(k) }
+      %w[UNLEASH_URL UNLEASH_ADMIN_TOKEN UNLEASH_CLIENT_TOKEN].each { |k| ENV[k] = env.fetch(k) } if export
       at_exit { server.stop }
       server
     end
@@ -165,6 +171,19 @@ class UnleashServer
 
     system("bash", HARNESS, "stop", @state_dir, in: File::NULL)
     @state_dir = nil
+  end
+
+  # Stops only the server process of a server this process started (its
+  # database is kept), to test clients while it is down.
+  def halt
+    raise Error, "halt needs a server this process started" unless owned? && @state_dir
+    raise Error, "#{HARNESS} halt failed" unless system("bash", HARNESS, "halt", @state_dir, in: File::NULL)
+  end
+
+  # Starts a halted server again, on the same port with the same tokens.
+  def resume
+    raise Error, "resume needs a server this process started" unless owned? && @state_dir
+    raise Error, "#{HARNESS} resume failed" unless system("bash", HARNESS, "resume", @state_dir, in: File::NULL)
   end
 
   # ---- admin API -----------------------------------------------------------

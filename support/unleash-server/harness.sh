@@ -13,6 +13,8 @@
 #                                    UNLEASH_CLIENT_TOKEN, UNLEASH_PID, PG_PORT)
 #   harness.sh stop <state-dir>      stop both, remove the state dir; safe to
 #                                    repeat and after a failed start
+#   harness.sh halt <state-dir>      stop only the server (database kept)
+#   harness.sh resume <state-dir>    start it again, same port and tokens
 #   harness.sh run -- <command...>   start in a fresh temp dir, run the command
 #                                    with the env file exported, always stop;
 #                                    exits with the command's status
@@ -226,17 +228,23 @@ SQL
 }
 
 start_unleash() {
-  local state="$1" pg_port admin client pid port deadline code
+  local state="$1" listen_port="${2:-0}" pg_port admin client pid port deadline code
   pg_port="$(cat "$state/pg.port")"
-  admin="*:*.$(random_hex 24)"
-  client="*:development.$(random_hex 24)"
+  if [ -s "$state/tokens" ]; then
+    # A resumed server keeps the tokens it was first started with.
+    { read -r admin; read -r client; } <"$state/tokens"
+  else
+    admin="*:*.$(random_hex 24)"
+    client="*:development.$(random_hex 24)"
+    printf '%s\n%s\n' "$admin" "$client" >"$state/tokens"
+  fi
   rm -f "$state/unleash.port" "$state/unleash.pid"
 
   local pg_password
   pg_password="$(cat "$state/pg.password")"
   (
     cd "$HERE"
-    export UNLEASH_HTTP_HOST=127.0.0.1 UNLEASH_HTTP_PORT=0 \
+    export UNLEASH_HTTP_HOST=127.0.0.1 UNLEASH_HTTP_PORT="$listen_port" \
       UNLEASH_PORT_FILE="$state/unleash.port" UNLEASH_PID_FILE="$state/unleash.pid" \
       DATABASE_HOST=127.0.0.1 DATABASE_PORT="$pg_port" DATABASE_NAME=unleash \
       DATABASE_USERNAME=unleash DATABASE_PASSWORD="$pg_password" \
@@ -345,6 +353,27 @@ stop_postgres() {
   fi
 }
 
+# halt: stops only the server (the database keeps its state), to test what
+# clients do while it is down. resume: starts it again on the same port with
+# the same tokens.
+cmd_halt() {
+  local state="${1:-}"
+  [ -n "$state" ] && [ -e "$state/$MARKER" ] || die "usage: harness.sh halt <state-dir of a started server>"
+  stop_unleash "$state"
+}
+
+cmd_resume() {
+  local state="${1:-}" port
+  [ -n "$state" ] && [ -e "$state/$MARKER" ] || die "usage: harness.sh resume <state-dir of a halted server>"
+  state="$(cd "$state" && pwd)"
+  port="$(sed -n 's#^UNLEASH_URL=http://127.0.0.1:\([0-9]*\)/api$#\1#p' "$state/env")"
+  [ -n "$port" ] || die "$state/env has no server port"
+  if ! start_unleash "$state" "$port"; then
+    print_logs "$state"
+    return 1
+  fi
+}
+
 cmd_stop() {
   local state="${1:-}" root
   [ -n "$state" ] || die "usage: harness.sh stop <state-dir>"
@@ -411,8 +440,10 @@ case "${1:-}" in
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
   run) shift; cmd_run "$@" ;;
+  halt) shift; cmd_halt "$@" ;;
+  resume) shift; cmd_resume "$@" ;;
   *)
-    echo "usage: harness.sh install | start <state-dir> | stop <state-dir> | run -- <command...>" >&2
+    echo "usage: harness.sh install | start <state-dir> | stop <state-dir> | halt <state-dir> | resume <state-dir> | run -- <command...>" >&2
     exit 2
     ;;
 esac

@@ -6,9 +6,14 @@
 //! `lib/forkflag/client.rb`.
 
 use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use forkflag_core::http::{Endpoint, HttpClient, SocketRegistry, TlsOptions};
 use forkflag_core::metrics::tag_for;
+use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
+use forkflag_core::sync::Waited;
 use forkflag_core::{fork, Context, EmptyContext, Engine, Flag};
 use magnus::rb_sys::AsRawValue;
 use magnus::{
@@ -22,17 +27,26 @@ use crate::context::RubyContext;
 use crate::errors::{arg_error, config_error, from_core, type_error};
 use crate::guard::guard;
 use crate::hash_context::HashContext;
+use crate::nogvl;
 use crate::variant::{interned, RubyVariant};
 
 /// The native half of a client.
 #[magnus::wrap(class = "Forkflag::Client", free_immediately, size)]
 pub struct Client {
     engine: Arc<Engine>,
+    lifecycle: RefCell<Lifecycle>,
+    /// The fork generation whose background thread is running; anything
+    /// else (a fork happened, the client was parked) sends the next
+    /// evaluation through [`Client::wake_up`].
+    live_generation: Cell<u64>,
     /// Whether impression listeners are registered (set from Ruby).
     impressions: Cell<bool>,
     /// Problems found in payloads loaded on Ruby threads, not yet logged.
     warnings: RefCell<Vec<String>>,
 }
+
+/// `live_generation` of a parked client: never equal to a real generation.
+const PARKED: u64 = u64::MAX;
 
 /// The flag name argument, borrowed from the Ruby object.
 fn name_bytes<'a>(ruby: &Ruby, name: Value) -> Result<&'a [u8], Error> {
@@ -174,36 +188,87 @@ impl Client {
     /// Builds the native client from options validated by `Forkflag::Config`.
     fn build(ruby: &Ruby, options: RHash) -> Result<Client, Error> {
         guard(ruby, || {
+            let opts = Options {
+                ruby,
+                hash: options,
+            };
             let engine = Arc::new(Engine::new());
             let mut warnings = Vec::new();
-            let bootstrap: Value = options.aref(ruby.to_symbol("bootstrap"))?;
-            if !bootstrap.is_nil() {
-                let json = RString::try_convert(bootstrap)?;
-                // SAFETY: the bytes are copied by update_json before any Ruby
-                // code runs.
-                let bytes = unsafe { json.as_slice() };
+            let settings = settings_from(&opts)?;
+            if let Source::Server { endpoint, .. } = &settings.source {
+                // Reject an unusable TLS configuration now, not in the thread.
+                HttpClient::new(
+                    (**endpoint).clone(),
+                    &settings.tls,
+                    settings.timeout,
+                    settings.max_payload_bytes,
+                    Arc::new(SocketRegistry::new()),
+                )
+                .map_err(|e| from_core(ruby, e))?;
+            }
+            let bootstrap = opts.string("bootstrap")?;
+            if bootstrap.is_none() {
+                match load_backup(&engine, &settings) {
+                    Ok(true) => {}
+                    Ok(false) => {}
+                    Err(e) => warnings.push(format!("ignoring the backup file: {e}")),
+                }
+            }
+            if let Some(json) = bootstrap {
                 let outcome = engine
-                    .update_json(bytes, None)
+                    .update_json(json.as_bytes(), None)
                     .map_err(|e| config_error(ruby, format!("bootstrap: {e}")))?;
                 warnings.extend(outcome.warnings);
             }
-            let file: Value = options.aref(ruby.to_symbol("file"))?;
-            if !file.is_nil() {
-                let path = String::try_convert(file)?;
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    config_error(ruby, format!("cannot read flags file {path}: {e}"))
+            if let Source::File(path) = &settings.source {
+                let bytes = std::fs::read(path).map_err(|e| {
+                    config_error(
+                        ruby,
+                        format!("cannot read flags file {}: {e}", path.display()),
+                    )
                 })?;
-                let outcome = engine
-                    .update_json(&bytes, None)
-                    .map_err(|e| config_error(ruby, format!("flags file {path}: {e}")))?;
+                let outcome = engine.update_json(&bytes, None).map_err(|e| {
+                    config_error(ruby, format!("flags file {}: {e}", path.display()))
+                })?;
                 warnings.extend(outcome.warnings);
             }
             Ok(Client {
+                lifecycle: RefCell::new(Lifecycle::new(Arc::clone(&engine), settings)),
                 engine,
+                live_generation: Cell::new(PARKED),
                 impressions: Cell::new(false),
                 warnings: RefCell::new(warnings),
             })
         })
+    }
+
+    /// Starts (or restarts, after a fork or `park`) this process's
+    /// background thread, and the Ruby thread that drains its log messages.
+    #[cold]
+    fn wake_up(&self, ruby: &Ruby) -> Result<(), Error> {
+        let has_thread = {
+            let mut lifecycle = self.lifecycle.borrow_mut();
+            lifecycle.ensure_running();
+            lifecycle.has_thread() && !lifecycle.is_closed()
+        };
+        self.live_generation.set(fork::generation());
+        if has_thread {
+            let logging: Value = ruby.eval("Forkflag::Logging")?;
+            let _: Value = logging.funcall("ensure_running", ())?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn check_fork(&self, ruby: &Ruby) -> Result<(), Error> {
+        if self.live_generation.get() != fork::generation() {
+            self.wake_up(ruby)?;
+        }
+        Ok(())
+    }
+
+    fn start(ruby: &Ruby, rb_self: &Client) -> Result<(), Error> {
+        guard(ruby, || rb_self.wake_up(ruby))
     }
 
     /// `enabled?(name, context = nil, default: false)`
@@ -211,8 +276,9 @@ impl Client {
         guard(ruby, || {
             let a = parse_eval_args(ruby, "enabled?", args, true)?;
             let name = name_bytes(ruby, a.name)?;
-            let tag = tag_for(fork::generation());
             let this = &*rb_self;
+            this.check_fork(ruby)?;
+            let tag = tag_for(fork::generation());
             match with_context(ruby, a.context, |ctx| ctx.check(&this.engine, name, tag))? {
                 Some((enabled, impression)) => {
                     if impression && this.impressions.get() {
@@ -242,8 +308,9 @@ impl Client {
         guard(ruby, || {
             let a = parse_eval_args(ruby, "variant", args, false)?;
             let name = name_bytes(ruby, a.name)?;
-            let tag = tag_for(fork::generation());
             let this = &*rb_self;
+            this.check_fork(ruby)?;
+            let tag = tag_for(fork::generation());
             match with_context(ruby, a.context, |ctx| {
                 ctx.check_variant(&this.engine, name, tag)
             })? {
@@ -283,6 +350,118 @@ impl Client {
     /// once per configuration.
     fn take_warnings(&self) -> Vec<String> {
         std::mem::take(&mut *self.warnings.borrow_mut())
+    }
+
+    fn is_ready(&self) -> bool {
+        let lifecycle = self.lifecycle.borrow();
+        !lifecycle.has_thread() || self.engine.is_synced()
+    }
+
+    /// Waits (GVL released, interruptible) until the flags are current.
+    fn wait_until_ready(
+        ruby: &Ruby,
+        rb_self: &Client,
+        timeout: Option<f64>,
+    ) -> Result<bool, Error> {
+        if rb_self.is_ready() {
+            return Ok(true);
+        }
+        let latch = guard(ruby, || Ok(rb_self.lifecycle.borrow_mut().ready_latch()))?;
+        rb_self.live_generation.set(fork::generation());
+        let Some(latch) = latch else {
+            return Ok(rb_self.is_ready());
+        };
+        let waker = latch.clone();
+        let waited = nogvl::wait(
+            ruby,
+            |stop| latch.wait(timeout.map(seconds), stop),
+            &move || waker.wake(),
+        )?;
+        Ok(matches!(waited, Waited::Done(())) || rb_self.is_ready())
+    }
+
+    /// Sends the metrics now; returns the evaluations reported, or nil when
+    /// it did not complete within `timeout`.
+    fn flush(ruby: &Ruby, rb_self: &Client, timeout: f64) -> Result<Option<u64>, Error> {
+        let done = guard(ruby, || Ok(rb_self.lifecycle.borrow_mut().flush()))?;
+        rb_self.live_generation.set(fork::generation());
+        let Some(done) = done else {
+            return Ok(Some(0));
+        };
+        let waker = done.clone();
+        let waited = nogvl::wait(
+            ruby,
+            |stop| done.wait(Some(seconds(timeout)), stop),
+            &move || waker.wake(),
+        )?;
+        Ok(match waited {
+            Waited::Done(Ok(sent)) => Some(sent),
+            _ => None,
+        })
+    }
+
+    /// Refreshes now; true when the configuration is current.
+    fn refresh(ruby: &Ruby, rb_self: &Client, timeout: f64) -> Result<bool, Error> {
+        let done = guard(ruby, || Ok(rb_self.lifecycle.borrow_mut().refresh()))?;
+        rb_self.live_generation.set(fork::generation());
+        let Some(done) = done else {
+            return Ok(rb_self.is_ready());
+        };
+        let waker = done.clone();
+        let waited = nogvl::wait(
+            ruby,
+            |stop| done.wait(Some(seconds(timeout)), stop),
+            &move || waker.wake(),
+        )?;
+        Ok(matches!(waited, Waited::Done(Ok(()))))
+    }
+
+    /// Stops the thread (parks, or closes for good), sending the metrics
+    /// first when `flush`. Waits at most `timeout`; true when the thread
+    /// finished in time.
+    fn stop(
+        ruby: &Ruby,
+        rb_self: &Client,
+        timeout: f64,
+        flush: bool,
+        close: bool,
+    ) -> Result<bool, Error> {
+        let done = guard(ruby, || {
+            Ok(rb_self.lifecycle.borrow_mut().stop(flush, close))
+        })?;
+        rb_self
+            .live_generation
+            .set(if close { fork::generation() } else { PARKED });
+        let Some(done) = done else {
+            return Ok(true);
+        };
+        let waker = done.clone();
+        let waited = nogvl::wait(
+            ruby,
+            |stop| done.wait(Some(seconds(timeout)), stop),
+            &move || waker.wake(),
+        )?;
+        Ok(matches!(waited, Waited::Done(_)))
+    }
+
+    fn stats(ruby: &Ruby, rb_self: &Client) -> Result<RHash, Error> {
+        let stats = rb_self.lifecycle.borrow().stats();
+        let h = ruby.hash_new();
+        h.aset(ruby.to_symbol("state"), ruby.to_symbol(stats.state))?;
+        h.aset(ruby.to_symbol("thread_alive"), stats.thread_alive)?;
+        h.aset(ruby.to_symbol("ready"), rb_self.is_ready())?;
+        h.aset(ruby.to_symbol("last_refresh_ms"), stats.last_refresh_millis)?;
+        h.aset(ruby.to_symbol("refreshes"), stats.refreshes)?;
+        h.aset(ruby.to_symbol("failures"), stats.failures)?;
+        h.aset(ruby.to_symbol("polling_stopped"), stats.polling_stopped)?;
+        h.aset(
+            ruby.to_symbol("reported_evaluations"),
+            stats.reported_evaluations,
+        )?;
+        h.aset(ruby.to_symbol("connection_id"), stats.connection_id)?;
+        h.aset(ruby.to_symbol("flags"), rb_self.engine.load().len())?;
+        h.aset(ruby.to_symbol("fork_generation"), fork::generation())?;
+        Ok(h)
     }
 
     fn set_impressions(&self, on: bool) {
@@ -326,6 +505,78 @@ fn emit_impression(
     drop(result);
 }
 
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+}
+
+/// Reads the options Hash built by `Forkflag::Config#native_options`.
+struct Options<'a> {
+    ruby: &'a Ruby,
+    hash: RHash,
+}
+
+impl Options<'_> {
+    fn value(&self, key: &str) -> Result<Value, Error> {
+        self.hash.aref(self.ruby.to_symbol(key))
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, Error> {
+        Option::<String>::try_convert(self.value(key)?)
+    }
+
+    fn required(&self, key: &str) -> Result<String, Error> {
+        self.string(key)?
+            .ok_or_else(|| arg_error(self.ruby, format!("option :{key} is required")))
+    }
+
+    fn seconds(&self, key: &str) -> Result<Duration, Error> {
+        Ok(seconds(f64::try_convert(self.value(key)?)?))
+    }
+
+    fn flag(&self, key: &str) -> Result<bool, Error> {
+        Ok(self.value(key)?.to_bool())
+    }
+}
+
+fn settings_from(opts: &Options<'_>) -> Result<Settings, Error> {
+    let ruby = opts.ruby;
+    let source = match (opts.string("url")?, opts.string("file")?) {
+        (Some(url), _) => Source::Server {
+            endpoint: Arc::new(Endpoint::parse(&url).map_err(|e| arg_error(ruby, e.to_string()))?),
+            token: Secret(opts.required("token")?),
+        },
+        (None, Some(file)) => Source::File(PathBuf::from(file)),
+        (None, None) => Source::Static,
+    };
+    let headers: Vec<(String, String)> = Vec::try_convert(opts.value("custom_headers")?)?;
+    Ok(Settings {
+        client_id: u64::try_convert(opts.value("client_id")?)?,
+        source,
+        app_name: opts
+            .string("app_name")?
+            .unwrap_or_else(|| "forkflag".into()),
+        instance_id: opts.required("instance_id")?,
+        environment: opts.string("environment")?,
+        project: opts.string("project")?,
+        name_prefix: opts.string("name_prefix")?,
+        refresh_interval: opts.seconds("refresh_interval")?,
+        metrics_interval: opts.seconds("metrics_interval")?,
+        timeout: opts.seconds("timeout")?,
+        custom_headers: headers,
+        backup_path: opts.string("backup_path")?.map(PathBuf::from),
+        metrics_enabled: !opts.flag("disable_metrics")?,
+        tls: TlsOptions {
+            ca_file: opts.string("tls_ca_file")?.map(PathBuf::from),
+            verify: opts.flag("tls_verify")?,
+        },
+        max_payload_bytes: usize::try_convert(opts.value("max_payload_bytes")?)?,
+        sdk: opts.required("sdk")?,
+        user_agent: opts.required("user_agent")?,
+        platform_name: opts.required("platform_name")?,
+        platform_version: opts.required("platform_version")?,
+    })
+}
+
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let module = ruby.define_module("Forkflag")?;
     let class = module.define_class("Client", ruby.class_object())?;
@@ -337,5 +588,12 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("_impressions=", method!(Client::set_impressions, 1))?;
     class.define_method("_update", method!(Client::update, 1))?;
     class.define_method("_take_warnings", method!(Client::take_warnings, 0))?;
+    class.define_method("_start", method!(Client::start, 0))?;
+    class.define_method("ready?", method!(Client::is_ready, 0))?;
+    class.define_method("_wait_until_ready", method!(Client::wait_until_ready, 1))?;
+    class.define_method("_flush", method!(Client::flush, 1))?;
+    class.define_method("_refresh", method!(Client::refresh, 1))?;
+    class.define_method("_stop", method!(Client::stop, 3))?;
+    class.define_method("_stats", method!(Client::stats, 0))?;
     Ok(())
 }

@@ -10,6 +10,8 @@ mod context;
 mod errors;
 mod guard;
 mod hash_context;
+mod logging;
+mod nogvl;
 mod variant;
 
 #[magnus::init(name = "forkflag")]
@@ -19,5 +21,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     context::init(ruby)?;
     variant::init(ruby)?;
     client::init(ruby)?;
+    logging::init(ruby)?;
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! Nothing here takes a lock, so a fork at any instant leaves the child with
 //! an engine it can use at once.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
@@ -41,6 +42,9 @@ pub struct Engine {
     delta_base: ArcSwapOption<ClientFeatures>,
     /// Replaced snapshots and how many times their counters were collected.
     retired: ArcSwap<Vec<(Arc<Snapshot>, u8)>>,
+    /// Whether the configuration was ever confirmed current by its source
+    /// (the server or the file), in this process or an ancestor.
+    synced: AtomicBool,
 }
 
 impl Default for Engine {
@@ -57,7 +61,18 @@ impl Engine {
             etag: ArcSwapOption::empty(),
             delta_base: ArcSwapOption::empty(),
             retired: ArcSwap::from_pointee(Vec::new()),
+            synced: AtomicBool::new(false),
         }
+    }
+
+    /// Records that the source confirmed the configuration current.
+    pub fn mark_synced(&self) {
+        self.synced.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the source ever confirmed the configuration current.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Relaxed)
     }
 
     /// The current snapshot, for one unit of work (no lock, no allocation).

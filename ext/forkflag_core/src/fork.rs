@@ -1,15 +1,30 @@
-//! Fork detection.
+//! Fork detection and the fork gate.
 //!
 //! A process-wide fork generation counts the forks between the process that
 //! loaded forkflag and this one. A `pthread_atfork` child handler bumps it in
 //! every forked child, whoever called fork (Ruby, a C extension,
 //! `Process.daemon`), so the hot path notices a fork with one atomic load.
+//!
+//! The fork gate keeps a fork from happening while a background thread is
+//! inside the C library's resolver: glibc's `getaddrinfo` takes process-wide
+//! locks, and a child forked while another thread holds one can never resolve
+//! a name again. Background threads resolve inside [`gated`]; the prepare
+//! handler closes the gate and waits (bounded) for resolutions in progress.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
+use std::time::{Duration, Instant};
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
+static FORKING: AtomicBool = AtomicBool::new(false);
+static RESOLVING: AtomicUsize = AtomicUsize::new(0);
+/// Forks that went ahead while a resolution was still running (the wait
+/// timed out). Exposed for diagnostics.
+static GATE_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
 static INSTALL: Once = Once::new();
+
+/// Longest time a fork waits for a resolution in progress.
+pub const GATE_WAIT: Duration = Duration::from_secs(2);
 
 /// The current fork generation of this process.
 #[inline]
@@ -17,17 +32,140 @@ pub fn generation() -> u64 {
     GENERATION.load(Ordering::Relaxed)
 }
 
+/// How many forks did not wait for a resolution to finish (the bounded wait
+/// ran out).
+pub fn gate_timeouts() -> u64 {
+    GATE_TIMEOUTS.load(Ordering::Relaxed)
+}
+
+/// Runs `f` (a name resolution) so that no fork happens while it runs.
+pub fn gated<R>(f: impl FnOnce() -> R) -> R {
+    loop {
+        while FORKING.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        RESOLVING.fetch_add(1, Ordering::SeqCst);
+        if !FORKING.load(Ordering::SeqCst) {
+            break;
+        }
+        // A fork started between the check and the increment: step back.
+        RESOLVING.fetch_sub(1, Ordering::SeqCst);
+    }
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            RESOLVING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let _leave = Leave;
+    f()
+}
+
+extern "C" fn prepare() {
+    FORKING.store(true, Ordering::SeqCst);
+    if RESOLVING.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    let start = Instant::now();
+    while RESOLVING.load(Ordering::SeqCst) != 0 {
+        if start.elapsed() >= GATE_WAIT {
+            GATE_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+extern "C" fn in_parent() {
+    FORKING.store(false, Ordering::SeqCst);
+}
+
 extern "C" fn in_child() {
-    // Async-signal-safe: one atomic add.
-    GENERATION.fetch_add(1, Ordering::Relaxed);
+    // Async-signal-safe: atomic stores only. The child has one thread; no
+    // resolution is in progress in it.
+    RESOLVING.store(0, Ordering::SeqCst);
+    FORKING.store(false, Ordering::SeqCst);
+    GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
 /// Installs the fork handlers (once per process; later calls do nothing).
 pub fn install_handlers() {
     INSTALL.call_once(|| {
-        // SAFETY: the handler is a plain `extern "C"` function that performs
-        // one atomic add, which is async-signal-safe and needs no locks.
-        let rc = unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+        // SAFETY: the handlers are plain `extern "C"` functions that touch
+        // only atomics (and, in `prepare`, sleep), needing no locks.
+        let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(in_parent), Some(in_child)) };
         debug_assert_eq!(rc, 0, "pthread_atfork failed");
     });
+}
+
+/// A value owned by one process: a forked child gets a fresh one on first
+/// use instead of the parent's, which a vanished thread may have been using
+/// (holding its lock, say) at the moment of the fork. The parent's value is
+/// leaked in the child, never dropped.
+pub struct ProcessLocal<T> {
+    slot: arc_swap::ArcSwapOption<Owned<T>>,
+    init: fn() -> T,
+}
+
+struct Owned<T> {
+    generation: u64,
+    value: T,
+}
+
+impl<T> std::ops::Deref for Owned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// A handle on a [`ProcessLocal`]'s value for this process.
+pub struct Local<T>(std::sync::Arc<Owned<T>>);
+
+impl<T> std::ops::Deref for Local<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0.value
+    }
+}
+
+impl<T> ProcessLocal<T> {
+    /// A process-local value built by `init` on first use in each process.
+    pub const fn new(init: fn() -> T) -> ProcessLocal<T> {
+        ProcessLocal {
+            slot: arc_swap::ArcSwapOption::const_empty(),
+            init,
+        }
+    }
+
+    /// This process's value.
+    pub fn get(&self) -> Local<T> {
+        let now = generation();
+        loop {
+            let current = self.slot.load_full();
+            if let Some(owned) = &current {
+                if owned.generation == now {
+                    return Local(std::sync::Arc::clone(owned));
+                }
+            }
+            let fresh = std::sync::Arc::new(Owned {
+                generation: now,
+                value: (self.init)(),
+            });
+            let previous = self
+                .slot
+                .compare_and_swap(&current, Some(std::sync::Arc::clone(&fresh)));
+            let replaced = match (&*previous, &current) {
+                (Some(p), Some(c)) => std::sync::Arc::ptr_eq(p, c),
+                (None, None) => true,
+                _ => false,
+            };
+            if replaced {
+                // The inherited value may be mid-use by a thread that no
+                // longer exists: never run its destructor.
+                std::mem::forget(current);
+                return Local(fresh);
+            }
+        }
+    }
 }

@@ -17,10 +17,14 @@ mod error;
 pub mod eval;
 pub mod fork;
 pub mod hashing;
+pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod random;
+pub mod runtime;
 pub mod snapshot;
+pub mod sync;
 pub mod time;
 
 pub use context::{Context, CurrentTime, EmptyContext, Field, OwnedContext};

@@ -32,8 +32,17 @@ fn seed() -> u64 {
 
 /// A uniformly distributed number in `1..=max` (`max` > 0).
 pub fn random_in(max: u32) -> u32 {
+    ((next() >> 32) % u64::from(max)) as u32 + 1
+}
+
+/// 32 random bits.
+pub fn random_u32() -> u32 {
+    (next() >> 32) as u32
+}
+
+fn next() -> u64 {
     let generation = fork::generation();
-    let x = STATE.with(|cell| {
+    STATE.with(|cell| {
         let (seen, mut s) = cell.get();
         if seen != generation || s == 0 {
             s = seed();
@@ -44,8 +53,7 @@ pub fn random_in(max: u32) -> u32 {
         s ^= s >> 27;
         cell.set((generation, s));
         s.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    });
-    ((x >> 32) % u64::from(max)) as u32 + 1
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,77 @@
+//! The request as written on the wire: head and body in one buffer.
+
+use super::{Endpoint, HttpError, Request};
+
+/// Headers the client sets itself; a caller's copies are ignored.
+const MANAGED: [&str; 5] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "accept-encoding",
+];
+
+/// Serialises the request: head and body in one buffer, written at once.
+pub(super) fn request_bytes(endpoint: &Endpoint, req: &Request<'_>) -> Result<Vec<u8>, HttpError> {
+    if !is_token(req.method) {
+        return Err(HttpError::InvalidRequest(format!(
+            "method {:?} is not a valid HTTP method",
+            req.method
+        )));
+    }
+    if !req.path.starts_with('/') || !req.path.bytes().all(|b| b.is_ascii_graphic() && b != b'#') {
+        return Err(HttpError::InvalidRequest(format!(
+            "path {:?} must start with / and hold no spaces, control characters, non-ASCII or # \
+             (percent-encode them)",
+            req.path
+        )));
+    }
+    let body = req.body.unwrap_or_default();
+    let mut out = Vec::with_capacity(256 + body.len());
+    let line = |out: &mut Vec<u8>, name: &str, value: &str| {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    out.extend_from_slice(
+        format!(
+            "{} {}{} HTTP/1.1\r\n",
+            req.method,
+            endpoint.base_path(),
+            req.path
+        )
+        .as_bytes(),
+    );
+    line(&mut out, "Host", &endpoint.authority());
+    line(&mut out, "Accept-Encoding", "identity");
+    if req.body.is_some() || matches!(req.method, "POST" | "PUT" | "PATCH") {
+        line(&mut out, "Content-Length", &body.len().to_string());
+    }
+    for &(name, value) in req.headers {
+        if !is_token(name) {
+            return Err(HttpError::InvalidRequest(format!(
+                "header name {name:?} is not valid"
+            )));
+        }
+        // The value is never shown: it may be the token.
+        if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+            return Err(HttpError::InvalidRequest(format!(
+                "the value of header {name} holds a line break or control character"
+            )));
+        }
+        if !MANAGED.iter().any(|m| m.eq_ignore_ascii_case(name)) {
+            line(&mut out, name, value);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    Ok(out)
+}
+
+/// `tchar` of RFC 9110.
+pub(super) fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}

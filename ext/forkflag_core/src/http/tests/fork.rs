@@ -1,0 +1,150 @@
+//! The socket registry, and `close_inherited` in a really forked child.
+
+use std::io::{Read, Write};
+
+use super::tls::{accept_tls, pki, Pki};
+use super::*;
+
+#[test]
+fn open_count_follows_the_keep_alive_connection() {
+    let (addr, server) = serve(|l| {
+        let mut conn = l.accept();
+        read_request(&mut conn).unwrap();
+        write(&mut conn, ok("one").as_bytes());
+        sees_eof(&mut conn)
+    });
+    let (mut http, sockets) = client(addr);
+    assert_eq!(
+        sockets.open_count(),
+        0,
+        "no connection before the first request"
+    );
+    http.request(&get("/a")).unwrap();
+    assert_eq!(sockets.open_count(), 1);
+    http.disconnect();
+    assert_eq!(sockets.open_count(), 0);
+    assert!(server.join().unwrap(), "disconnect closes the socket");
+}
+
+/// Forks. The child closes the registry's fds, checks that each is closed,
+/// reports over a pipe and leaves with `_exit`, making raw system calls
+/// only: it runs inside the multi-threaded test harness. Returns how many
+/// the child closed and whether all registered fds were closed in it.
+fn close_in_forked_child(sockets: &SocketRegistry) -> (u8, bool) {
+    let fds = sockets.registered_fds();
+    let mut pipe = [-1; 2];
+    // SAFETY: `pipe` has room for the two fds pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+    // SAFETY: the child below allocates nothing, takes no lock (the threads
+    // that held them are gone), and only calls close_inherited (atomics and
+    // close), fcntl, write and _exit, which are async-signal-safe.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: this is the forked child and the registry's fds are the
+        // parent's client's sockets, copied by the fork.
+        let closed = unsafe { sockets.close_inherited() };
+        let mut all_closed = 1u8;
+        for &fd in &fds {
+            // SAFETY: F_GETFD on any number is harmless; -1 means closed.
+            if unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
+                all_closed = 0;
+            }
+        }
+        let report = [closed as u8, all_closed];
+        // SAFETY: writes two bytes from a live array, then ends the child
+        // without running destructors or atexit handlers.
+        unsafe {
+            libc::write(pipe[1], report.as_ptr().cast(), report.len());
+            libc::_exit(0);
+        }
+    }
+    assert!(pid > 0, "fork failed");
+    // SAFETY: closes our copy of the write end; the child has its own.
+    unsafe { libc::close(pipe[1]) };
+    let mut poll = libc::pollfd {
+        fd: pipe[0],
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut report = [0u8; 2];
+    // SAFETY: `poll` and `report` are live and sized as passed.
+    let got = unsafe {
+        if libc::poll(&mut poll, 1, 5000) == 1 {
+            libc::read(pipe[0], report.as_mut_ptr().cast(), report.len())
+        } else {
+            libc::kill(pid, libc::SIGKILL);
+            -1
+        }
+    };
+    let mut status = 0;
+    // SAFETY: reaps our own child (it has exited or been killed) and closes
+    // our read end.
+    unsafe {
+        libc::waitpid(pid, &mut status, 0);
+        libc::close(pipe[0]);
+    }
+    assert_eq!(got, 2, "the child reported within 5 s");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {status}"
+    );
+    (report[0], report[1] == 1)
+}
+
+/// Two requests on one connection; returns whether both came on it (a FIN
+/// or close_notify in between would end the first connection).
+fn serve_two<S: Read + Write>(mut conn: S) -> bool {
+    for body in ["one", "two"] {
+        if read_request(&mut conn).is_none() {
+            return false;
+        }
+        write(&mut conn, ok(body).as_bytes());
+    }
+    true
+}
+
+fn the_parent_keeps_its_connection(pki: Option<&Pki>) {
+    let config = pki.map(|p| Arc::clone(&p.server));
+    let (addr, server) = serve(move |l| {
+        let both = match &config {
+            Some(config) => serve_two(accept_tls(&l, config)),
+            None => serve_two(l.accept()),
+        };
+        both && l.try_accept(Duration::from_millis(100)).is_none()
+    });
+    let (scheme, tls) = match pki {
+        Some(p) => (
+            "https",
+            TlsOptions {
+                ca_file: Some(p.ca_file.clone()),
+                verify: true,
+            },
+        ),
+        None => ("http", TlsOptions::default()),
+    };
+    let (mut http, sockets) = client_with(&format!("{scheme}://{addr}/api"), &tls, TIMEOUT, LARGE);
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(sockets.open_count(), 1);
+
+    let (closed, all_closed) = close_in_forked_child(&sockets);
+    assert_eq!(closed, 1, "the child closed the inherited socket");
+    assert!(all_closed, "the fd is closed in the child");
+    assert_eq!(sockets.open_count(), 1, "the parent's registry is its own");
+
+    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    drop(http);
+    assert!(
+        server.join().unwrap(),
+        "the second request came on the first connection, undisturbed"
+    );
+}
+
+#[test]
+fn close_inherited_in_a_forked_child_leaves_the_parent_connection_alone() {
+    the_parent_keeps_its_connection(None);
+}
+
+#[test]
+fn close_inherited_in_a_forked_child_leaves_the_parent_tls_connection_alone() {
+    the_parent_keeps_its_connection(Some(&pki(&["127.0.0.1"])));
+}

@@ -1,0 +1,226 @@
+//! Keep-alive over real sockets: reuse, stale connections, the one retry,
+//! `Connection: close`, and the request head the server sees.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn keep_alive_reuses_one_connection() {
+    let (addr, server) = serve(|l| {
+        let mut conn = l.accept();
+        for body in ["one", "two"] {
+            read_request(&mut conn).expect("request on the same connection");
+            write(&mut conn, ok(body).as_bytes());
+        }
+        sees_eof(&mut conn)
+    });
+    let (mut http, sockets) = client(addr);
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(sockets.open_count(), 1);
+    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    http.disconnect();
+    assert_eq!(sockets.open_count(), 0);
+    assert!(
+        server.join().unwrap(),
+        "the client closes its connection on disconnect"
+    );
+}
+
+#[test]
+fn a_keep_alive_connection_the_server_closed_is_replaced() {
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let (addr, server) = serve(move |l| {
+        let mut first = l.accept();
+        read_request(&mut first).unwrap();
+        write(&mut first, ok("one").as_bytes());
+        drop(first);
+        closed_tx.send(()).unwrap();
+        let mut second = l.accept();
+        read_request(&mut second).unwrap();
+        write(&mut second, ok("two").as_bytes());
+    });
+    let (mut http, _) = client(addr);
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    closed_rx.recv_timeout(LIMIT).unwrap();
+    std::thread::sleep(Duration::from_millis(50)); // let the FIN arrive
+    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    server.join().unwrap();
+}
+
+#[test]
+fn a_reused_connection_closed_without_an_answer_is_retried_once() {
+    let (addr, server) = serve(|l| {
+        let mut first = l.accept();
+        read_request(&mut first).unwrap();
+        write(&mut first, ok("one").as_bytes());
+        // Read the second request, then close as an idle-timed-out server would.
+        read_request(&mut first).unwrap();
+        drop(first);
+        let mut second = l.accept();
+        let request = read_request(&mut second).unwrap();
+        write(&mut second, ok("two").as_bytes());
+        request
+    });
+    let (mut http, _) = client(addr);
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    let post = Request {
+        method: "POST",
+        path: "/client/metrics",
+        headers: &[("Content-Type", "application/json")],
+        body: Some(b"{}"),
+    };
+    assert_eq!(body(&http.request(&post).unwrap()), "two");
+    let resent = server.join().unwrap();
+    assert!(
+        resent.starts_with("POST /api/client/metrics HTTP/1.1\r\n"),
+        "{resent}"
+    );
+    assert!(resent.ends_with("\r\n\r\n{}"), "{resent}");
+}
+
+#[test]
+fn the_retry_happens_once_and_never_on_a_fresh_connection() {
+    let (addr, server) = serve(|l| {
+        let mut first = l.accept();
+        read_request(&mut first).unwrap();
+        write(&mut first, ok("one").as_bytes());
+        read_request(&mut first).unwrap();
+        drop(first);
+        let mut second = l.accept();
+        read_request(&mut second).unwrap();
+        drop(second);
+        // A third connection would be a second retry.
+        l.try_accept(Duration::from_millis(300)).is_none()
+    });
+    let (mut http, _) = client(addr);
+    http.request(&get("/a")).unwrap();
+    let err = http.request(&get("/b")).unwrap_err();
+    assert_eq!(err.kind(), "io", "{err}");
+    assert!(
+        err.to_string()
+            .contains("closed the connection without answering"),
+        "{err}"
+    );
+    assert!(server.join().unwrap(), "no second retry");
+}
+
+#[test]
+fn connection_close_is_honoured() {
+    let (addr, server) = serve(|l| {
+        let mut first = l.accept();
+        read_request(&mut first).unwrap();
+        write(
+            &mut first,
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\none",
+        );
+        // The server leaves it open: the client must close it by itself.
+        let client_closed = sees_eof(&mut first);
+        let mut second = l.accept();
+        read_request(&mut second).unwrap();
+        write(&mut second, ok("two").as_bytes());
+        client_closed
+    });
+    let (mut http, sockets) = client(addr);
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(sockets.open_count(), 0);
+    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    assert!(server.join().unwrap());
+}
+
+#[test]
+fn the_request_head_is_well_formed() {
+    let (addr, server) = serve(|l| {
+        let mut conn = l.accept();
+        let first = read_request(&mut conn).unwrap();
+        write(&mut conn, ok("").as_bytes());
+        let second = read_request(&mut conn).unwrap();
+        write(&mut conn, ok("").as_bytes());
+        (first, second)
+    });
+    let (mut http, _) = client(addr);
+    let headers = [
+        ("Authorization", "secret-token"),
+        ("Host", "evil"),
+        ("Unleash-AppName", "app"),
+    ];
+    http.request(&Request {
+        method: "GET",
+        path: "/client/features?project=x",
+        headers: &headers,
+        body: None,
+    })
+    .unwrap();
+    http.request(&Request {
+        method: "POST",
+        path: "/client/metrics",
+        headers: &[("Content-Type", "application/json")],
+        body: Some(b"{\"a\":1}"),
+    })
+    .unwrap();
+    let (first, second) = server.join().unwrap();
+    let host = format!("Host: {addr}\r\n");
+    assert!(
+        first.starts_with("GET /api/client/features?project=x HTTP/1.1\r\n"),
+        "{first}"
+    );
+    for part in [
+        host.as_str(),
+        "Accept-Encoding: identity\r\n",
+        "Authorization: secret-token\r\n",
+        "Unleash-AppName: app\r\n",
+    ] {
+        assert!(first.contains(part), "{part:?} missing in {first}");
+    }
+    assert!(
+        !first.contains("evil") && !first.contains("Content-Length"),
+        "{first}"
+    );
+    assert!(
+        second.starts_with("POST /api/client/metrics HTTP/1.1\r\n"),
+        "{second}"
+    );
+    assert!(
+        second.contains("Content-Length: 7\r\n") && second.ends_with("\r\n\r\n{\"a\":1}"),
+        "{second}"
+    );
+}
+
+#[test]
+fn a_header_value_with_a_line_break_is_refused_without_being_shown() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (mut http, _) = client(addr);
+    let err = http
+        .request(&Request {
+            method: "GET",
+            path: "/a",
+            headers: &[("Authorization", "token\r\nX-Injected: 1")],
+            body: None,
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), "request");
+    assert!(
+        err.to_string().contains("Authorization") && !err.to_string().contains("token"),
+        "{err}"
+    );
+    let err = http.request(&get("/a b")).unwrap_err();
+    assert_eq!(err.kind(), "request");
+}
+
+#[test]
+fn a_request_prints_header_names_but_not_values() {
+    let request = Request {
+        headers: &[("Authorization", "s3cret")],
+        ..get("/a")
+    };
+    let shown = format!("{request:?}");
+    assert!(
+        shown.contains("Authorization") && shown.contains("\"/a\""),
+        "{shown}"
+    );
+    assert!(!shown.contains("s3cret"), "{shown}");
+}

@@ -1,0 +1,280 @@
+//! TLS against a rustls server in a thread, with a CA and server
+//! certificate made at test time.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use super::*;
+use crate::CoreError;
+
+/// A CA, and a server certificate it signed for `names`.
+pub(super) struct Pki {
+    pub ca_file: PathBuf,
+    pub server: Arc<ServerConfig>,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.ca_file);
+    }
+}
+
+/// A file name no other test (or test run) uses.
+pub(super) fn temp_path(what: &str) -> PathBuf {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("forkflag-http-{}-{n}-{what}", std::process::id()))
+}
+
+pub(super) fn pki(names: &[&str]) -> Pki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "forkflag test CA");
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let cert = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let ca_file = temp_path("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let server =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(cert.der().to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .unwrap();
+    Pki {
+        ca_file,
+        server: Arc::new(server),
+    }
+}
+
+/// A TLS stream on an accepted connection.
+pub(super) type TlsStream = StreamOwned<ServerConnection, std::net::TcpStream>;
+
+pub(super) fn accept_tls(l: &Listener, config: &Arc<ServerConfig>) -> TlsStream {
+    StreamOwned::new(
+        ServerConnection::new(Arc::clone(config)).unwrap(),
+        l.accept(),
+    )
+}
+
+/// Serves `bodies.len()` requests on one connection; returns whether the
+/// handshake and all requests went through.
+fn serve_tls(
+    config: Arc<ServerConfig>,
+    bodies: &'static [&'static str],
+) -> (SocketAddr, JoinHandle<bool>) {
+    serve(move |l| {
+        let mut tls = accept_tls(&l, &config);
+        for body in bodies {
+            if read_request(&mut tls).is_none() {
+                return false;
+            }
+            write(&mut tls, ok(body).as_bytes());
+        }
+        true
+    })
+}
+
+fn with_ca(pki: &Pki) -> TlsOptions {
+    TlsOptions {
+        ca_file: Some(pki.ca_file.clone()),
+        verify: true,
+    }
+}
+
+#[test]
+fn trusted_with_the_ca_file_and_kept_alive() {
+    let pki = pki(&["localhost", "127.0.0.1"]);
+    let (addr, server) = serve_tls(Arc::clone(&pki.server), &["one", "two"]);
+    let url = format!("https://localhost:{}/api", addr.port());
+    let (mut http, sockets) = client_with(&url, &with_ca(&pki), TIMEOUT, LARGE);
+    // localhost may resolve to ::1 first: refused there, then 127.0.0.1.
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(sockets.open_count(), 1);
+    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    assert!(
+        server.join().unwrap(),
+        "both requests on one TLS connection"
+    );
+}
+
+#[test]
+fn an_ip_literal_is_verified_against_the_ip_san() {
+    let pki = pki(&["127.0.0.1"]);
+    let (addr, server) = serve_tls(Arc::clone(&pki.server), &["ip"]);
+    let (mut http, _) = client_with(
+        &format!("https://{addr}/api"),
+        &with_ca(&pki),
+        TIMEOUT,
+        LARGE,
+    );
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "ip");
+    assert!(server.join().unwrap());
+}
+
+#[test]
+fn untrusted_without_the_ca_file() {
+    let pki = pki(&["127.0.0.1"]);
+    let (addr, server) = serve_tls(Arc::clone(&pki.server), &["never"]);
+    let (mut http, sockets) = client_with(
+        &format!("https://{addr}/api"),
+        &TlsOptions::default(),
+        TIMEOUT,
+        LARGE,
+    );
+    let err = http.request(&get("/a")).unwrap_err();
+    assert_eq!(err.kind(), "tls", "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("certificate not trusted (UnknownIssuer)")
+            && message.contains("tls_ca_file"),
+        "{message}"
+    );
+    assert_eq!(sockets.open_count(), 0);
+    assert!(!server.join().unwrap());
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused() {
+    let pki = pki(&["unleash.example.com"]);
+    let (addr, server) = serve_tls(Arc::clone(&pki.server), &["never"]);
+    let (mut http, _) = client_with(
+        &format!("https://{addr}/api"),
+        &with_ca(&pki),
+        TIMEOUT,
+        LARGE,
+    );
+    let err = http.request(&get("/a")).unwrap_err();
+    assert_eq!(err.kind(), "tls", "{err}");
+    assert!(
+        err.to_string().contains("certificate not valid for"),
+        "{err}"
+    );
+    assert!(!server.join().unwrap());
+}
+
+#[test]
+fn verify_false_accepts_any_certificate() {
+    let pki = pki(&["unleash.example.com"]);
+    let (addr, server) = serve_tls(Arc::clone(&pki.server), &["insecure"]);
+    let insecure = TlsOptions {
+        ca_file: None,
+        verify: false,
+    };
+    let (mut http, _) = client_with(&format!("https://{addr}/api"), &insecure, TIMEOUT, LARGE);
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "insecure");
+    assert!(server.join().unwrap());
+}
+
+#[test]
+fn a_plain_http_server_on_an_https_url_is_a_tls_error() {
+    let (addr, server) = serve(|l| {
+        let mut conn = l.accept();
+        write(
+            &mut conn,
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+        );
+        // Read all the client sends (no reset that could beat our answer).
+        let _ = std::io::copy(&mut conn, &mut std::io::sink());
+    });
+    let (mut http, _) = client_with(
+        &format!("https://{addr}/api"),
+        &TlsOptions::default(),
+        TIMEOUT,
+        LARGE,
+    );
+    let err = http.request(&get("/a")).unwrap_err();
+    assert_eq!(err.kind(), "tls", "{err}");
+    assert!(err.to_string().contains("speaking TLS"), "{err}");
+    server.join().unwrap();
+}
+
+#[test]
+fn a_tls_connection_the_server_closed_is_replaced() {
+    let pki = pki(&["127.0.0.1"]);
+    let config = Arc::clone(&pki.server);
+    let (closed_tx, closed_rx) = std::sync::mpsc::channel();
+    let (addr, server) = serve(move |l| {
+        let mut first = accept_tls(&l, &config);
+        read_request(&mut first).unwrap();
+        write(&mut first, ok("one").as_bytes());
+        first.conn.send_close_notify();
+        write(&mut first, b"");
+        drop(first);
+        closed_tx.send(()).unwrap();
+        let mut second = accept_tls(&l, &config);
+        read_request(&mut second).unwrap();
+        write(&mut second, ok("two").as_bytes());
+    });
+    let (mut http, _) = client_with(
+        &format!("https://{addr}/api"),
+        &with_ca(&pki),
+        TIMEOUT,
+        LARGE,
+    );
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    closed_rx.recv_timeout(LIMIT).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    server.join().unwrap();
+}
+
+#[test]
+fn a_bad_ca_file_is_a_configuration_error_naming_it() {
+    let endpoint = || Endpoint::parse("https://127.0.0.1:1/api").unwrap();
+    let new = |path: PathBuf| {
+        let options = TlsOptions {
+            ca_file: Some(path),
+            verify: true,
+        };
+        HttpClient::new(
+            endpoint(),
+            &options,
+            TIMEOUT,
+            LARGE,
+            Arc::new(SocketRegistry::new()),
+        )
+        .map(|_| ())
+    };
+    let missing = temp_path("missing.pem");
+    match new(missing.clone()) {
+        Err(CoreError::InvalidConfig(m)) => {
+            assert!(
+                m.contains(&missing.display().to_string()) && m.contains("cannot read"),
+                "{m}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let junk = temp_path("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let result = new(junk.clone());
+    let _ = std::fs::remove_file(&junk);
+    match result {
+        Err(CoreError::InvalidConfig(m)) => {
+            assert!(
+                m.contains(&junk.display().to_string()) && m.contains("no PEM certificate"),
+                "{m}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}

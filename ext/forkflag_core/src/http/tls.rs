@@ -1,0 +1,178 @@
+//! TLS configuration (rustls with the ring provider) and readable TLS errors.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{ring, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+use crate::CoreError;
+
+/// How the client checks the server's certificate.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// A PEM file with one or more CA certificates, trusted in addition to
+    /// the system store (which honours `SSL_CERT_FILE` and `SSL_CERT_DIR`).
+    pub ca_file: Option<PathBuf>,
+    /// Whether to verify the certificate at all. `false` is for testing
+    /// only: anyone on the path can then read the token.
+    pub verify: bool,
+}
+
+impl Default for TlsOptions {
+    /// The system's roots, verification on.
+    fn default() -> TlsOptions {
+        TlsOptions {
+            ca_file: None,
+            verify: true,
+        }
+    }
+}
+
+/// Builds the client configuration: HTTP/1.1 only (ALPN "http/1.1").
+pub(super) fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, CoreError> {
+    let provider = Arc::new(ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CoreError::InvalidConfig(format!("cannot set up TLS: {e}")))?;
+    let mut config = if options.verify {
+        let mut roots = RootCertStore::empty();
+        // Unreadable entries of the system store are skipped: a missing
+        // root shows up as "certificate not trusted" at the handshake.
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        if let Some(path) = &options.ca_file {
+            add_ca_file(&mut roots, path)?;
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), CoreError> {
+    let bad =
+        |why: String| CoreError::InvalidConfig(format!("tls_ca_file {}: {why}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let mut added = 0;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| bad(format!("not valid PEM: {e}")))?;
+        roots.add(cert).map_err(|e| {
+            bad(format!(
+                "holds a certificate that cannot be used as a CA: {e}"
+            ))
+        })?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(bad(
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The name the certificate must carry: a DNS name (sent as SNI) or an IP
+/// address (no SNI; the certificate needs an IP subject alternative name).
+pub(super) fn server_name(host: &str) -> Result<ServerName<'static>, CoreError> {
+    ServerName::try_from(host.to_owned())
+        .map_err(|_| CoreError::InvalidConfig(format!("{host:?} is not a valid TLS server name")))
+}
+
+/// What went wrong, in words a user can act on.
+pub(super) fn describe(e: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match e {
+        E::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer => {
+                "certificate not trusted (UnknownIssuer); give the CA with tls_ca_file".to_owned()
+            }
+            CertificateError::NotValidForName => {
+                "certificate not valid for this host name".to_owned()
+            }
+            CertificateError::NotValidForNameContext {
+                expected,
+                presented,
+            } => format!(
+                "certificate not valid for {expected:?}; it names {}",
+                presented.join(", ")
+            ),
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "certificate expired".to_owned()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "certificate not valid yet (check the clock)".to_owned()
+            }
+            CertificateError::Revoked => "certificate revoked".to_owned(),
+            other => format!("invalid certificate ({other:?})"),
+        },
+        E::AlertReceived(alert) => format!("the server refused the handshake (alert {alert:?})"),
+        E::NoApplicationProtocol => "the server does not speak HTTP/1.1 (ALPN)".to_owned(),
+        E::InvalidMessage(_)
+        | E::InappropriateMessage { .. }
+        | E::InappropriateHandshakeMessage { .. } => {
+            format!("{e} (is the server speaking TLS on this port?)")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// For `verify: false` ONLY, which is for testing: accepts any certificate
+/// for any name, but still checks that the handshake is signed by the key of
+/// the certificate presented.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,444 @@
+//! The background side of a client: one native thread per client and
+//! process that keeps the flags fresh (polling the server, or watching a
+//! file) and reports usage metrics.
+//!
+//! [`Lifecycle`] owns the thread. It is driven from the Ruby side (under the
+//! GVL) and knows which process started the thread: in a forked child, where
+//! the thread does not exist, the handle, the channel and the shared state
+//! are forgotten, never dropped or joined, the inherited sockets are closed
+//! with close(2) only, and a new thread starts on first use.
+
+mod backup;
+mod poll;
+mod report;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::engine::Engine;
+use crate::fork;
+use crate::http::{Endpoint, SocketRegistry, TlsOptions};
+use crate::logging::{self, Level};
+use crate::sync::Completion;
+use crate::CoreError;
+
+pub use backup::{read as read_backup, write as write_backup};
+
+/// Where flags come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// An Unleash server.
+    Server {
+        /// The API base (`https://unleash.example.com/api`).
+        endpoint: Arc<Endpoint>,
+        /// The client token, sent as `Authorization`.
+        token: Secret,
+    },
+    /// A client-features JSON file, re-read when it changes.
+    File(PathBuf),
+    /// Only the bootstrap given at creation: no thread.
+    Static,
+}
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[secret]")
+    }
+}
+
+/// Everything the background thread needs to know, fixed at creation.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Id of the client in log records.
+    pub client_id: u64,
+    /// Where flags come from.
+    pub source: Source,
+    /// `appName`.
+    pub app_name: String,
+    /// `instanceId`.
+    pub instance_id: String,
+    /// Environment the client declares in metrics.
+    pub environment: Option<String>,
+    /// Only flags of this project.
+    pub project: Option<String>,
+    /// Only flags whose names start with this.
+    pub name_prefix: Option<String>,
+    /// Time between refreshes.
+    pub refresh_interval: Duration,
+    /// Time between metrics reports.
+    pub metrics_interval: Duration,
+    /// Bound on each request (and on waiting for the thread at close).
+    pub timeout: Duration,
+    /// Extra request headers.
+    pub custom_headers: Vec<(String, String)>,
+    /// Where the last good payload is kept.
+    pub backup_path: Option<PathBuf>,
+    /// Whether to register and send metrics.
+    pub metrics_enabled: bool,
+    /// TLS options.
+    pub tls: TlsOptions,
+    /// Largest accepted response body.
+    pub max_payload_bytes: usize,
+    /// `forkflag:<version>`.
+    pub sdk: String,
+    /// User-Agent header.
+    pub user_agent: String,
+    /// Ruby engine name.
+    pub platform_name: String,
+    /// Ruby version.
+    pub platform_version: String,
+}
+
+impl Settings {
+    /// Largest accepted payload by default (documented in the README).
+    pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 64 * 1024 * 1024;
+}
+
+/// Requests from the Ruby side to the thread.
+pub(crate) enum Command {
+    /// Send the metrics now; report the outcome.
+    Flush(Completion<Result<u64, String>>),
+    /// Refresh now; report whether the configuration is current.
+    Refresh(Completion<Result<(), String>>),
+    /// Stop, after sending metrics if asked.
+    Shutdown {
+        flush: bool,
+        done: Completion<Result<u64, String>>,
+    },
+}
+
+/// State shared between the thread and the Ruby side of one process.
+#[derive(Debug)]
+pub struct Shared {
+    /// Set once the flags are current (first successful refresh).
+    pub ready: Completion<()>,
+    /// The sockets the thread has open.
+    pub sockets: Arc<SocketRegistry>,
+    /// Whether the thread is running.
+    pub alive: AtomicBool,
+    /// When the last successful refresh (200 or 304, or file read) ended,
+    /// in milliseconds since the epoch (0: never).
+    pub last_refresh_millis: AtomicI64,
+    /// Successful refreshes.
+    pub refreshes: AtomicU64,
+    /// Consecutive failures of the poller.
+    pub failures: AtomicU32,
+    /// Polling stopped for good (401/403, or a bad configuration).
+    pub polling_stopped: AtomicBool,
+    /// Evaluations reported to the server.
+    pub reported_evaluations: AtomicU64,
+    /// Connection id of this process.
+    pub connection_id: String,
+}
+
+/// A running thread, as the process that started it sees it.
+struct Runtime {
+    handle: JoinHandle<()>,
+    commands: SyncSender<Command>,
+    shared: Arc<Shared>,
+    generation: u64,
+}
+
+/// What the client's thread is doing.
+enum State {
+    /// Not started (yet, or since a fork).
+    Idle,
+    Running(Runtime),
+    /// Stopped on purpose; restarts on first use.
+    Parked,
+    /// Closed for good.
+    Closed,
+}
+
+/// Counters for operators (`ForkSafe.stats`, `Client#stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Whether the thread is running in this process.
+    pub thread_alive: bool,
+    /// Whether the flags are current.
+    pub ready: bool,
+    /// Milliseconds since the epoch of the last successful refresh (0: never).
+    pub last_refresh_millis: i64,
+    /// Successful refreshes by this process's thread.
+    pub refreshes: u64,
+    /// Consecutive poller failures.
+    pub failures: u32,
+    /// Whether polling stopped for good.
+    pub polling_stopped: bool,
+    /// Evaluations this process reported to the server.
+    pub reported_evaluations: u64,
+    /// The lifecycle state: idle, running, parked, closed.
+    pub state: &'static str,
+    /// Connection id of this process (empty before the first start).
+    pub connection_id: String,
+}
+
+/// The background thread of one client, from the Ruby side.
+pub struct Lifecycle {
+    engine: Arc<Engine>,
+    settings: Arc<Settings>,
+    state: State,
+    /// Counts from earlier threads of this process (restarts after park).
+    carried_refreshes: u64,
+}
+
+fn new_connection_id() -> String {
+    let mut bytes = [0u8; 16];
+    for chunk in bytes.chunks_mut(4) {
+        chunk.copy_from_slice(&crate::random::random_u32().to_le_bytes());
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+impl Lifecycle {
+    /// A lifecycle for a client; nothing starts until [`Lifecycle::ensure_running`].
+    pub fn new(engine: Arc<Engine>, settings: Settings) -> Lifecycle {
+        Lifecycle {
+            engine,
+            settings: Arc::new(settings),
+            state: State::Idle,
+            carried_refreshes: 0,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Whether this client has a background thread at all (not a static
+    /// bootstrap-only client).
+    pub fn has_thread(&self) -> bool {
+        !matches!(self.settings.source, Source::Static)
+    }
+
+    /// Forgets a thread that belongs to another process (we are a forked
+    /// child): nothing of it is dropped, joined or shut down; its sockets
+    /// are closed with close(2) only.
+    fn forget_if_inherited(&mut self) -> bool {
+        let inherited =
+            matches!(&self.state, State::Running(rt) if rt.generation != fork::generation());
+        if inherited {
+            if let State::Running(rt) = std::mem::replace(&mut self.state, State::Idle) {
+                // SAFETY: `rt` was started by an ancestor process (its
+                // generation differs), so we are a forked child and its
+                // sockets are copies of the ancestor's descriptors.
+                unsafe { rt.shared.sockets.close_inherited() };
+                std::mem::forget(rt);
+            }
+            self.carried_refreshes = 0;
+        }
+        inherited
+    }
+
+    /// Starts the thread if it is not running in this process (first use,
+    /// after a fork, after `park`). Does nothing once closed.
+    pub fn ensure_running(&mut self) {
+        self.forget_if_inherited();
+        if !self.has_thread() {
+            return;
+        }
+        match &self.state {
+            State::Running(_) | State::Closed => {}
+            State::Idle | State::Parked => self.start(),
+        }
+    }
+
+    fn start(&mut self) {
+        let (commands, inbox) = sync_channel(16);
+        let shared = Arc::new(Shared {
+            ready: Completion::new(),
+            sockets: Arc::new(SocketRegistry::new()),
+            alive: AtomicBool::new(true),
+            last_refresh_millis: AtomicI64::new(0),
+            refreshes: AtomicU64::new(0),
+            failures: AtomicU32::new(0),
+            polling_stopped: AtomicBool::new(false),
+            reported_evaluations: AtomicU64::new(0),
+            connection_id: new_connection_id(),
+        });
+        let worker = worker::Worker::new(
+            Arc::clone(&self.engine),
+            Arc::clone(&self.settings),
+            Arc::clone(&shared),
+            inbox,
+        );
+        let spawned = std::thread::Builder::new()
+            .name("forkflag-worker".into())
+            .spawn(move || worker.run());
+        match spawned {
+            Ok(handle) => {
+                self.state = State::Running(Runtime {
+                    handle,
+                    commands,
+                    shared,
+                    generation: fork::generation(),
+                })
+            }
+            Err(e) => {
+                logging::log(
+                    Level::Error,
+                    self.settings.client_id,
+                    format!("forkflag could not start its background thread: {e}; flags will not refresh"),
+                );
+                self.state = State::Idle;
+            }
+        }
+    }
+
+    /// Whether a thread of this process is running.
+    pub fn is_running(&self) -> bool {
+        matches!(&self.state, State::Running(rt) if rt.generation == fork::generation())
+    }
+
+    /// Whether [`Lifecycle::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// The ready latch of the running thread (starting it if needed).
+    pub fn ready_latch(&mut self) -> Option<Completion<()>> {
+        self.ensure_running();
+        match &self.state {
+            State::Running(rt) => Some(rt.shared.ready.clone()),
+            _ => None,
+        }
+    }
+
+    fn send(&mut self, command: Command) -> bool {
+        self.ensure_running();
+        match &self.state {
+            State::Running(rt) => match rt.commands.try_send(command) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Asks the thread to send the metrics now. `None` when there is no
+    /// thread to ask (static client, closed) or it is busy with earlier requests.
+    pub fn flush(&mut self) -> Option<Completion<Result<u64, String>>> {
+        if !self.settings.metrics_enabled {
+            return None;
+        }
+        let done = Completion::new();
+        self.send(Command::Flush(done.clone())).then_some(done)
+    }
+
+    /// Asks the thread to refresh now.
+    pub fn refresh(&mut self) -> Option<Completion<Result<(), String>>> {
+        let done = Completion::new();
+        self.send(Command::Refresh(done.clone())).then_some(done)
+    }
+
+    /// Stops the thread, after sending the metrics when `flush` is set.
+    /// Returns the completion to wait on (bounded by the caller) and leaves
+    /// the lifecycle parked (restart on first use) or closed.
+    pub fn stop(&mut self, flush: bool, close: bool) -> Option<Completion<Result<u64, String>>> {
+        self.forget_if_inherited();
+        let next = if close { State::Closed } else { State::Parked };
+        match std::mem::replace(&mut self.state, next) {
+            State::Running(rt) => {
+                self.carried_refreshes += rt.shared.refreshes.load(Ordering::Relaxed);
+                let done = Completion::new();
+                let sent = rt
+                    .commands
+                    .try_send(Command::Shutdown {
+                        flush: flush && self.settings.metrics_enabled,
+                        done: done.clone(),
+                    })
+                    .is_ok();
+                // The thread exits on Shutdown, or when it sees the channel
+                // closed; dropping the handle detaches it, so a stuck
+                // request never blocks the caller beyond its own wait.
+                drop(rt.commands);
+                drop(rt.handle);
+                if !sent {
+                    done.set(Ok(0));
+                }
+                Some(done)
+            }
+            State::Parked if !close => None,
+            State::Parked | State::Idle | State::Closed => None,
+        }
+    }
+
+    /// Counters for operators.
+    pub fn stats(&self) -> Stats {
+        let state = match &self.state {
+            State::Idle => "idle",
+            State::Running(rt) if rt.generation != fork::generation() => "idle",
+            State::Running(_) => "running",
+            State::Parked => "parked",
+            State::Closed => "closed",
+        };
+        match &self.state {
+            State::Running(rt) if rt.generation == fork::generation() => Stats {
+                thread_alive: rt.shared.alive.load(Ordering::Relaxed),
+                ready: rt.shared.ready.is_set(),
+                last_refresh_millis: rt.shared.last_refresh_millis.load(Ordering::Relaxed),
+                refreshes: self.carried_refreshes + rt.shared.refreshes.load(Ordering::Relaxed),
+                failures: rt.shared.failures.load(Ordering::Relaxed),
+                polling_stopped: rt.shared.polling_stopped.load(Ordering::Relaxed),
+                reported_evaluations: rt.shared.reported_evaluations.load(Ordering::Relaxed),
+                state,
+                connection_id: rt.shared.connection_id.clone(),
+            },
+            _ => Stats {
+                refreshes: self.carried_refreshes,
+                state,
+                ..Stats::default()
+            },
+        }
+    }
+}
+
+impl Drop for Lifecycle {
+    fn drop(&mut self) {
+        if self.forget_if_inherited() {
+            return;
+        }
+        if let State::Running(rt) = std::mem::replace(&mut self.state, State::Closed) {
+            // Dropped without close (the Ruby object was collected): ask the
+            // thread to send what it counted and stop; never wait here.
+            let _ = rt.commands.try_send(Command::Shutdown {
+                flush: self.settings.metrics_enabled,
+                done: Completion::new(),
+            });
+        }
+    }
+}
+
+/// Reads the backup named in the settings, for a cold start.
+pub fn load_backup(engine: &Engine, settings: &Settings) -> Result<bool, CoreError> {
+    let Some(path) = &settings.backup_path else {
+        return Ok(false);
+    };
+    match read_backup(path)? {
+        None => Ok(false),
+        Some(bytes) => {
+            engine.update_json(&bytes, None)?;
+            Ok(true)
+        }
+    }
+}

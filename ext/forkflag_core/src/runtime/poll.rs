@@ -1,0 +1,284 @@
+//! Keeping the configuration fresh: conditional GETs of the server's
+//! client-features with backoff, or re-reading a file when it changes.
+//!
+//! Failures are logged when the poller starts failing, when the kind of
+//! failure changes, and when it recovers; never once per retry.
+
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use super::{write_backup, Settings, Shared, Source};
+use crate::engine::Engine;
+use crate::http::{HttpClient, Request};
+use crate::logging::{self, Level};
+use crate::time::now_millis;
+
+/// Most consecutive failures counted for backoff.
+pub(crate) const MAX_FAILURES: u32 = 10;
+
+/// Longest time between two looks at a watched file.
+const FILE_CHECK: Duration = Duration::from_secs(1);
+
+/// What a poll found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The configuration is current (new, or unchanged).
+    Current,
+    /// Something failed; the configuration stays as it was.
+    Failed(String),
+    /// The server refused the token: polling stops.
+    Refused(String),
+}
+
+/// The poller's state.
+pub(crate) struct Poller {
+    failures: u32,
+    stopped: bool,
+    /// The failure being reported, to log only changes.
+    failing: Option<String>,
+    file_stamp: Option<(SystemTime, u64, u64)>,
+    features_path: String,
+    backup_failing: bool,
+}
+
+/// `application/x-www-form-urlencoded` escaping for query values.
+pub(crate) fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+impl Poller {
+    pub(crate) fn new(settings: &Settings) -> Poller {
+        let mut query = Vec::new();
+        if let Some(p) = &settings.project {
+            query.push(format!("project={}", query_escape(p)));
+        }
+        if let Some(p) = &settings.name_prefix {
+            query.push(format!("namePrefix={}", query_escape(p)));
+        }
+        let features_path = if query.is_empty() {
+            "/client/features".to_owned()
+        } else {
+            format!("/client/features?{}", query.join("&"))
+        };
+        Poller {
+            failures: 0,
+            stopped: false,
+            failing: None,
+            file_stamp: None,
+            features_path,
+            backup_failing: false,
+        }
+    }
+
+    /// Whether polling stopped for good.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Time until the next poll: the interval, stretched by failures.
+    pub(crate) fn delay(&self, settings: &Settings) -> Duration {
+        match settings.source {
+            Source::File(_) => settings.refresh_interval.min(FILE_CHECK),
+            _ => settings.refresh_interval * (1 + self.failures),
+        }
+    }
+
+    /// Polls once.
+    pub(crate) fn poll(
+        &mut self,
+        http: Option<&mut HttpClient>,
+        engine: &Engine,
+        settings: &Settings,
+        shared: &Shared,
+    ) -> Outcome {
+        if self.stopped {
+            return Outcome::Refused("polling stopped".into());
+        }
+        let outcome = match (&settings.source, http) {
+            (Source::Server { .. }, Some(http)) => self.fetch(http, engine, settings, shared),
+            (Source::Server { .. }, None) => {
+                Outcome::Refused("the HTTP client could not be created".into())
+            }
+            (Source::File(path), _) => self.read_file(path, engine, settings),
+            (Source::Static, _) => Outcome::Current,
+        };
+        if outcome == Outcome::Current {
+            engine.mark_synced();
+        }
+        self.record(&outcome, settings, shared);
+        outcome
+    }
+
+    fn record(&mut self, outcome: &Outcome, settings: &Settings, shared: &Shared) {
+        let id = settings.client_id;
+        match outcome {
+            Outcome::Current => {
+                self.failures = self.failures.saturating_sub(1);
+                if let Some(was) = self.failing.take() {
+                    logging::log(
+                        Level::Info,
+                        id,
+                        format!("forkflag: refresh recovered (it was failing: {was})"),
+                    );
+                }
+                shared.refreshes.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .last_refresh_millis
+                    .store(now_millis(), Ordering::Relaxed);
+                shared.ready.set(());
+            }
+            Outcome::Failed(why) => {
+                self.failures = (self.failures + 1).min(MAX_FAILURES);
+                if self.failing.as_deref() != Some(why.as_str()) {
+                    logging::log(
+                        Level::Error,
+                        id,
+                        format!(
+                            "forkflag: refresh failed: {why}; evaluating with the last good configuration, \
+                             retrying with backoff"
+                        ),
+                    );
+                    self.failing = Some(why.clone());
+                }
+            }
+            Outcome::Refused(why) => {
+                self.stopped = true;
+                shared.polling_stopped.store(true, Ordering::Relaxed);
+                logging::log(
+                    Level::Error,
+                    id,
+                    format!("forkflag: {why}; polling stopped, evaluating with the last good configuration"),
+                );
+            }
+        }
+        shared.failures.store(self.failures, Ordering::Relaxed);
+    }
+
+    fn fetch(
+        &mut self,
+        http: &mut HttpClient,
+        engine: &Engine,
+        settings: &Settings,
+        shared: &Shared,
+    ) -> Outcome {
+        let Source::Server { endpoint, token } = &settings.source else {
+            return Outcome::Current;
+        };
+        let etag = engine.etag();
+        let interval = settings.refresh_interval.as_millis().to_string();
+        let mut headers =
+            super::report::common_headers(settings, token, &interval, &shared.connection_id);
+        if let Some(etag) = etag.as_deref() {
+            headers.push(("If-None-Match", etag));
+        }
+        let request = Request {
+            method: "GET",
+            path: &self.features_path,
+            headers: &headers,
+            body: None,
+        };
+        let url = endpoint.display_url(&self.features_path);
+        let response = match http.request(&request) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Failed(format!("GET {url}: {e}")),
+        };
+        match response.status {
+            200 => {
+                let new_etag = response.header("etag").map(str::to_owned);
+                match engine.update_json(&response.body, new_etag.as_deref()) {
+                    Ok(outcome) => {
+                        for w in outcome.warnings {
+                            logging::log(Level::Warn, settings.client_id, format!("forkflag: {w}"));
+                        }
+                        if outcome.changed {
+                            self.save_backup(&response.body, settings);
+                        }
+                        Outcome::Current
+                    }
+                    Err(e) => Outcome::Failed(format!("GET {url}: {e}")),
+                }
+            }
+            304 => Outcome::Current,
+            401 | 403 => Outcome::Refused(format!(
+                "the Unleash server refused the token (HTTP {}) for GET {url}; check that it is a \
+                 client (backend) token for this environment",
+                response.status
+            )),
+            status => Outcome::Failed(format!("GET {url}: HTTP {status}")),
+        }
+    }
+
+    fn save_backup(&mut self, payload: &[u8], settings: &Settings) {
+        let Some(path) = &settings.backup_path else {
+            return;
+        };
+        match write_backup(path, payload) {
+            Ok(()) => self.backup_failing = false,
+            Err(e) => {
+                if !self.backup_failing {
+                    logging::log(
+                        Level::Warn,
+                        settings.client_id,
+                        format!("forkflag: {e}; the backup is not updated"),
+                    );
+                }
+                self.backup_failing = true;
+            }
+        }
+    }
+
+    fn read_file(&mut self, path: &Path, engine: &Engine, settings: &Settings) -> Outcome {
+        let meta = match fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                return Outcome::Failed(format!("cannot read flags file {}: {e}", path.display()))
+            }
+        };
+        let stamp = (
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            meta.len(),
+            std::os::unix::fs::MetadataExt::ino(&meta),
+        );
+        if self.file_stamp == Some(stamp) {
+            return Outcome::Current;
+        }
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                return Outcome::Failed(format!("cannot read flags file {}: {e}", path.display()))
+            }
+        };
+        match engine.update_json(&bytes, None) {
+            Ok(outcome) => {
+                for w in outcome.warnings {
+                    logging::log(Level::Warn, settings.client_id, format!("forkflag: {w}"));
+                }
+                self.file_stamp = Some(stamp);
+                Outcome::Current
+            }
+            Err(e) => Outcome::Failed(format!("flags file {}: {e}", path.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_query_values() {
+        assert_eq!(query_escape("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(query_escape("plain-name_1.0~"), "plain-name_1.0~");
+    }
+}

@@ -1,0 +1,240 @@
+//! Usage reporting: `POST /api/client/register` once per process, then a
+//! metrics bucket every interval.
+//!
+//! Counts are taken out of the snapshot counters (this fork generation's
+//! only) into a pending tally; a failed POST keeps them for the next attempt,
+//! up to [`MAX_ATTEMPTS`] attempts, after which they are dropped with a warning.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Secret, Settings, Shared, Source};
+use crate::engine::Engine;
+use crate::fork;
+use crate::http::{HttpClient, Request};
+use crate::logging::{self, Level};
+use crate::metrics::{tag_for, Tally};
+use crate::time::{format_millis, now_millis};
+use crate::CLIENT_SPEC_VERSION;
+
+/// Attempts after which unsent counts are dropped.
+pub(crate) const MAX_ATTEMPTS: u32 = 10;
+
+/// Strategies this client implements, as announced at registration.
+const STRATEGIES: [&str; 8] = [
+    "default",
+    "userWithId",
+    "gradualRolloutUserId",
+    "gradualRolloutSessionId",
+    "gradualRolloutRandom",
+    "flexibleRollout",
+    "remoteAddress",
+    "applicationHostname",
+];
+
+/// Headers every request to the server carries.
+pub(crate) fn common_headers<'a>(
+    settings: &'a Settings,
+    token: &'a Secret,
+    interval_ms: &'a str,
+    connection_id: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut headers = vec![
+        ("Authorization", token.0.as_str()),
+        ("Unleash-Client-Spec", CLIENT_SPEC_VERSION),
+        ("UNLEASH-APPNAME", settings.app_name.as_str()),
+        ("UNLEASH-INSTANCEID", settings.instance_id.as_str()),
+        ("UNLEASH-CONNECTION-ID", connection_id),
+        ("UNLEASH-INTERVAL", interval_ms),
+        ("UNLEASH-SDK", settings.sdk.as_str()),
+        ("User-Agent", settings.user_agent.as_str()),
+    ];
+    for (k, v) in &settings.custom_headers {
+        headers.push((k.as_str(), v.as_str()));
+    }
+    headers
+}
+
+/// The reporter's state.
+pub(crate) struct Reporter {
+    registered: bool,
+    pending: Tally,
+    bucket_start: i64,
+    attempts: u32,
+    failures: u32,
+    stopped: bool,
+    failing: Option<String>,
+    started: i64,
+}
+
+impl Reporter {
+    pub(crate) fn new() -> Reporter {
+        let now = now_millis();
+        Reporter {
+            registered: false,
+            pending: Tally::default(),
+            bucket_start: now,
+            attempts: 0,
+            failures: 0,
+            stopped: false,
+            failing: None,
+            started: now,
+        }
+    }
+
+    /// Time until the next report: the interval, stretched by failures.
+    pub(crate) fn delay(&self, settings: &Settings) -> Duration {
+        settings.metrics_interval * (1 + self.failures)
+    }
+
+    fn post(
+        &mut self,
+        http: &mut HttpClient,
+        settings: &Settings,
+        shared: &Shared,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), (u16, String)> {
+        let Source::Server { endpoint, token } = &settings.source else {
+            return Ok(());
+        };
+        let interval = settings.metrics_interval.as_millis().to_string();
+        let mut headers = common_headers(settings, token, &interval, &shared.connection_id);
+        headers.push(("Content-Type", "application/json"));
+        let body = serde_json::to_vec(body).map_err(|e| (0, e.to_string()))?;
+        let url = endpoint.display_url(path);
+        let request = Request {
+            method: "POST",
+            path,
+            headers: &headers,
+            body: Some(&body),
+        };
+        match http.request(&request) {
+            Ok(r) if (200..300).contains(&r.status) => Ok(()),
+            Ok(r) => Err((r.status, format!("POST {url}: HTTP {}", r.status))),
+            Err(e) => Err((0, format!("POST {url}: {e}"))),
+        }
+    }
+
+    fn register(&mut self, http: &mut HttpClient, settings: &Settings, shared: &Shared) {
+        let body = json!({
+            "appName": settings.app_name,
+            "instanceId": settings.instance_id,
+            "connectionId": shared.connection_id,
+            "sdkVersion": settings.sdk,
+            "strategies": STRATEGIES,
+            "started": format_millis(self.started),
+            "interval": settings.metrics_interval.as_millis() as u64,
+            "environment": settings.environment,
+            "platformName": settings.platform_name,
+            "platformVersion": settings.platform_version,
+            "specVersion": CLIENT_SPEC_VERSION,
+        });
+        match self.post(http, settings, shared, "/client/register", &body) {
+            Ok(()) => self.registered = true,
+            Err((_, why)) => self.note_failure(format!("registration failed: {why}"), settings),
+        }
+    }
+
+    fn note_failure(&mut self, why: String, settings: &Settings) {
+        if self.failing.as_deref() != Some(why.as_str()) {
+            logging::log(Level::Warn, settings.client_id, format!("forkflag: {why}"));
+            self.failing = Some(why);
+        }
+    }
+
+    /// Registers if needed, then sends this process's counts. Returns how
+    /// many evaluations were reported.
+    pub(crate) fn report(
+        &mut self,
+        http: Option<&mut HttpClient>,
+        engine: &Engine,
+        settings: &Settings,
+        shared: &Shared,
+    ) -> Result<u64, String> {
+        let Some(http) = http else {
+            return Ok(0);
+        };
+        if self.stopped {
+            return Err("metrics stopped: the server refused the token".into());
+        }
+        if !self.registered {
+            self.register(http, settings, shared);
+        }
+        let fresh = engine.take_tally(tag_for(fork::generation()));
+        self.pending.merge(&fresh);
+        if self.pending.is_empty() {
+            return Ok(0);
+        }
+        let stop = now_millis().max(self.bucket_start);
+        let body = json!({
+            "appName": settings.app_name,
+            "instanceId": settings.instance_id,
+            "connectionId": shared.connection_id,
+            "environment": settings.environment,
+            "sdkVersion": settings.sdk,
+            "platformName": settings.platform_name,
+            "platformVersion": settings.platform_version,
+            "specVersion": CLIENT_SPEC_VERSION,
+            "bucket": {
+                "start": format_millis(self.bucket_start),
+                "stop": format_millis(stop),
+                "toggles": self.pending.toggles,
+            },
+        });
+        match self.post(http, settings, shared, "/client/metrics", &body) {
+            Ok(()) => {
+                let sent = self.pending.evaluations();
+                shared
+                    .reported_evaluations
+                    .fetch_add(sent, Ordering::Relaxed);
+                self.pending = Tally::default();
+                self.bucket_start = stop;
+                self.attempts = 0;
+                self.failures = self.failures.saturating_sub(1);
+                if let Some(was) = self.failing.take() {
+                    logging::log(
+                        Level::Info,
+                        settings.client_id,
+                        format!("forkflag: metrics recovered (they were failing: {was})"),
+                    );
+                }
+                Ok(sent)
+            }
+            Err((status, why)) => {
+                self.attempts += 1;
+                if status == 401 || status == 403 {
+                    self.stopped = true;
+                    logging::log(
+                        Level::Error,
+                        settings.client_id,
+                        format!("forkflag: {why}: the server refused the token; metrics stopped"),
+                    );
+                } else {
+                    self.failures = (self.failures + 1).min(super::poll::MAX_FAILURES);
+                    self.note_failure(
+                        format!("metrics failed: {why}; counts kept for the next attempt"),
+                        settings,
+                    );
+                }
+                if self.attempts >= MAX_ATTEMPTS || self.stopped {
+                    let lost = self.pending.evaluations();
+                    logging::log(
+                        Level::Warn,
+                        settings.client_id,
+                        format!(
+                            "forkflag: dropped the counts of {lost} evaluations after {} failed attempts",
+                            self.attempts
+                        ),
+                    );
+                    self.pending = Tally::default();
+                    self.bucket_start = stop;
+                    self.attempts = 0;
+                }
+                Err(why)
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+# frozen_string_literal: true
+
+module Forkflag
+  # Carries messages from forkflag's native background threads to each
+  # client's Logger. Native threads never touch the Ruby VM: they queue
+  # messages, and one Ruby thread per process waits for them in native code
+  # with the GVL released and hands each to the logger of the client that
+  # wrote it.
+  module Logging
+    # How long one native wait lasts before the thread looks around again.
+    WAIT_SECONDS = 1.0
+
+    @loggers = {}
+    @lock = Mutex.new
+    @thread = nil
+    @pid = nil
+
+    class << self
+      # Routes a client's messages to its logger.
+      # @api private
+      def register(client_id, logger)
+        @lock.synchronize { @loggers[client_id] = logger }
+      end
+
+      # Stops routing a client's messages; the log thread stops with the
+      # last client, so a process with no open client has no forkflag thread.
+      # @api private
+      def unregister(client_id)
+        last = @lock.synchronize do
+          @loggers.delete(client_id)
+          @loggers.empty?
+        end
+        stop if last
+      end
+
+      # Stops this process's log thread (it starts again with the next client).
+      # @api private
+      def stop
+        thread = @lock.synchronize do
+          t = @thread if @pid == Process.pid
+          @thread = nil
+          t
+        end
+        return unless thread
+
+        thread.kill
+        thread.join(5)
+      end
+
+      # Starts this process's log thread unless it runs (first client, or
+      # first use after a fork: threads do not survive fork).
+      # @api private
+      def ensure_running
+        return @thread if @pid == Process.pid && @thread&.alive?
+
+        @lock.synchronize do
+          return @thread if @pid == Process.pid && @thread&.alive?
+
+          @pid = Process.pid
+          @thread = Thread.new { drain_forever }
+          @thread.name = "forkflag-log"
+          @thread.report_on_exception = false
+        end
+        @thread
+      end
+
+      # Delivers what is queued now (used at exit and by tests).
+      # @api private
+      def drain
+        deliver(Forkflag._wait_logs(0))
+      end
+
+      # @return [Thread, nil] this process's log thread
+      def thread
+        @thread if @pid == Process.pid
+      end
+
+      private
+
+      def drain_forever
+        loop { deliver(Forkflag._wait_logs(WAIT_SECONDS)) }
+      end
+
+      def deliver(records)
+        records.each do |level, client_id, message|
+          logger = @lock.synchronize { @loggers[client_id] }
+          (logger || fallback).public_send(level, message)
+        rescue StandardError => e
+          warn("forkflag: the logger raised #{e.class}: #{e.message} (message was: #{message})")
+        end
+      end
+
+      def fallback
+        @fallback ||= Logger.new($stderr, level: Logger::WARN, progname: "forkflag")
+      end
+    end
+  end
+end

@@ -115,7 +115,7 @@ module Forkflag
       @closed = true
       done = _stop(timeout.to_f, true, true)
       Logging.drain
-      Logging.unregister(@id)
+      Logging.closed(@id)
       done
     end
 

@@ -11,6 +11,7 @@ module Forkflag
     WAIT_SECONDS = 1.0
 
     @loggers = {}
+    @open = 0
     @lock = Mutex.new
     @thread = nil
     @pid = nil
@@ -19,17 +20,19 @@ module Forkflag
       # Routes a client's messages to its logger.
       # @api private
       def register(client_id, logger)
-        @lock.synchronize { @loggers[client_id] = logger }
+        @lock.synchronize do
+          @loggers[client_id] = logger
+          @open += 1
+        end
       end
 
-      # Stops routing a client's messages; the log thread stops with the
-      # last client, so a process with no open client has no forkflag thread.
+      # Notes that a client was closed. Its messages still reach its logger
+      # (its thread may finish a request after close gave up waiting); the
+      # log thread stops with the last open client, so a process with no
+      # open client runs no forkflag thread.
       # @api private
-      def unregister(client_id)
-        last = @lock.synchronize do
-          @loggers.delete(client_id)
-          @loggers.empty?
-        end
+      def closed(_client_id)
+        last = @lock.synchronize { (@open -= 1) <= 0 }
         stop if last
       end
 

@@ -1,0 +1,169 @@
+# frozen_string_literal: true
+
+require "socket"
+require "timeout"
+require "tmpdir"
+require "rbconfig"
+
+RSpec.describe "Forkflag::Client lifecycle" do
+  include FlagPayloads
+
+  let(:log) { StringIO.new }
+  let(:logger) { Logger.new(log) }
+
+  # A server that accepts connections and never answers.
+  def with_silent_server
+    server = TCPServer.new("127.0.0.1", 0)
+    held = []
+    acceptor = Thread.new do
+      loop { held << server.accept }
+    rescue IOError, Errno::EBADF
+      nil
+    end
+    yield "http://127.0.0.1:#{server.addr[1]}/api"
+  ensure
+    server&.close
+    acceptor&.join(5)
+    held&.each(&:close)
+  end
+
+  def monotonic
+    Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  end
+
+  describe "a file: source" do
+    it "is re-read when the file changes, and a bad edit keeps the last good flags" do
+      Dir.mktmpdir do |dir|
+        path = File.join(dir, "flags.json")
+        File.write(path, payload(flag("f", enabled: false)))
+        client = Forkflag::Client.new(file: path, refresh_interval: 0.1, logger: logger)
+        expect(client.wait_until_ready(5)).to be(true)
+        expect(client.enabled?("f")).to be(false)
+
+        File.write("#{path}.tmp", payload(flag("f", enabled: true)))
+        File.rename("#{path}.tmp", path)
+        deadline = monotonic + 5
+        sleep 0.05 until client.enabled?("f") || monotonic > deadline
+        expect(client.enabled?("f")).to be(true)
+
+        File.write(path, "{ not json")
+        deadline = monotonic + 5
+        until log.string.include?("flags file") || monotonic > deadline
+          sleep 0.05
+          Forkflag::Logging.drain
+        end
+        expect(log.string).to include("flags file #{path}: invalid flags payload")
+        expect(client.enabled?("f")).to be(true)
+        client.close
+      end
+    end
+  end
+
+  describe "#wait_until_ready" do
+    it "times out, returning false, while the server does not answer" do
+      with_silent_server do |url|
+        client = Forkflag::Client.new(url: url, token: "t", app_name: "a", timeout: 5, backup_path: false,
+                                      logger: logger)
+        started = monotonic
+        expect(client.wait_until_ready(0.3)).to be(false)
+        expect(monotonic - started).to be < 5
+        client.close(timeout: 0.5)
+      end
+    end
+
+    it "can be interrupted by Thread#kill, Thread#raise and Timeout while waiting" do
+      with_silent_server do |url|
+        client = Forkflag::Client.new(url: url, token: "t", app_name: "a", timeout: 30, backup_path: false,
+                                      logger: logger)
+        waiter = Thread.new { client.wait_until_ready }
+        sleep 0.2
+        expect(waiter.join(0.1)).to be_nil
+        waiter.kill
+        expect(waiter.join(5)).to eq(waiter)
+
+        raiser = Thread.new do
+          client.wait_until_ready
+        rescue StandardError => e
+          e
+        end
+        sleep 0.2
+        raiser.raise(RuntimeError, "stop waiting")
+        expect(raiser.join(5)&.value&.message).to eq("stop waiting")
+
+        expect { Timeout.timeout(0.3) { client.wait_until_ready } }.to raise_error(Timeout::Error)
+        client.close(timeout: 0.5)
+      end
+    end
+
+    it "lets other Ruby threads run while it waits" do
+      with_silent_server do |url|
+        client = Forkflag::Client.new(url: url, token: "t", app_name: "a", timeout: 30, backup_path: false,
+                                      logger: logger)
+        ticks = 0
+        ticker = Thread.new do
+          20.times do
+            ticks += 1
+            sleep(0.01)
+          end
+        end
+        client.wait_until_ready(0.5)
+        ticker.join(5)
+        expect(ticks).to eq(20)
+        client.close(timeout: 0.5)
+      end
+    end
+  end
+
+  describe "#close" do
+    it "is bounded by its timeout even when the server hangs" do
+      with_silent_server do |url|
+        client = Forkflag::Client.new(url: url, token: "t", app_name: "a", timeout: 30, backup_path: false,
+                                      bootstrap: payload(flag("f")), logger: logger)
+        client.enabled?("f")
+        started = monotonic
+        expect(client.close(timeout: 0.3)).to be(false)
+        expect(monotonic - started).to be < 3
+        expect(client).to be_closed
+        expect(client.enabled?("f")).to be(true)
+      end
+    end
+  end
+
+  describe "#park" do
+    it "stops the thread, keeps the flags, and restarts on first use" do
+      Dir.mktmpdir do |dir|
+        path = File.join(dir, "flags.json")
+        File.write(path, payload(flag("f")))
+        client = Forkflag::Client.new(file: path, refresh_interval: 0.1, logger: logger)
+        client.wait_until_ready(5)
+        expect(client.stats[:state]).to eq(:running)
+        expect(client.park).to be(true)
+        expect(client.stats).to include(state: :parked, thread_alive: false)
+        expect(client.enabled?("f")).to be(true)
+        expect(client.stats).to include(state: :running, thread_alive: true)
+        client.close
+        expect(client.stats[:state]).to eq(:closed)
+      end
+    end
+  end
+
+  it "closes clients still open at exit, leaving no forkflag thread behind" do
+    Dir.mktmpdir do |dir|
+      path = File.join(dir, "flags.json")
+      File.write(path, payload(flag("f")))
+      script = <<~RUBY
+        # Registered first, so it runs last: after forkflag's own at_exit.
+        at_exit do
+          tasks = Dir.children("/proc/self/task").map { |t| File.read("/proc/self/task/\#{t}/comm").strip }
+          puts({ closed: $client.closed?, tasks: tasks }.inspect)
+        end
+        require "forkflag"
+        $client = Forkflag::Client.new(file: #{path.inspect}, refresh_interval: 0.1)
+        $client.wait_until_ready(5)
+      RUBY
+      out = IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script], &:read)
+      expect(out).to include(":closed=>true")
+      expect(out).not_to include("forkflag-worker")
+    end
+  end
+end

@@ -88,6 +88,18 @@ extern "C" fn in_child() {
     GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
+/// Runs the one-time initialisers that background threads would otherwise
+/// run lazily, so a fork can never interrupt one half-way (the child would
+/// wait forever for it): the host name for applicationHostname, and the
+/// TLS library's CPU feature detection.
+pub fn warm_up() {
+    static WARM: Once = Once::new();
+    WARM.call_once(|| {
+        let _ = crate::snapshot::host_name();
+        let _ = ring::digest::digest(&ring::digest::SHA256, b"forkflag");
+    });
+}
+
 /// Installs the fork handlers (once per process; later calls do nothing).
 pub fn install_handlers() {
     INSTALL.call_once(|| {

@@ -189,6 +189,9 @@ pub struct Lifecycle {
     state: State,
     /// Counts from earlier threads of this process (restarts after park).
     carried_refreshes: u64,
+    /// The shared state of the last thread this process stopped, so stats
+    /// after `park` or `close` still show what it did (with its generation).
+    stopped: Option<(u64, Arc<Shared>)>,
 }
 
 fn new_connection_id() -> String {
@@ -212,11 +215,13 @@ fn new_connection_id() -> String {
 impl Lifecycle {
     /// A lifecycle for a client; nothing starts until [`Lifecycle::ensure_running`].
     pub fn new(engine: Arc<Engine>, settings: Settings) -> Lifecycle {
+        fork::warm_up();
         Lifecycle {
             engine,
             settings: Arc::new(settings),
             state: State::Idle,
             carried_refreshes: 0,
+            stopped: None,
         }
     }
 
@@ -234,7 +239,10 @@ impl Lifecycle {
     /// Forgets a thread that belongs to another process (we are a forked
     /// child): nothing of it is dropped, joined or shut down; its sockets
     /// are closed with close(2) only.
-    fn forget_if_inherited(&mut self) -> bool {
+    pub fn forget_inherited(&mut self) -> bool {
+        if matches!(&self.stopped, Some((generation, _)) if *generation != fork::generation()) {
+            std::mem::forget(self.stopped.take());
+        }
         let inherited =
             matches!(&self.state, State::Running(rt) if rt.generation != fork::generation());
         if inherited {
@@ -253,7 +261,7 @@ impl Lifecycle {
     /// Starts the thread if it is not running in this process (first use,
     /// after a fork, after `park`). Does nothing once closed.
     pub fn ensure_running(&mut self) {
-        self.forget_if_inherited();
+        self.forget_inherited();
         if !self.has_thread() {
             return;
         }
@@ -355,11 +363,12 @@ impl Lifecycle {
     /// Returns the completion to wait on (bounded by the caller) and leaves
     /// the lifecycle parked (restart on first use) or closed.
     pub fn stop(&mut self, flush: bool, close: bool) -> Option<Completion<Result<u64, String>>> {
-        self.forget_if_inherited();
+        self.forget_inherited();
         let next = if close { State::Closed } else { State::Parked };
         match std::mem::replace(&mut self.state, next) {
             State::Running(rt) => {
                 self.carried_refreshes += rt.shared.refreshes.load(Ordering::Relaxed);
+                self.stopped = Some((rt.generation, Arc::clone(&rt.shared)));
                 let done = Completion::new();
                 let sent = rt
                     .commands
@@ -404,10 +413,23 @@ impl Lifecycle {
                 state,
                 connection_id: rt.shared.connection_id.clone(),
             },
-            _ => Stats {
-                refreshes: self.carried_refreshes,
-                state,
-                ..Stats::default()
+            _ => match &self.stopped {
+                Some((generation, shared)) if *generation == fork::generation() => Stats {
+                    thread_alive: shared.alive.load(Ordering::Relaxed),
+                    ready: shared.ready.is_set(),
+                    last_refresh_millis: shared.last_refresh_millis.load(Ordering::Relaxed),
+                    refreshes: self.carried_refreshes,
+                    failures: shared.failures.load(Ordering::Relaxed),
+                    polling_stopped: shared.polling_stopped.load(Ordering::Relaxed),
+                    reported_evaluations: shared.reported_evaluations.load(Ordering::Relaxed),
+                    state,
+                    connection_id: shared.connection_id.clone(),
+                },
+                _ => Stats {
+                    refreshes: self.carried_refreshes,
+                    state,
+                    ..Stats::default()
+                },
             },
         }
     }
@@ -415,7 +437,7 @@ impl Lifecycle {
 
 impl Drop for Lifecycle {
     fn drop(&mut self) {
-        if self.forget_if_inherited() {
+        if self.forget_inherited() {
             return;
         }
         if let State::Running(rt) = std::mem::replace(&mut self.state, State::Closed) {

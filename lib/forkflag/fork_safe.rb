@@ -1,0 +1,161 @@
+# frozen_string_literal: true
+
+# ForkSafe: the lifecycle of objects that must behave across fork.
+#
+# Forks are detected automatically: `Process._fork` is prepended (it runs for
+# Kernel#fork, Process.fork and IO.popen("-")), and a native
+# `pthread_atfork` handler counts every fork, even one Ruby does not see
+# (Process.daemon, a C extension), in a fork generation that forkflag checks
+# with one atomic load before each evaluation.
+#
+# The explicit hooks are for servers' configuration files. They are
+# idempotent: called on top of automatic detection, nothing runs twice for
+# the same fork.
+#
+# @example Puma (config/puma.rb)
+#   before_fork { ForkSafe.before_fork }
+#   on_worker_boot { ForkSafe.after_fork }
+#
+# @example Any object
+#   class Pool
+#     def after_fork = reconnect!
+#   end
+#   ForkSafe.register(pool)
+module ForkSafe
+  HOOKS = %i[before_fork after_fork after_fork_parent].freeze
+
+  @objects = ObjectSpace::WeakMap.new
+  @automatic = ENV.fetch("FORKSAFE_AUTOMATIC", "1") != "0"
+  @pending_fork = nil
+  @after_fork_done = [Process.pid, Forkflag._fork_generation]
+
+  class << self
+    # Adds an object to the fork lifecycle. It is held weakly, and gets each
+    # of before_fork, after_fork (in the child) and after_fork_parent that
+    # it responds to.
+    #
+    # @return [Object] the object
+    # @raise [ArgumentError] when it responds to none of the hooks
+    def register(object)
+      unless HOOKS.any? { |hook| object.respond_to?(hook) }
+        raise ArgumentError, "ForkSafe.register needs an object responding to #{HOOKS.join(", ")}; " \
+                             "got #{object.inspect}"
+      end
+      @objects[object] = true
+      object
+    end
+
+    # Removes an object from the fork lifecycle.
+    def unregister(object)
+      @objects.delete(object)
+      object
+    end
+
+    # Whether forks are detected without explicit hooks (default true;
+    # FORKSAFE_AUTOMATIC=0 turns it off).
+    def automatic?
+      @automatic
+    end
+
+    # Turns automatic detection on or off. Off, only the explicit hooks run
+    # the objects' callbacks; forkflag's clients still notice a fork on
+    # their next evaluation.
+    attr_writer :automatic
+
+    # Call before forking (in the parent). Runs once per fork.
+    # @return [Boolean] whether the callbacks ran (false: already done)
+    def before_fork
+      marker = [Process.pid, Forkflag._fork_generation]
+      return false if @pending_fork == marker
+
+      @pending_fork = marker
+      each_object(:before_fork)
+      true
+    end
+
+    # Call in the child after a fork. Runs once per fork.
+    # @return [Boolean] whether the callbacks ran
+    def after_fork
+      marker = [Process.pid, Forkflag._fork_generation]
+      return false if @after_fork_done == marker
+
+      @after_fork_done = marker
+      @pending_fork = nil
+      each_object(:after_fork)
+      true
+    end
+
+    # Call in the parent after a fork. Runs once per before_fork.
+    # @return [Boolean] whether the callbacks ran
+    def after_fork_parent
+      return false unless @pending_fork
+
+      @pending_fork = nil
+      each_object(:after_fork_parent)
+      true
+    end
+
+    # The fork generation of this process: forks between the process that
+    # loaded forkflag and this one.
+    def generation
+      Forkflag._fork_generation
+    end
+
+    # For operators.
+    #
+    # @return [Hash] pid, fork generation, forkflag threads alive in this
+    #   process, clients (open ones) and the last refresh of any of them
+    def stats
+      clients = []
+      @objects.each_key { |o| clients << o if o.is_a?(Forkflag::Client) && !o.closed? }
+      client_stats = clients.map(&:stats)
+      {
+        pid: Process.pid,
+        generation: generation,
+        threads_alive: native_threads,
+        clients: client_stats.size,
+        last_refresh_at: client_stats.filter_map { |s| s[:last_refresh_at] }.max
+      }
+    end
+
+    # Names of forkflag's native threads alive in this process.
+    # @api private
+    def native_threads
+      Dir.children("/proc/self/task").count do |tid|
+        File.read("/proc/self/task/#{tid}/comm").start_with?("forkflag-worker")
+      rescue SystemCallError
+        false
+      end
+    end
+
+    private
+
+    def each_object(hook)
+      objects = []
+      @objects.each_key { |o| objects << o if o.respond_to?(hook) }
+      objects.each do |object|
+        object.public_send(hook)
+      rescue StandardError => e
+        warn("ForkSafe: #{object.class}##{hook} raised #{e.class}: #{e.message}")
+      end
+    end
+  end
+
+  # Runs the lifecycle around every fork Ruby makes.
+  module ProcessHook
+    def _fork
+      return super unless ForkSafe.automatic?
+
+      ForkSafe.before_fork
+      pid = super
+      if pid.zero?
+        ForkSafe.after_fork
+      else
+        ForkSafe.after_fork_parent
+      end
+      pid
+    end
+  end
+
+  Process.singleton_class.prepend(ProcessHook)
+end

@@ -56,12 +56,31 @@ module Forkflag
         client
       end
 
-      # Closes every client still open (registered with at_exit).
-      # @api private
-      def close_all
+      # Every client of this process that is not closed.
+      # @return [Array<Client>]
+      def open_clients
         clients = []
-        @registry.each_value { |c| clients << c }
-        clients.each { |c| c.close unless c.closed? }
+        @registry.each_value { |c| clients << c unless c.closed? }
+        clients
+      end
+
+      # Closes every client still open (registered with at_exit).
+      # @return [Boolean] whether all finished in time
+      def close_all
+        open_clients.map(&:close).all?
+      end
+
+      # Parks every open client: for a preforking master or mold that never
+      # evaluates. The next evaluation restarts each one's thread.
+      # @return [Boolean] whether all threads stopped in time
+      def park_all
+        open_clients.map(&:park).all?
+      end
+
+      # Sends every open client's metrics now (a worker about to exit).
+      # @return [Boolean] whether all were sent in time
+      def flush_all
+        open_clients.map(&:flush).all?
       end
     end
 

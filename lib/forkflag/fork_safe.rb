@@ -47,7 +47,13 @@ module ForkSafe
 
     # Removes an object from the fork lifecycle.
     def unregister(object)
-      @objects.delete(object)
+      # ObjectSpace::WeakMap#delete arrived in Ruby 3.3; before it, an
+      # entry is switched off instead (and goes when the object does).
+      if @objects.respond_to?(:delete)
+        @objects.delete(object)
+      elsif @objects.key?(object)
+        @objects[object] = false
+      end
       object
     end
 
@@ -106,8 +112,7 @@ module ForkSafe
     # @return [Hash] pid, fork generation, forkflag threads alive in this
     #   process, clients (open ones) and the last refresh of any of them
     def stats
-      clients = []
-      @objects.each_key { |o| clients << o if o.is_a?(Forkflag::Client) && !o.closed? }
+      clients = registered.select { |o| o.is_a?(Forkflag::Client) && !o.closed? }
       client_stats = clients.map(&:stats)
       {
         pid: Process.pid,
@@ -130,10 +135,15 @@ module ForkSafe
 
     private
 
-    def each_object(hook)
+    # The registered objects alive now (a copy: callbacks may register more).
+    def registered
       objects = []
-      @objects.each_key { |o| objects << o if o.respond_to?(hook) }
-      objects.each do |object|
+      @objects.each_pair { |object, on| objects << object if on }
+      objects
+    end
+
+    def each_object(hook)
+      registered.select { |o| o.respond_to?(hook) }.each do |object|
         object.public_send(hook)
       rescue StandardError => e
         warn("ForkSafe: #{object.class}##{hook} raised #{e.class}: #{e.message}")

@@ -1,0 +1,63 @@
+# frozen_string_literal: true
+
+require_relative "../forkflag"
+
+module Forkflag
+  # What every preforking server's hooks do, in one place; the per-server
+  # files (forkflag/puma, forkflag/unicorn, forkflag/pitchfork,
+  # forkflag/passenger) only say which hook runs which step.
+  #
+  # All of them are safe to call on top of automatic fork detection: the
+  # ForkSafe hooks are idempotent per fork, parking a parked client does
+  # nothing, and starting a running one does nothing.
+  module ServerHooks
+    # Seconds a worker waits at exit for its metrics to be sent, at most.
+    FLUSH_TIMEOUT = 5.0
+
+    module_function
+
+    # In a master (or mold) that is about to fork and never evaluates:
+    # marks the fork and parks every client (threads stop, flags stay).
+    # @return [void]
+    def master_before_fork
+      ForkSafe.before_fork
+      Client.park_all
+      nil
+    end
+
+    # In a process about to fork that goes on serving (Puma's worker 0 under
+    # fork_worker, a Pitchfork worker spawning a mold): marks the fork only.
+    # @return [void]
+    def serving_before_fork
+      ForkSafe.before_fork
+      nil
+    end
+
+    # In a mold just forked: it only forks workers, so its clients stay
+    # parked.
+    # @return [void]
+    def mold_after_fork
+      ForkSafe.after_fork
+      Client.park_all
+      nil
+    end
+
+    # In a worker just forked, before it serves: lets go of the parent's
+    # threads and starts this process's own at once, so the first refresh
+    # (a conditional GET) is under way before the first request. Never
+    # waits on the network.
+    # @return [void]
+    def worker_boot
+      ForkSafe.after_fork
+      Client.open_clients.each { |client| client.refresh(timeout: 0) }
+      nil
+    end
+
+    # In a worker about to exit: sends its metrics now, bounded.
+    # @param timeout [Numeric] seconds to wait at most
+    # @return [Boolean] whether all were sent in time
+    def worker_exit(timeout: FLUSH_TIMEOUT)
+      Client.open_clients.map { |client| client.flush(timeout: [timeout, client.config.timeout].min) }.all?
+    end
+  end
+end

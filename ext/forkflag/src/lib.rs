@@ -5,6 +5,7 @@
 
 use magnus::{Error, Ruby};
 
+mod bench;
 mod client;
 mod context;
 mod errors;
@@ -21,6 +22,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     context::init(ruby)?;
     variant::init(ruby)?;
     client::init(ruby)?;
+    bench::init(ruby)?;
     logging::init(ruby)?;
     Ok(())
 }

@@ -127,7 +127,9 @@ impl Poller {
                 self.failures = self.failures.saturating_sub(1);
                 if let Some(was) = self.failing.take() {
                     logging::log(
-                        Level::Info,
+                        // Warn, like the failure it ends: whoever saw that one
+                        // (the default logger shows WARN and up) sees this.
+                        Level::Warn,
                         id,
                         format!("forkflag: refresh recovered (it was failing: {was})"),
                     );

@@ -196,7 +196,9 @@ impl Reporter {
                 self.failures = self.failures.saturating_sub(1);
                 if let Some(was) = self.failing.take() {
                     logging::log(
-                        Level::Info,
+                        // Warn, like the failure it ends: whoever saw that one
+                        // (the default logger shows WARN and up) sees this.
+                        Level::Warn,
                         settings.client_id,
                         format!("forkflag: metrics recovered (they were failing: {was})"),
                     );

@@ -195,6 +195,11 @@ end
 
 # What the server specs check, on the example app's responses.
 module ServerChecks
+  # Every FORKFLAG_* source variable unset (nil unsets in Process.spawn).
+  EXAMPLE_ENV_UNSET = Forkflag::ENV_OPTIONS.keys.to_h { |k| [k, nil] }
+                                           .merge("FORKFLAG_EXAMPLE_FLAGS" => nil, "FORKFLAG_EXAMPLE_VARIANTS" => nil)
+                                           .freeze
+
   # Environment for the example app against the real Unleash server.
   def unleash_env(unleash, app_name:, flags:, variants: [], refresh_interval: 0.5, workers: 3)
     {

@@ -435,19 +435,19 @@ impl Client {
         flush: bool,
         close: bool,
     ) -> Result<bool, Error> {
-        let done = guard(ruby, || {
+        let stopping = guard(ruby, || {
             Ok(rb_self.lifecycle.borrow_mut().stop(flush, close))
         })?;
         rb_self
             .live_generation
             .set(if close { fork::generation() } else { PARKED });
-        let Some(done) = done else {
+        let Some(stopping) = stopping else {
             return Ok(true);
         };
-        let waker = done.clone();
+        let waker = stopping.waker();
         let waited = nogvl::wait(
             ruby,
-            |stop| done.wait(Some(seconds(timeout)), stop),
+            |stop| stopping.wait(seconds(timeout), stop),
             &move || waker.wake(),
         )?;
         Ok(matches!(waited, Waited::Done(_)))

@@ -182,6 +182,41 @@ pub struct Stats {
     pub connection_id: String,
 }
 
+/// A stop in progress, from [`Lifecycle::stop`].
+pub struct Stopping {
+    done: Completion<Result<u64, String>>,
+    /// The thread, when it was asked to stop: it answers Shutdown right
+    /// before it returns.
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Stopping {
+    /// A handle on the completion, to wake a waiter (Ruby's unblocking
+    /// function).
+    pub fn waker(&self) -> Completion<Result<u64, String>> {
+        self.done.clone()
+    }
+
+    /// Waits at most `timeout` (or until `interrupted` is set and the waker
+    /// woken) for the thread to stop; returns the metrics outcome.
+    ///
+    /// When the thread answered, it is joined before this returns, so a
+    /// closed client leaves no thread behind (no native thread of forkflag
+    /// in the process once `close` returned, which operators count). The
+    /// join is short: answering Shutdown is the thread's last step.
+    pub fn wait(
+        self,
+        timeout: Duration,
+        interrupted: &AtomicBool,
+    ) -> crate::sync::Waited<Result<u64, String>> {
+        let waited = self.done.wait(Some(timeout), interrupted);
+        if let (crate::sync::Waited::Done(_), Some(thread)) = (&waited, self.thread) {
+            let _ = thread.join();
+        }
+        waited
+    }
+}
+
 /// The background thread of one client, from the Ruby side.
 pub struct Lifecycle {
     engine: Arc<Engine>,
@@ -360,9 +395,9 @@ impl Lifecycle {
     }
 
     /// Stops the thread, after sending the metrics when `flush` is set.
-    /// Returns the completion to wait on (bounded by the caller) and leaves
-    /// the lifecycle parked (restart on first use) or closed.
-    pub fn stop(&mut self, flush: bool, close: bool) -> Option<Completion<Result<u64, String>>> {
+    /// Returns the stop to wait on (bounded by the caller) and leaves the
+    /// lifecycle parked (restart on first use) or closed.
+    pub fn stop(&mut self, flush: bool, close: bool) -> Option<Stopping> {
         self.forget_inherited();
         let next = if close { State::Closed } else { State::Parked };
         match std::mem::replace(&mut self.state, next) {
@@ -378,14 +413,19 @@ impl Lifecycle {
                     })
                     .is_ok();
                 // The thread exits on Shutdown, or when it sees the channel
-                // closed; dropping the handle detaches it, so a stuck
-                // request never blocks the caller beyond its own wait.
+                // closed. Its handle goes with the stop: joined only once
+                // the thread answered Shutdown (its last step), detached
+                // otherwise, so a stuck request never blocks the caller
+                // beyond its own wait.
                 drop(rt.commands);
-                drop(rt.handle);
-                if !sent {
+                let thread = if sent {
+                    Some(rt.handle)
+                } else {
+                    drop(rt.handle);
                     done.set(Ok(0));
-                }
-                Some(done)
+                    None
+                };
+                Some(Stopping { done, thread })
             }
             State::Parked if !close => None,
             State::Parked | State::Idle | State::Closed => None,

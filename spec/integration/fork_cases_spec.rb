@@ -1,0 +1,329 @@
+# frozen_string_literal: true
+
+require "logger"
+require "securerandom"
+
+# Every way a process gets forked, with a client created once before the
+# fork, against the real Unleash server: the child answers at once from the
+# inherited flags, then follows a change made on the server after the fork.
+RSpec.describe "a client in every kind of forked process", :integration do
+  let(:server) { UnleashServer.instance }
+  let!(:app_name) { "forkflag-cases-#{SecureRandom.hex(4)}" }
+  let!(:channel) { Forking::Channel.new } # created before any fork
+  let(:pids) { [] }   # our children: reaped with a deadline
+  let(:strays) { [] } # grandchildren and daemons: killed at the end
+  let(:clients) { [] }
+  let(:refresh_interval) { 0.2 }
+  let!(:flag) do
+    name = "case-#{SecureRandom.hex(4)}"
+    server.create_flag(name)
+    server.add_strategy(name, strategy_name: "default")
+    name
+  end
+  let!(:client) { ready_client }
+
+  after do
+    ForkSafe.automatic = true
+    Forking.kill_all(strays)
+    pids.each { |pid| Forking.reap(pid, deadline: Forking.now + 5) }
+    clients.each { |c| c.close(timeout: 2) }
+    channel.close
+  end
+
+  def new_client(**options)
+    c = Forkflag::Client.new(url: server.url, token: server.client_token, app_name: app_name,
+                             refresh_interval: refresh_interval, metrics_interval: 60, timeout: 2,
+                             backup_path: false, logger: Logger.new(nil), **options)
+    clients << c
+    c
+  end
+
+  def ready_client(**options)
+    c = new_client(**options)
+    expect(c.wait_until_ready(10)).to be(true)
+    # The server serves a new flag a moment after it was created.
+    UnleashServer.wait_for(timeout: 10, interval: 0.05, message: "#{flag} loaded") do
+      c.flag_names.include?(flag) || (c.refresh(timeout: 2) && false)
+    end
+    c
+  end
+
+  def realtime
+    Process.clock_gettime(Process::CLOCK_REALTIME)
+  end
+
+  def counting_object
+    object = Class.new do
+      def calls = @calls ||= Hash.new(0)
+      ForkSafe::HOOKS.each { |hook| define_method(hook) { calls[hook] += 1 } }
+    end.new
+    ForkSafe.register(object)
+  end
+
+  # In a forked process: answers from the inherited flags, waits (bounded)
+  # for the flip made on the server, then closes the client. Each step is
+  # reported over the channel.
+  def follow_flip(extra = {})
+    first = client.enabled?(flag)
+    channel.send_message(event: "first", pid: Process.pid, value: first, generation: ForkSafe.generation,
+                         **extra)
+    value = first
+    deadline = Forking.now + 30
+    while value == first && Forking.now < deadline
+      sleep 0.005
+      value = client.enabled?(flag)
+    end
+    channel.send_message(event: "saw", value: value, at: realtime, connection_id: client.stats[:connection_id])
+    closed = client.close
+    channel.send_message(event: "done", closed: closed, threads: ForkSafe.native_threads)
+  end
+
+  # Runs the block as a forked process's whole life (for forks that are not
+  # made through Forking.fork_child).
+  def as_child
+    yield
+    exit!(0)
+  rescue Exception => e # rubocop:disable Lint/RescueException
+    warn("child #{Process.pid} failed: #{e.class}: #{e.message}\n#{e.backtrace&.first(8)&.join("\n")}")
+    exit!(1)
+  end
+
+  def event(messages, name)
+    messages.find { |m| m[:event] == name }
+  end
+
+  # The test's side of follow_flip: the child answered false at once, then
+  # saw the flag turned on after the fork within refresh_interval + 1 s,
+  # and its close returned.
+  def expect_child_follows_flip
+    first = wait_event("first")
+    expect(first[:value]).to be(false)
+    flipped_at = realtime
+    server.enable(flag)
+    saw = wait_event("saw")
+    expect(saw[:value]).to be(true)
+    expect(saw[:at] - flipped_at).to be < refresh_interval + 1
+    expect(wait_event("done")).to include(closed: true, threads: 0)
+    [first, saw]
+  end
+
+  def wait_event(name, timeout: 30)
+    event(channel.wait_until(timeout: timeout, what: "the child's #{name.inspect}") { |m| event(m, name) }, name)
+  end
+
+  def reap(pid, seconds = 30)
+    status, late = Forking.reap(pid, deadline: Forking.now + seconds)
+    pids.delete(pid)
+    expect([late, status&.exitstatus]).to eq([false, 0]), "process #{pid}: late=#{late} status=#{status.inspect}"
+  end
+
+  # A process that is not our child: wait (bounded) until it is gone or a
+  # zombie of another parent.
+  def expect_gone(pid)
+    UnleashServer.wait_for(timeout: 10, interval: 0.02, message: "process #{pid} to exit") do
+      File.read("/proc/#{pid}/stat").split(") ").last.start_with?("Z")
+    rescue Errno::ENOENT, Errno::ESRCH
+      true
+    end
+  end
+
+  it "works in a grandchild whose parent forked it and exit!ed at once (double fork)" do
+    middle = Forking.fork_child do
+      Forking.fork_child { follow_flip }
+      exit!(0)
+    end
+    pids << middle
+    reap(middle)
+    first, = expect_child_follows_flip
+    strays << first[:pid]
+    expect(first[:generation]).to eq(ForkSafe.generation + 2)
+    expect_gone(first[:pid])
+  end
+
+  it "works in an IO.popen(\"-\") child" do
+    io = IO.popen("-")
+    if io.nil?
+      as_child do
+        $stdout.puts("child #{Process.pid} up")
+        follow_flip
+      end
+    end
+    pids << io.pid
+    expect(io.wait_readable(30)).to be_truthy
+    expect(io.gets).to eq("child #{io.pid} up\n")
+    first, = expect_child_follows_flip
+    expect(first[:pid]).to eq(io.pid)
+    reap(io.pid)
+    io.close
+  end
+
+  it "works in a daemon made by Process.daemon in a forked child, outside Ruby's fork hooks" do
+    object = counting_object
+    middle = Forking.fork_child do
+      client.enabled?(flag)
+      raise "middle refresh failed" unless client.refresh(timeout: 5) # its own thread runs now
+
+      before = { generation: ForkSafe.generation, connection_id: client.stats[:connection_id], calls: object.calls }
+      Process.daemon(true, true)
+      follow_flip(middle: before, calls: object.calls)
+    end
+    pids << middle
+    reap(middle)
+    first, saw = expect_child_follows_flip
+    strays << first[:pid]
+    expect(first[:pid]).not_to eq(middle)
+    # Process.daemon forks (twice, on Ruby 3.1) without Process._fork: no
+    # ForkSafe callback ran, the native fork generation caught it.
+    expect(first[:calls]).to eq(first[:middle][:calls])
+    expect(first[:generation]).to be > first[:middle][:generation]
+    expect(saw[:connection_id]).not_to eq(first[:middle][:connection_id])
+    expect_gone(first[:pid])
+  ensure
+    ForkSafe.unregister(object) if object
+  end
+
+  it "works in a child forked with no hooks at all (automatic detection off, as under Spring)" do
+    object = counting_object
+    ForkSafe.automatic = false
+    pid = Forking.fork_child { follow_flip(calls: object.calls) }
+    pids << pid
+    ForkSafe.automatic = true
+    first, = expect_child_follows_flip
+    expect(first[:calls]).to eq({})
+    expect(object.calls).to eq({})
+    reap(pid)
+  ensure
+    ForkSafe.unregister(object) if object
+  end
+
+  it "works with the explicit hooks called on top of automatic detection, each callback once" do
+    object = counting_object
+    ForkSafe.before_fork
+    pid = Forking.fork_child do
+      ForkSafe.after_fork
+      follow_flip(calls: object.calls)
+    end
+    pids << pid
+    ForkSafe.after_fork_parent
+    first, = expect_child_follows_flip
+    expect(first[:calls]).to eq(before_fork: 1, after_fork: 1)
+    expect(object.calls).to eq(before_fork: 1, after_fork_parent: 1)
+    reap(pid)
+  ensure
+    ForkSafe.unregister(object) if object
+  end
+
+  it "works in a child forked from a thread other than the main one" do
+    pid = Thread.new { Forking.fork_child { follow_flip(main: Thread.current == Thread.main) } }.value
+    pids << pid
+    first, = expect_child_follows_flip
+    expect(first[:pid]).to eq(pid)
+    expect(first[:main]).to be(true) # the forking thread is the child's main thread
+    reap(pid)
+  end
+
+  context "with a long refresh_interval" do
+    let(:refresh_interval) { 60 }
+
+    it "answers a child's first evaluation from the inherited flags with no request, then refreshes at once" do
+      server.enable(flag)
+      # The server serves the change; the parent, refreshing once a minute, has not seen it.
+      UnleashServer.wait_for(timeout: 10, interval: 0.05, message: "the server to serve #{flag} on") do
+        JSON.parse(server.client_features.body).fetch("features").find { |f| f["name"] == flag }&.fetch("enabled")
+      end
+      expect(client.enabled?(flag)).to be(false)
+      pid = Forking.fork_child do
+        refreshes = client.stats[:refreshes]
+        first = client.enabled?(flag)
+        channel.send_message(event: "first", refreshes: refreshes, value: first)
+        deadline = Forking.now + 10
+        sleep 0.01 until client.enabled?(flag) || Forking.now > deadline
+        channel.send_message(event: "saw", value: client.enabled?(flag), refreshes: client.stats[:refreshes])
+        channel.send_message(event: "done", closed: client.close)
+      end
+      pids << pid
+      messages = channel.wait_until(timeout: 30, what: "the child") { |m| event(m, "done") }
+      expect(event(messages, "first")).to include(refreshes: 0, value: false)
+      expect(event(messages, "saw")).to include(value: true, refreshes: 1)
+      expect(event(messages, "done")).to include(closed: true)
+      reap(pid)
+    end
+
+    it "returns from close in children that never used the client, or used it, or exit through at_exit" do
+      unused = Forking.fork_child { channel.send_message(event: "unused", closed: client.close) }
+      used = Forking.fork_child do
+        client.enabled?(flag)
+        channel.send_message(event: "used", closed: client.close)
+      end
+      all = Forking.fork_child do
+        client.enabled?(flag)
+        Forkflag::Client.close_all # what at_exit runs
+        channel.send_message(event: "all", closed: client.closed?)
+      end
+      pids.push(unused, used, all)
+      messages = channel.wait_until(timeout: 30, what: "three children") { |m| m.size == 3 }
+      expect(messages.to_h { |m| [m[:event], m[:closed]] }).to eq("unused" => true, "used" => true, "all" => true)
+      [unused, used, all].each { |pid| reap(pid) }
+      expect(client.enabled?(flag)).to be(false)
+      expect(client.refresh(timeout: 5)).to be(true) # the parent's thread is untouched
+    end
+  end
+
+  it "starts a child's metrics from zero: the parent's counts before the fork stay the parent's" do
+    7.times { client.enabled?(flag) }
+    pid = Forking.fork_child do
+      5.times { client.enabled?(flag) }
+      client.close
+      channel.send_message(event: "done", reported: client.stats[:reported_evaluations])
+    end
+    pids << pid
+    messages = channel.wait_until(timeout: 30, what: "the child") { |m| event(m, "done") }
+    reap(pid)
+    expect(event(messages, "done")[:reported]).to eq(5)
+    client.close
+    expect(client.stats[:reported_evaluations]).to eq(7)
+    totals = UnleashServer.wait_for(timeout: 15, interval: 0.1, message: "metrics of #{flag}") do
+      t = server.yes_no_totals(flag, app_name: app_name)
+      t if t[:yes] + t[:no] >= 12
+    end
+    expect(totals.slice(:yes, :no)).to eq(yes: 0, no: 12)
+  end
+
+  it "leaves no forkflag thread: none in a child before first use, one per client after, none after close" do
+    other = ready_client
+    expect(ForkSafe.native_threads).to be >= 2
+    pid = Forking.fork_child do
+      names = lambda do
+        Dir.children("/proc/self/task").filter_map do |tid|
+          File.read("/proc/self/task/#{tid}/comm").chomp
+        rescue SystemCallError
+          nil
+        end.grep(/\Aforkflag/).sort
+      end
+      wait = lambda do |what, &condition|
+        deadline = Forking.now + 10
+        sleep 0.02 until condition.call || Forking.now > deadline
+        raise "timed out waiting for #{what}: #{names.call}" unless condition.call
+      end
+      report = { before: names.call }
+      client.enabled?(flag)
+      wait.call("one worker") { ForkSafe.native_threads == 1 }
+      report[:one] = ForkSafe.native_threads
+      other.enabled?(flag)
+      wait.call("two workers") { ForkSafe.native_threads == 2 }
+      report[:two] = ForkSafe.native_threads
+      report[:closed] = [client.close, other.close]
+      report[:after_close] = ForkSafe.native_threads
+      # Ruby keeps an ended thread's native thread for reuse a few seconds.
+      wait.call("the log thread to end") { names.call.empty? }
+      report[:finally] = names.call
+      channel.send_message(event: "done", **report)
+    end
+    pids << pid
+    done = event(channel.wait_until(timeout: 60, what: "the child") { |m| event(m, "done") }, "done")
+    reap(pid)
+    expect(done).to include(before: [], one: 1, two: 2, closed: [true, true], after_close: 0, finally: [])
+    expect(client.enabled?(flag)).to be(false)
+    expect(ForkSafe.native_threads).to be >= 2 # the parent's threads go on
+  end
+end

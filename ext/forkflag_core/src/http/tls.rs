@@ -99,12 +99,16 @@ pub(super) fn describe(e: &rustls::Error) -> String {
             CertificateError::NotValidForName => {
                 "certificate not valid for this host name".to_owned()
             }
+            // The expected name as the user wrote it in the URL ("127.0.0.1",
+            // not `IpAddress(V4(Ipv4Addr([127, 0, 0, 1])))`), and the names
+            // of the certificate the way openssl writes subjectAltName.
             CertificateError::NotValidForNameContext {
                 expected,
                 presented,
             } => format!(
-                "certificate not valid for {expected:?}; it names {}",
-                presented.join(", ")
+                "certificate not valid for {:?}; it names {}",
+                expected.to_str(),
+                presented_names(presented)
             ),
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
                 "certificate expired".to_owned()
@@ -124,6 +128,32 @@ pub(super) fn describe(e: &rustls::Error) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// The certificate's names for a message: "DNS:localhost, IP:127.0.0.1".
+/// webpki hands them over in its debug form (`DnsName("localhost")`,
+/// `IpAddress(127.0.0.1)`); anything else is shown as it came.
+fn presented_names(presented: &[String]) -> String {
+    if presented.is_empty() {
+        return "no name (its subjectAltName lists no DNS name or IP address)".to_owned();
+    }
+    let readable = |name: &String| {
+        let dns = name
+            .strip_prefix("DnsName(\"")
+            .and_then(|rest| rest.strip_suffix("\")"))
+            .map(|host| format!("DNS:{host}"));
+        let ip = || {
+            name.strip_prefix("IpAddress(")
+                .and_then(|rest| rest.strip_suffix(')'))
+                .map(|addr| format!("IP:{addr}"))
+        };
+        dns.or_else(ip).unwrap_or_else(|| name.clone())
+    };
+    presented
+        .iter()
+        .map(readable)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// For `verify: false` ONLY, which is for testing: accepts any certificate
@@ -174,5 +204,32 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_mismatch_reads_like_the_url_and_the_certificate() {
+        let error = rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            expected: server_name("127.0.0.1").unwrap(),
+            presented: vec![
+                "DnsName(\"localhost\")".to_owned(),
+                "IpAddress(10.0.0.1)".to_owned(),
+                "DirectoryName".to_owned(),
+            ],
+        });
+        assert_eq!(
+            describe(&error),
+            "certificate not valid for \"127.0.0.1\"; it names DNS:localhost, IP:10.0.0.1, DirectoryName"
+        );
+        let none = rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+            expected: server_name("flags.example.com").unwrap(),
+            presented: vec![],
+        });
+        assert!(describe(&none)
+            .starts_with("certificate not valid for \"flags.example.com\"; it names no name"));
     }
 }

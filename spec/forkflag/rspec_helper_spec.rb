@@ -65,8 +65,8 @@ RSpec.describe "forkflag/rspec" do
     expect(forked["parent"][:status]).to eq(0)
     expected = state(checkout: true, banner: "blue", payload: { type: "number", value: "7" })
     forked.each_value { |r| expect(slice.call(r)).to eq(expected), r.inspect }
+    # Parallel may give both items to one worker; none of them is the example's process.
     workers = [forked["fork"][:pid], forked["parallel-1"][:worker], forked["parallel-2"][:worker]]
-    expect(workers.uniq.size).to eq(3)
     expect(workers).not_to include(forked["parent"][:pid])
   end
 

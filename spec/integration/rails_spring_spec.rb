@@ -209,6 +209,29 @@ RSpec.describe "Rails app under Spring", :integration do
     expect(alive?(start1[:ppid])).to be(false)
   end
 
+  it "builds the client from config/flags.json by default, and FORKFLAG_* variables win over config.forkflag" do
+    code = <<~RUBY
+      c = Forkflag.client.config
+      puts JSON.generate(event: "config", file: c.file, url: c.url, app_name: c.app_name, refresh: c.refresh_interval,
+                         rails_logger: c.logger.equal?(Rails.logger), checkout: Forkflag.enabled?("new-checkout"),
+                         banner: Forkflag.variant("banner").name)
+    RUBY
+    unset = Forkflag::ENV_OPTIONS.keys.to_h { |k| [k, nil] }
+    base = unset.merge("PWD" => app_root, "BUNDLE_GEMFILE" => File.join(app_root, "Gemfile"), "DISABLE_SPRING" => "1",
+                       "RAILS_ENV" => nil, "RACK_ENV" => nil)
+    fixture = File.expand_path("../fixtures/rails_app/flags.json", __dir__)
+    runs = [base, base.merge("FORKFLAG_FILE" => fixture, "FORKFLAG_REFRESH_INTERVAL" => "2")].map do |env|
+      command = RailsSpringCommand.new(env, [RbConfig.ruby, "bin/rails", "runner", code],
+                                       chdir: app_root, stderr_path: File.join(tmp, "stderr-#{commands.size}.log"))
+      commands << command
+      expect(command.wait(timeout: 120).exitstatus).to eq(0), command.stderr
+      command.event("config", timeout: 5)
+    end
+    expect(runs[0]).to include(file: File.join(app_root, "config/flags.json"), url: nil, app_name: "rails_app",
+                               refresh: 15, rails_logger: true, checkout: false, banner: "blue")
+    expect(runs[1]).to include(file: fixture, refresh: 2.0, app_name: "rails_app", checkout: true, banner: "disabled")
+  end
+
   it "runs the app's request spec through `spring rspec` (spring-commands-rspec), green" do
     rspec = spring("rspec", "--format", "progress")
     status = rspec.wait(timeout: 240)

@@ -17,6 +17,7 @@ Gem::Specification.new do |spec|
 
   spec.files = Dir[
     "lib/**/*.rb", "ext/forkflag/extconf.rb", "ext/**/Cargo.toml", "ext/**/src/**/*.rs",
+    "ext/**/benches/**/*.rs",
     "Cargo.toml", "Cargo.lock", "README.md", "LICENSE", "docs/**/*.md"
   ]
   spec.require_paths = ["lib"]

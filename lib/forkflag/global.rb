@@ -60,6 +60,14 @@ module Forkflag
     # Sets the application's client.
     attr_writer :client
 
+    # The application's client if one was set or built, else nil (never
+    # builds one).
+    #
+    # @return [Client, nil]
+    def current_client
+      @client
+    end
+
     # Builds the application's client from the environment variables merged
     # with the given options (which win), replacing (and closing) any earlier
     # one.

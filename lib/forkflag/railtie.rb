@@ -64,7 +64,7 @@ module Forkflag
       #
       # @return [Client, nil] the client built
       def build_client(app, env = ENV)
-        return nil if Forkflag.instance_variable_get(:@client)
+        return nil if Forkflag.current_client
 
         options = client_options(app, env)
         return nil unless source?(options)

@@ -62,7 +62,7 @@ module Forkflag
 
         @base = base_payload
         @client = Client.new(bootstrap: @base, logger: Logger.new($stderr, level: Logger::WARN, progname: "forkflag"))
-        previous = Forkflag.instance_variable_get(:@client)
+        previous = Forkflag.current_client
         Forkflag.client = @client
         previous.close(timeout: 1) if previous && !previous.equal?(@client)
         @client

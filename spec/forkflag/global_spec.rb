@@ -4,7 +4,7 @@ RSpec.describe "Forkflag.client and the environment" do
   let(:payload) { FlagPayloads.payload(FlagPayloads.flag("on")) }
 
   after do
-    Forkflag.client&.close if Forkflag.instance_variable_get(:@client)
+    Forkflag.current_client&.close
     Forkflag.client = nil
   end
 

@@ -37,7 +37,7 @@ module Demo
   class UnleashSource
     def initialize
       require File.join(ROOT, "spec/support/unleash_server")
-      step("starting unleash-server 8.2.0 and PostgreSQL 15 (support/unleash-server/harness.sh)")
+      Demo.step("starting unleash-server 8.2.0 and PostgreSQL 15 (support/unleash-server/harness.sh)")
       @server = UnleashServer.start_private
       @app = "forkflag-demo-#{Process.pid}"
       JSON.parse(File.read(File.join(ROOT, "examples/flags.json"))).fetch("features").each do |f|

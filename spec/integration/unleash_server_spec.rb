@@ -116,6 +116,25 @@ RSpec.describe "Forkflag::Client against a real Unleash server", :integration do
     expect(server.yes_no_totals(name, app_name: app_name)[:yes]).to eq(11)
   end
 
+  it "counts evaluations of a flag created on the server since its last refresh" do
+    c = client(refresh_interval: 60, metrics_interval: 60)
+    expect(c.wait_until_ready(10)).to be(true)
+    name = unique("created-later")
+    server.create_flag(name)
+    server.add_strategy(name, strategy_name: "default")
+    server.enable(name)
+    expect(c.flag_names).not_to include(name) # not fetched yet: answers false
+    4.times { expect(c.enabled?(name)).to be(false) }
+    expect(c.variant(name).name).to eq("disabled")
+    expect(c.flush).to be(true)
+    totals = wait_for(10, "metrics of #{name}") do
+      t = server.yes_no_totals(name, app_name: app_name)
+      t if t[:no].positive?
+    end
+    expect(totals).to eq(yes: 0, no: 5, variants: { "disabled" => 1 })
+    expect(c.stats[:reported_evaluations]).to eq(5)
+  end
+
   it "stops polling with one clear error when the token is refused, never printing the token" do
     token = "*:development.#{SecureRandom.hex(20)}"
     kept = FlagPayloads.payload(FlagPayloads.flag("kept"))

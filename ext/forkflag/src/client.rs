@@ -170,17 +170,25 @@ impl<C: Context> ContextRef for C {
     #[inline]
     fn check(&self, engine: &Engine, name: &[u8], tag: u64) -> Option<(bool, bool)> {
         let snapshot = engine.load();
-        snapshot
+        let answer = snapshot
             .check(name, self, tag)
-            .map(|(enabled, flag): (bool, &Flag)| (enabled, flag.impression_data()))
+            .map(|(enabled, flag): (bool, &Flag)| (enabled, flag.impression_data()));
+        if answer.is_none() {
+            engine.count_unknown(name, false, tag);
+        }
+        answer
     }
 
     #[inline]
     fn check_variant(&self, engine: &Engine, name: &[u8], tag: u64) -> Option<(RubyVariant, bool)> {
         let snapshot = engine.load();
-        snapshot
+        let answer = snapshot
             .check_variant(name, self, tag)
-            .map(|(choice, flag)| (RubyVariant::from_choice(&choice), flag.impression_data()))
+            .map(|(choice, flag)| (RubyVariant::from_choice(&choice), flag.impression_data()));
+        if answer.is_none() {
+            engine.count_unknown(name, true, tag);
+        }
+        answer
     }
 }
 

@@ -9,13 +9,14 @@
 //! Nothing here takes a lock, so a fork at any instant leaves the child with
 //! an engine it can use at once.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 
 use crate::compile::{compile, fingerprint};
-use crate::metrics::Tally;
+use crate::metrics::{FlagCounters, Tally};
 use crate::model::{ClientFeatures, Update};
 use crate::snapshot::Snapshot;
 use crate::CoreError;
@@ -45,7 +46,17 @@ pub struct Engine {
     /// Whether the configuration was ever confirmed current by its source
     /// (the server or the file), in this process or an ancestor.
     synced: AtomicBool,
+    /// Counters of names evaluated while the configuration did not have
+    /// them (a flag created on the server since the last refresh, or a
+    /// child forked before the first one): counted like the official SDKs
+    /// do, so the server's totals match the evaluations made (it drops names
+    /// that are not flags). At most [`MAX_UNKNOWN_NAMES`] names.
+    unknown: ArcSwap<HashMap<Box<str>, Arc<FlagCounters>>>,
 }
+
+/// Most distinct unknown names counted (a bound on memory when an
+/// application evaluates names it builds at run time).
+pub const MAX_UNKNOWN_NAMES: usize = 1024;
 
 impl Default for Engine {
     fn default() -> Self {
@@ -62,6 +73,7 @@ impl Engine {
             delta_base: ArcSwapOption::empty(),
             retired: ArcSwap::from_pointee(Vec::new()),
             synced: AtomicBool::new(false),
+            unknown: ArcSwap::from_pointee(HashMap::new()),
         }
     }
 
@@ -155,11 +167,50 @@ impl Engine {
         });
     }
 
+    /// Counts an evaluation of a name the snapshot does not have (as
+    /// false; `variant` also counts the disabled variant). Lock-free: the
+    /// first evaluation of a new name copies the small map of such names.
+    pub fn count_unknown(&self, name: &[u8], variant: bool, tag: u64) {
+        let Ok(name) = std::str::from_utf8(name) else {
+            return;
+        };
+        let count = |counters: &FlagCounters| {
+            counters.count(false, tag);
+            if variant {
+                counters.variants[0].add_one(tag);
+            }
+        };
+        {
+            let names = self.unknown.load();
+            if let Some(counters) = names.get(name) {
+                count(counters);
+                return;
+            }
+            if names.len() >= MAX_UNKNOWN_NAMES {
+                return;
+            }
+        }
+        let fresh = Arc::new(FlagCounters::new(1));
+        self.unknown.rcu(|names| {
+            let mut names = (**names).clone();
+            names
+                .entry(name.into())
+                .or_insert_with(|| Arc::clone(&fresh));
+            names
+        });
+        if let Some(counters) = self.unknown.load().get(name) {
+            count(counters);
+        }
+    }
+
     /// Takes the counts of the given fork generation tag from the current
     /// and retired snapshots.
     pub fn take_tally(&self, tag: u64) -> Tally {
         let mut tally = Tally::default();
         tally.drain_from(&self.current.load(), tag);
+        for (name, counters) in self.unknown.load().iter() {
+            tally.add_unknown(name, counters, tag, true);
+        }
         let retired = self.retired.load_full();
         if retired.is_empty() {
             return tally;
@@ -183,9 +234,52 @@ impl Engine {
     pub fn peek_tally(&self, tag: u64) -> Tally {
         let mut tally = Tally::default();
         tally.peek_from(&self.current.load(), tag);
+        for (name, counters) in self.unknown.load().iter() {
+            tally.add_unknown(name, counters, tag, false);
+        }
         for (snapshot, _) in self.retired.load().iter() {
             tally.peek_from(snapshot, tag);
         }
         tally
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{tag_for, ToggleStats};
+
+    #[test]
+    fn names_the_configuration_lacks_are_counted_as_false() {
+        let engine = Engine::new();
+        let tag = tag_for(0);
+        engine.count_unknown(b"later", false, tag);
+        engine.count_unknown(b"later", false, tag);
+        engine.count_unknown(b"later", true, tag);
+        engine.count_unknown(b"\xff", false, tag); // not UTF-8: not counted
+        engine.count_unknown(b"other", false, tag_for(1)); // another process's count
+        assert_eq!(engine.peek_tally(tag).evaluations(), 3);
+        let tally = engine.take_tally(tag);
+        let later = ToggleStats {
+            yes: 0,
+            no: 3,
+            variants: [("disabled".to_string(), 1)].into(),
+        };
+        assert_eq!(tally.toggles.get("later"), Some(&later));
+        assert_eq!(tally.toggles.len(), 1);
+        assert!(engine.take_tally(tag).is_empty(), "taken once");
+    }
+
+    #[test]
+    fn unknown_names_are_bounded() {
+        let engine = Engine::new();
+        let tag = tag_for(0);
+        for i in 0..MAX_UNKNOWN_NAMES + 10 {
+            engine.count_unknown(format!("name-{i}").as_bytes(), false, tag);
+        }
+        engine.count_unknown(b"name-0", false, tag);
+        let tally = engine.take_tally(tag);
+        assert_eq!(tally.toggles.len(), MAX_UNKNOWN_NAMES);
+        assert_eq!(tally.toggles["name-0"].no, 2);
     }
 }

@@ -148,6 +148,35 @@ impl Tally {
         self.toggles.values().map(|s| s.yes + s.no).sum()
     }
 
+    /// Takes (or, with `take` false, reads) this generation's counts of a
+    /// name the configuration did not have when it was evaluated; its one
+    /// variant slot is the disabled variant.
+    pub(crate) fn add_unknown(
+        &mut self,
+        name: &str,
+        counters: &FlagCounters,
+        tag: u64,
+        take: bool,
+    ) {
+        let read = |c: &Counter| if take { c.take(tag) } else { c.peek(tag) };
+        let mut stats = ToggleStats {
+            yes: read(&counters.yes),
+            no: read(&counters.no),
+            variants: BTreeMap::new(),
+        };
+        if let Some(n) = counters.variants.first().map(read).filter(|&n| n > 0) {
+            stats
+                .variants
+                .insert(crate::compile::DISABLED_VARIANT.to_string(), n);
+        }
+        if !stats.is_empty() {
+            self.toggles
+                .entry(name.to_string())
+                .or_default()
+                .merge(&stats);
+        }
+    }
+
     /// Takes this generation's counts out of a snapshot.
     pub fn drain_from(&mut self, snapshot: &Snapshot, tag: u64) {
         for (flag, counters) in snapshot.flags.iter().zip(snapshot.counters.iter()) {

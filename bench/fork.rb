@@ -1,0 +1,166 @@
+# frozen_string_literal: true
+
+# Benchmark 3: what a live client adds to fork + first evaluation in the child.
+#
+# Two worker processes run side by side, forked from this one after the gem
+# is loaded: one holds a live client (a real background thread watching a
+# flags file, 1,000 flags, ready, evaluated once), the other holds no client.
+# In each round this process asks both, in alternating order, to fork once;
+# the forked child answers its first question (with the client:
+# `enabled?("flag-00000", ctx)`; without: a constant) and reports the
+# monotonic time of its answer and, with the client, `stats[:refreshes]` at
+# that moment: refreshes the child's own thread made before the answer,
+# i.e. round trips to the source before the first answer.
+#
+# Latency = child's answer time - parent's time just before fork (the clock
+# is system-wide). The figures are medians and p99 over FORKS rounds of each;
+# "added" is the difference between the worker with a client and the one
+# without, measured in the same rounds.
+#
+# Goal: under 50 us added, and zero round trips before the child's first answer.
+#
+#   ruby bench/fork.rb           (or: rake bench:fork)
+#   FORKS=500 FLAGS=1000 ruby bench/fork.rb
+require_relative "support"
+require "tmpdir"
+
+FORKS = Bench.env_number("FORKS", 500).to_i
+FLAGS = Bench.env_number("FLAGS", 1000).to_i
+WARMUP = 20
+DEADLINE = 10 # seconds for any one step
+
+def now_ns
+  Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+end
+
+# Reads one line from `io` within DEADLINE seconds.
+def read_line(io, what)
+  raise "no answer from #{what} within #{DEADLINE} s" unless io.wait_readable(DEADLINE)
+
+  line = io.gets
+  raise "#{what} closed its pipe" if line.nil?
+
+  line
+end
+
+# A worker: forks a child on each "fork" command and reports
+# "latency_ns parent_fork_ns refreshes".
+def worker(commands, results, client)
+  ctx = { userId: "user-1", properties: { plan: "plan-1", version: "1.2.0" } }
+  while (command = commands.gets)
+    break unless command.start_with?("fork")
+
+    reader, writer = IO.pipe
+    started = now_ns
+    pid = fork do
+      in_child = now_ns
+      answer = client ? client.enabled?("flag-00000", ctx) : false
+      answered = now_ns
+      answered_ms = Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
+      before = 0
+      if client
+        # Refreshes by this child's own thread that had completed when it
+        # answered (stats are read just after; last_refresh_ms, stored after
+        # the count, tells which ended in an earlier millisecond).
+        stats = client._stats
+        refreshed_at = stats[:last_refresh_ms]
+        before = stats[:refreshes].positive? && refreshed_at.positive? && refreshed_at < answered_ms ? 1 : 0
+      end
+      writer.write("#{in_child} #{answered} #{before} #{answer}\n")
+      writer.close
+      exit!(0)
+    end
+    forked = now_ns
+    writer.close
+    in_child, answered, refreshes = read_line(reader, "the forked child").split.first(3).map { |v| Integer(v) }
+    reader.close
+    Process.wait(pid)
+    times = [answered - started, forked - started, in_child - started, answered - in_child]
+    results.write("#{times.join(" ")} #{refreshes}\n")
+  end
+end
+
+def start_worker(with_client, flags_path)
+  commands_r, commands_w = IO.pipe
+  results_r, results_w = IO.pipe
+  pid = fork do
+    commands_w.close
+    results_r.close
+    client = nil
+    if with_client
+      client = Forkflag::Client.new(file: flags_path, backup_path: false, disable_metrics: true)
+      client.enabled?("flag-00000") # starts the background thread
+      abort "the client is not ready" unless client.wait_until_ready(DEADLINE)
+      abort "the client has no live thread" unless client.stats[:thread_alive]
+    end
+    results_w.write("ready\n")
+    worker(commands_r, results_w, client)
+    client&.close(timeout: 1)
+    exit!(0)
+  end
+  commands_r.close
+  results_w.close
+  [pid, commands_w, results_r]
+end
+
+def summary(values)
+  [Bench.median(values), Bench.percentile(values, 0.99)]
+end
+
+Dir.mktmpdir("forkflag-bench-fork") do |dir|
+  flags_path = File.join(dir, "flags.json")
+  File.write(flags_path, Bench.payload(Bench.mixed_features(FLAGS)))
+  workers = { with: start_worker(true, flags_path), without: start_worker(false, flags_path) }
+  begin
+    workers.each { |name, (_, _, results)| read_line(results, "worker #{name}") }
+    fields = %i[total parent_fork child_start first_answer]
+    samples = { with: Hash.new { |h, k| h[k] = [] }, without: Hash.new { |h, k| h[k] = [] } }
+    refreshes = []
+    puts "bench/fork.rb: #{FORKS} forks per worker (+#{WARMUP} warm-up), #{FLAGS} flags, alternating order"
+    puts Bench.machine
+    (WARMUP + FORKS).times do |round|
+      order = round.even? ? %i[with without] : %i[without with]
+      order.each do |name|
+        _, commands, results = workers[name]
+        commands.write("fork\n")
+        *times, child_refreshes = read_line(results, "worker #{name}").split.map { |v| Integer(v) }
+        next if round < WARMUP
+
+        fields.zip(times).each { |field, ns| samples[name][field] << (ns / 1000.0) }
+        refreshes << child_refreshes if name == :with
+      end
+    end
+    labels = {
+      total: "fork + first answer (the figure)", parent_fork: "  fork() returns in the parent",
+      child_start: "  child runs its first Ruby line", first_answer: "  first answer, from that line"
+    }
+    rows = fields.map do |field|
+      w_med, w_p99 = summary(samples[:with][field])
+      o_med, o_p99 = summary(samples[:without][field])
+      [labels[field], format("%.1f", w_med), format("%.1f", o_med), format("%.1f", w_med - o_med),
+       format("%.2fx", w_med / o_med), format("%.1f", w_p99), format("%.1f", o_p99), format("%.1f", w_p99 - o_p99)]
+    end
+    puts
+    puts "microseconds after the parent calls fork; medians and p99 over #{FORKS} forks each"
+    Bench.table(["", "with", "without", "added", "ratio", "p99 with", "p99 without", "p99 added"], rows)
+    added_med = Bench.median(samples[:with][:total]) - Bench.median(samples[:without][:total])
+    puts
+    puts "round trips completed before the child's first answer (its thread's refreshes): " \
+         "max #{refreshes.max} over #{refreshes.size} children"
+    puts "goal: under 50 us added (median): #{Bench.verdict(added_med < 50)} (#{format("%.1f", added_med)} us); " \
+         "zero round trips before the first answer: #{Bench.verdict(refreshes.max.zero?)}"
+  ensure
+    workers.each_value do |pid, commands, results|
+      commands.close unless commands.closed?
+      results.close unless results.closed?
+      deadline = Time.now + DEADLINE
+      sleep 0.05 while Process.waitpid(pid, Process::WNOHANG).nil? && Time.now < deadline
+      begin
+        Process.kill(:KILL, pid)
+        Process.wait(pid)
+      rescue Errno::ESRCH, Errno::ECHILD
+        nil
+      end
+    end
+  end
+end

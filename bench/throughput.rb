@@ -1,0 +1,121 @@
+# frozen_string_literal: true
+
+# Benchmark 5: throughput of a Puma cluster app that evaluates 10 flags per
+# request, against the same app without the evaluations.
+#
+# Two Puma 5.6 servers run at once on loopback (cluster mode, 2 workers,
+# 4 threads each, preload_app!), one with a live client (file: source, 1,000
+# flags, created in the master before the workers fork) and one without. wrk
+# (2 threads, 16 connections) drives one server at a time for DURATION
+# seconds, alternating between them for PAIRS pairs of runs (the first run of
+# each pair alternates too); the figures are medians over the pairs of the
+# requests per second and of the p99 latency wrk reports.
+#
+# Goal: under 3% fewer requests per second and no change in p99 (taken as at
+# most 10% higher: more than the p99 of one server varies from run to run
+# here is not a change this benchmark can see).
+#
+#   ruby bench/throughput.rb      (or: rake bench:throughput)
+#   DURATION=10 PAIRS=3 ruby bench/throughput.rb
+require_relative "support"
+require "socket"
+require "fileutils"
+require "rbconfig"
+
+DURATION = Bench.env_number("DURATION", 10).to_i
+PAIRS = Bench.env_number("PAIRS", 3).to_i
+CONNECTIONS = 16
+P99_TOLERANCE = 10 # percent
+DEADLINE = 30
+
+def free_port
+  server = TCPServer.new("127.0.0.1", 0)
+  server.addr[1]
+ensure
+  server&.close
+end
+
+def start_puma(port, evaluate, flags_path, log)
+  env = { "FORKFLAG_BENCH_EVALUATE" => evaluate ? "1" : "0", "FORKFLAG_BENCH_FLAGS" => flags_path }
+  pid = Process.spawn(env, "puma", "--workers", "2", "--threads", "4:4", "--preload", "--bind",
+                      "tcp://127.0.0.1:#{port}", "--environment", "production",
+                      File.expand_path("throughput/config.ru", __dir__),
+                      out: log, err: log, pgroup: true)
+  deadline = Time.now + DEADLINE
+  until Time.now > deadline
+    begin
+      TCPSocket.new("127.0.0.1", port).close
+      return pid
+    rescue SystemCallError
+      sleep 0.1
+    end
+  end
+  raise "puma on port #{port} did not start within #{DEADLINE} s (see #{log})"
+end
+
+# Runs wrk; returns [requests per second, p99 in ms, non-2xx/errors].
+def wrk(port)
+  out = IO.popen(["wrk", "--threads", "2", "--connections", CONNECTIONS.to_s, "--duration", "#{DURATION}s",
+                  "--latency", "http://127.0.0.1:#{port}/?user-42"], err: %i[child out], &:read)
+  rps = Float(out[%r{Requests/sec:\s+([\d.]+)}, 1] || raise("wrk said: #{out}"))
+  p99 = out.match(/^\s+99%\s+([\d.]+)(us|ms|s)$/) || raise("wrk printed no p99: #{out}")
+  errors = out[/Non-2xx or 3xx responses: (\d+)/, 1].to_i + out[/Socket errors: .*/].to_s.scan(/\d+/).sum(&:to_i)
+  [rps, Float(p99[1]) * { "us" => 0.001, "ms" => 1, "s" => 1000 }.fetch(p99[2]), errors]
+end
+
+def stop_puma(pid)
+  Process.kill(:TERM, -pid)
+  deadline = Time.now + DEADLINE
+  sleep 0.1 while Process.waitpid(pid, Process::WNOHANG).nil? && Time.now < deadline
+  Process.kill(:KILL, -pid)
+  Process.wait(pid)
+rescue Errno::ESRCH, Errno::ECHILD
+  nil
+end
+
+tmp = File.expand_path("../tmp/bench", __dir__)
+FileUtils.mkdir_p(tmp)
+flags_path = File.join(tmp, "throughput-flags.json")
+File.write(flags_path, Bench.payload(Bench.mixed_features(1000)))
+servers = {}
+begin
+  servers[:with] = start_puma(free_port.tap { |p| @with_port = p }, true, flags_path, File.join(tmp, "puma-with.log"))
+  servers[:without] = start_puma(free_port.tap { |p| @without_port = p }, false, flags_path,
+                                 File.join(tmp, "puma-without.log"))
+  ports = { with: @with_port, without: @without_port }
+  puts "bench/throughput.rb: puma #{`puma --version`.split.last} cluster (2 workers x 4 threads, preload), " \
+       "wrk 2 threads #{CONNECTIONS} connections #{DURATION} s per run, #{PAIRS} alternating pairs"
+  puts Bench.machine
+  ports.each_value { |port| IO.popen(["wrk", "--duration", "2s", "http://127.0.0.1:#{port}/?warm-up"], &:read) }
+  runs = { with: [], without: [] }
+  PAIRS.times do |pair|
+    (pair.even? ? %i[with without] : %i[without with]).each do |name|
+      runs[name] << wrk(ports[name])
+      $stderr.print "."
+    end
+  end
+  warn ""
+  rps = runs.transform_values { |r| Bench.median(r.map(&:first)) }
+  p99 = runs.transform_values { |r| Bench.median(r.map { |x| x[1] }) }
+  errors = runs.transform_values { |r| r.sum(&:last) }
+  ratios = runs[:with].zip(runs[:without]).map { |w, o| w[0] / o[0] }
+  loss = 100.0 * (1 - (rps[:with] / rps[:without]))
+  p99_change = 100.0 * ((p99[:with] / p99[:without]) - 1)
+  puts
+  Bench.table(
+    ["", "req/s", "p99 ms", "errors", "runs (req/s)"],
+    [["10 evaluations per request", format("%.0f", rps[:with]), format("%.2f", p99[:with]), errors[:with],
+      runs[:with].map { |r| r[0].round }.join(" ")],
+     ["no evaluations", format("%.0f", rps[:without]), format("%.2f", p99[:without]), errors[:without],
+      runs[:without].map { |r| r[0].round }.join(" ")]]
+  )
+  puts
+  puts "requests per second with / without: #{format("%.3f", rps[:with] / rps[:without])} " \
+       "(pairs: #{ratios.map { |r| format("%.3f", r) }.join(" ")}); #{format("%.1f", loss)}% fewer"
+  puts "p99 with / without: #{format("%.2f", p99[:with] / p99[:without])} (#{format("%+.1f", p99_change)}%)"
+  puts "goal: under 3% fewer requests per second: #{Bench.verdict(loss < 3)}; no change in p99 " \
+       "(taken as at most #{P99_TOLERANCE}% higher, the run-to-run spread here): " \
+       "#{Bench.verdict(p99_change <= P99_TOLERANCE)}"
+ensure
+  servers.each_value { |pid| stop_puma(pid) }
+end

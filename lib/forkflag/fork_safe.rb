@@ -41,18 +41,25 @@ module ForkSafe
         raise ArgumentError, "ForkSafe.register needs an object responding to #{HOOKS.join(", ")}; " \
                              "got #{object.inspect}"
       end
-      @objects[object] = true
+      # The object is the value too: before Ruby 3.3, WeakMap iteration
+      # checks only the values for liveness and yields the key of an entry
+      # whose value is an immediate (true) even when the key is already
+      # garbage, awaiting its finalizer; calling a method on it crashes the
+      # VM. Only values are ever read back (see #registered).
+      @objects[object] = object
       object
     end
 
     # Removes an object from the fork lifecycle.
     def unregister(object)
-      # ObjectSpace::WeakMap#delete arrived in Ruby 3.3; before it, an
-      # entry is switched off instead (and goes when the object does).
       if @objects.respond_to?(:delete)
         @objects.delete(object)
-      elsif @objects.key?(object)
-        @objects[object] = false
+      else
+        # ObjectSpace::WeakMap#delete arrived in Ruby 3.3: keep the others
+        # in a new map.
+        kept = ObjectSpace::WeakMap.new
+        @objects.each_value { |o| kept[o] = o unless o.equal?(object) }
+        @objects = kept
       end
       object
     end
@@ -135,10 +142,11 @@ module ForkSafe
 
     private
 
-    # The registered objects alive now (a copy: callbacks may register more).
+    # The registered objects alive now (a copy: callbacks may register
+    # more). Values only: they are checked for liveness (see #register).
     def registered
       objects = []
-      @objects.each_pair { |object, on| objects << object if on }
+      @objects.each_value { |object| objects << object }
       objects
     end
 

@@ -115,6 +115,30 @@ RSpec.describe ForkSafe do
       expect(collected.size).to be >= 90
       expect(in_child { { calls: kept.calls } }[:calls]).to eq(before_fork: 1, after_fork: 1)
     end
+
+    it "never hands an object that is garbage to a callback, however often objects come and go" do
+      # Registered objects die at once, and the callbacks allocate, so
+      # garbage collection (lazy sweeping) runs while the registry is read:
+      # an object handed out dead is freed under the caller (the VM
+      # crashes on it).
+      short_lived = Class.new do
+        def self.calls = @calls ||= []
+
+        def before_fork
+          self.class.calls << [self.class, Array.new(4) { "x" * 40 }]
+          self.class.calls.shift if self.class.calls.size > 100
+        end
+      end
+      5000.times do |i|
+        described_class.register(short_lived.new)
+        next unless (i % 20).zero?
+
+        described_class.before_fork
+        described_class.after_fork_parent
+      end
+      expect(short_lived.calls.size).to eq(100)
+      expect(short_lived.calls.map(&:first).uniq).to eq([short_lived])
+    end
   end
 
   describe "around a fork" do

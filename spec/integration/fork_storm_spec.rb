@@ -44,6 +44,15 @@ RSpec.describe "a fork storm", :integration do
     on ? server.enable(name) : server.disable(name)
   end
 
+  # Replaces a second client with a new one, whose thread resolves the
+  # server's name at once: the next forks may land while it does (the fork
+  # gate makes them wait for it).
+  def start_another(url, previous)
+    previous&.close(timeout: 2)
+    Forkflag::Client.new(url: url, token: server.client_token, app_name: app_name, refresh_interval: 0.05,
+                         disable_metrics: true, timeout: 2, backup_path: false, logger: Logger.new(log))
+  end
+
   def tasks
     Dir.children("/proc/self/task").size
   end
@@ -94,6 +103,7 @@ RSpec.describe "a fork storm", :integration do
     random = Random.new(RSpec.configuration.seed)
     started = Forking.now
     made = 0
+    starting = nil
     while made < forks
       raise "the storm ran over #{run_limit} s after #{made} forks" if Forking.now - started > run_limit
 
@@ -105,9 +115,11 @@ RSpec.describe "a fork storm", :integration do
       sleep(random.rand * 0.003) # forks land at random instants of the thread's work
       client.enabled?(flag, { userId: made.to_s }) # the parent keeps evaluating: metrics to report
       flip(churn, on: (made / 100).even?) if (made % 100).zero?
+      starting = start_another(url, starting) if (made % 50) == 25
       children[Forking.fork_child { storm_child(client, flag) }] = Forking.now
       made += 1
     end
+    starting&.close(timeout: 2)
     drain_until = Forking.now + child_seconds + 10
     until children.empty? || Forking.now > drain_until
       sleep 0.005

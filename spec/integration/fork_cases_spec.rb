@@ -289,10 +289,16 @@ RSpec.describe "a client in every kind of forked process", :integration do
     expect(totals.slice(:yes, :no)).to eq(yes: 0, no: 12)
   end
 
-  it "leaves no forkflag thread: none in a child before first use, one per client after, none after close" do
-    other = ready_client
-    expect(ForkSafe.native_threads).to be >= 2
-    pid = Forking.fork_child do
+  # A fresh process (no client of other examples in it): two clients, a
+  # fork, and what /proc/self/task shows at each step, in child and parent.
+  def thread_hygiene_script
+    <<~'RUBY'
+      require "forkflag"
+      require "json"
+      require "logger"
+
+      url, token, app_name, flag = ARGV
+      now = -> { Process.clock_gettime(Process::CLOCK_MONOTONIC) }
       names = lambda do
         Dir.children("/proc/self/task").filter_map do |tid|
           File.read("/proc/self/task/#{tid}/comm").chomp
@@ -301,29 +307,60 @@ RSpec.describe "a client in every kind of forked process", :integration do
         end.grep(/\Aforkflag/).sort
       end
       wait = lambda do |what, &condition|
-        deadline = Forking.now + 10
-        sleep 0.02 until condition.call || Forking.now > deadline
+        deadline = now.call + 10
+        sleep 0.02 until condition.call || now.call > deadline
         raise "timed out waiting for #{what}: #{names.call}" unless condition.call
       end
-      report = { before: names.call }
-      client.enabled?(flag)
-      wait.call("one worker") { ForkSafe.native_threads == 1 }
-      report[:one] = ForkSafe.native_threads
-      other.enabled?(flag)
+      # Closes both clients; then the Ruby log thread ends too (Ruby may keep
+      # its native thread a few seconds for reuse).
+      close_all = lambda do |a, b|
+        closed = [a.close, b.close]
+        workers = ForkSafe.native_threads
+        wait.call("forkflag's threads to end") { names.call.empty? }
+        { closed: closed, workers_after_close: workers, finally: names.call }
+      end
+      clients = Array.new(2) do
+        Forkflag::Client.new(url: url, token: token, app_name: app_name, refresh_interval: 0.2, timeout: 2,
+                             backup_path: false, logger: Logger.new(nil))
+      end
+      clients.each { |c| c.wait_until_ready(10) }
       wait.call("two workers") { ForkSafe.native_threads == 2 }
-      report[:two] = ForkSafe.native_threads
-      report[:closed] = [client.close, other.close]
-      report[:after_close] = ForkSafe.native_threads
-      # Ruby keeps an ended thread's native thread for reuse a few seconds.
-      wait.call("the log thread to end") { names.call.empty? }
-      report[:finally] = names.call
-      channel.send_message(event: "done", **report)
-    end
+      reader, writer = IO.pipe
+      pid = fork do
+        report = { before: names.call }
+        clients[0].enabled?(flag)
+        wait.call("one worker") { ForkSafe.native_threads == 1 }
+        report[:one] = names.call
+        clients[1].enabled?(flag)
+        wait.call("two workers") { ForkSafe.native_threads == 2 }
+        report[:two] = names.call
+        writer.puts(JSON.generate(report.merge(close_all.call(*clients))))
+        exit!(0)
+      end
+      writer.close
+      deadline = now.call + 30
+      sleep 0.01 until Process.wait(pid, Process::WNOHANG) || now.call > deadline
+      child = reader.read
+      puts(JSON.generate(child: child.empty? ? nil : JSON.parse(child), parent: close_all.call(*clients)))
+    RUBY
+  end
+
+  it "leaves no forkflag thread: none in a child before first use, one per client after, none after close" do
+    reader, writer = IO.pipe
+    lib = File.expand_path("../../lib", __dir__)
+    pid = Process.spawn(RbConfig.ruby, "-I", lib, "-e", thread_hygiene_script,
+                        server.url, server.client_token, app_name, flag, out: writer)
     pids << pid
-    done = event(channel.wait_until(timeout: 60, what: "the child") { |m| event(m, "done") }, "done")
-    reap(pid)
-    expect(done).to include(before: [], one: 1, two: 2, closed: [true, true], after_close: 0, finally: [])
-    expect(client.enabled?(flag)).to be(false)
-    expect(ForkSafe.native_threads).to be >= 2 # the parent's threads go on
+    writer.close
+    reap(pid, 60)
+    report = JSON.parse(reader.read, symbolize_names: true)
+    child = report[:child]
+    expect(child[:before]).to eq([])
+    expect(child[:one] - ["forkflag-log"]).to eq(["forkflag-worker"])
+    expect(child[:two] - ["forkflag-log"]).to eq(%w[forkflag-worker forkflag-worker])
+    expect(child).to include(closed: [true, true], workers_after_close: 0, finally: [])
+    expect(report[:parent]).to eq(closed: [true, true], workers_after_close: 0, finally: [])
+  ensure
+    reader&.close
   end
 end

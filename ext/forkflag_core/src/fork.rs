@@ -11,12 +11,15 @@
 //! a name again. Background threads resolve inside [`gated`]; the prepare
 //! handler closes the gate and waits (bounded) for resolutions in progress.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
-static FORKING: AtomicBool = AtomicBool::new(false);
+/// Forks in progress in this process. A count, not a flag: two threads may
+/// fork at once (Ruby's own fork and a C extension's, say), and the first
+/// to finish must not reopen the gate while the other is still forking.
+static FORKING: AtomicUsize = AtomicUsize::new(0);
 static RESOLVING: AtomicUsize = AtomicUsize::new(0);
 /// Forks that went ahead while a resolution was still running (the wait
 /// timed out). Exposed for diagnostics.
@@ -41,11 +44,11 @@ pub fn gate_timeouts() -> u64 {
 /// Runs `f` (a name resolution) so that no fork happens while it runs.
 pub fn gated<R>(f: impl FnOnce() -> R) -> R {
     loop {
-        while FORKING.load(Ordering::SeqCst) {
+        while FORKING.load(Ordering::SeqCst) != 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
         RESOLVING.fetch_add(1, Ordering::SeqCst);
-        if !FORKING.load(Ordering::SeqCst) {
+        if FORKING.load(Ordering::SeqCst) == 0 {
             break;
         }
         // A fork started between the check and the increment: step back.
@@ -62,7 +65,7 @@ pub fn gated<R>(f: impl FnOnce() -> R) -> R {
 }
 
 extern "C" fn prepare() {
-    FORKING.store(true, Ordering::SeqCst);
+    FORKING.fetch_add(1, Ordering::SeqCst);
     if RESOLVING.load(Ordering::SeqCst) == 0 {
         return;
     }
@@ -77,14 +80,14 @@ extern "C" fn prepare() {
 }
 
 extern "C" fn in_parent() {
-    FORKING.store(false, Ordering::SeqCst);
+    FORKING.fetch_sub(1, Ordering::SeqCst);
 }
 
 extern "C" fn in_child() {
     // Async-signal-safe: atomic stores only. The child has one thread; no
     // resolution is in progress in it.
     RESOLVING.store(0, Ordering::SeqCst);
-    FORKING.store(false, Ordering::SeqCst);
+    FORKING.store(0, Ordering::SeqCst);
     GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
@@ -179,5 +182,32 @@ impl<T> ProcessLocal<T> {
                 return Local(fresh);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_gate_stays_closed_until_every_fork_in_progress_is_done() {
+        // Two forks at once; the first one finishes.
+        prepare();
+        prepare();
+        in_parent();
+        let resolved = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&resolved);
+        let resolver = std::thread::spawn(move || gated(|| flag.store(true, Ordering::SeqCst)));
+        std::thread::sleep(Duration::from_millis(50));
+        let during_fork = resolved.load(Ordering::SeqCst);
+        in_parent();
+        resolver.join().unwrap();
+        assert!(
+            !during_fork,
+            "a resolution ran while a fork was in progress"
+        );
+        assert!(resolved.load(Ordering::SeqCst));
     }
 }

@@ -208,6 +208,7 @@ module Forkflag
       @impression_listeners = []
       @closed = false
       Logging.register(id, @logger)
+      ObjectSpace.define_finalizer(self, Logging.finalizer(id))
       log_payload_warnings
       ForkSafe.register(self)
       _start

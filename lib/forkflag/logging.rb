@@ -11,8 +11,11 @@ module Forkflag
     WAIT_SECONDS = 1.0
 
     @loggers = {}
-    @open = 0
+    @open = {} # ids of the clients not closed (nor garbage collected)
     @lock = Mutex.new
+    # Ids of clients garbage collected without close (see .finalizer).
+    COLLECTED = Thread::Queue.new
+    private_constant :COLLECTED
     @thread = nil
     @pid = nil
 
@@ -22,18 +25,31 @@ module Forkflag
       def register(client_id, logger)
         @lock.synchronize do
           @loggers[client_id] = logger
-          @open += 1
+          @open[client_id] = true
         end
       end
 
-      # Notes that a client was closed. Its messages still reach its logger
-      # (its thread may finish a request after close gave up waiting); the
-      # log thread stops with the last open client, so a process with no
-      # open client runs no forkflag thread.
+      # Notes that a client was closed (or garbage collected without being
+      # closed; calling this twice for one client is harmless). Its messages
+      # still reach its logger (its thread may finish a request after close
+      # gave up waiting); the log thread stops with the last open client, so
+      # a process with no open client runs no forkflag thread.
       # @api private
-      def closed(_client_id)
-        last = @lock.synchronize { (@open -= 1) <= 0 }
+      def closed(client_id)
+        last = @lock.synchronize do
+          @open.delete(COLLECTED.pop) until COLLECTED.empty?
+          !@open.delete(client_id).nil? && @open.empty?
+        end
         stop if last
+      end
+
+      # A finalizer for a client: a client garbage collected without close
+      # counts as closed. It only queues the id (a finalizer may run while
+      # this very thread holds the lock); the log thread notes it within
+      # WAIT_SECONDS, and stops if that was the last open client.
+      # @api private
+      def finalizer(client_id)
+        proc { COLLECTED << client_id }
       end
 
       # Stops this process's log thread (it starts again with the next client).
@@ -47,7 +63,8 @@ module Forkflag
         return unless thread
 
         thread.kill
-        thread.join(5)
+        # A finalizer may run on the log thread itself: it ends at once.
+        thread.join(5) unless thread == Thread.current
       end
 
       # Starts this process's log thread unless it runs (first client, or
@@ -81,7 +98,24 @@ module Forkflag
       private
 
       def drain_forever
-        loop { deliver(Forkflag._wait_logs(WAIT_SECONDS)) }
+        loop do
+          deliver(Forkflag._wait_logs(WAIT_SECONDS))
+          break if note_collected
+        end
+      end
+
+      # Notes the clients collected without close; true when none is open
+      # any more (this thread then ends: a new client starts another).
+      def note_collected
+        return false if COLLECTED.empty?
+
+        @lock.synchronize do
+          @open.delete(COLLECTED.pop) until COLLECTED.empty?
+          return false unless @open.empty? && @thread == Thread.current
+
+          @thread = nil
+          true
+        end
       end
 
       def deliver(records)

@@ -166,4 +166,27 @@ RSpec.describe "Forkflag::Client lifecycle" do
       expect(out).not_to include("forkflag-worker")
     end
   end
+
+  it "lets go of the threads of clients dropped without close once they are garbage collected" do
+    Dir.mktmpdir do |dir|
+      path = File.join(dir, "flags.json")
+      File.write(path, payload(flag("f")))
+      script = <<~RUBY
+        require "forkflag"
+        def dropped = Forkflag::Client.new(file: #{path.inspect}, refresh_interval: 0.1).enabled?("f")
+        3.times { dropped }
+        before = [ForkSafe.native_threads, Forkflag::Logging.thread&.alive?]
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+        until (ForkSafe.native_threads.zero? && !Forkflag::Logging.thread) ||
+              Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+          GC.start
+          sleep 0.05
+        end
+        p(before: before, after: [ForkSafe.native_threads, Forkflag::Logging.thread&.alive?])
+      RUBY
+      out = IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script], &:read)
+      expect(out).to match(/:before=>\[[1-3], true\]/)
+      expect(out).to include(":after=>[0, nil]")
+    end
+  end
 end

@@ -16,11 +16,16 @@ use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
 use forkflag_core::sync::Waited;
 use forkflag_core::{fork, Context, EmptyContext, Engine, Flag};
 use magnus::rb_sys::AsRawValue;
+use magnus::typed_data::DataType;
+use magnus::TypedData;
 use magnus::{
     function, method, prelude::*, typed_data::Obj, Error, RArray, RHash, RString, Ruby, TryConvert,
     Value,
 };
-use rb_sys::macros::{RB_SYMBOL_P, RB_TYPE_P, RSTRING_LEN, RSTRING_PTR};
+use rb_sys::macros::{
+    RB_SYMBOL_P, RB_TYPE_P, RSTRING_LEN, RSTRING_PTR, RTYPEDDATA_GET_DATA, RTYPEDDATA_P,
+    RTYPEDDATA_TYPE,
+};
 use rb_sys::ruby_value_type;
 
 use crate::context::RubyContext;
@@ -74,6 +79,43 @@ fn name_bytes<'a>(ruby: &Ruby, name: Value) -> Result<&'a [u8], Error> {
         } else {
             std::slice::from_raw_parts(RSTRING_PTR(s) as *const u8, len)
         })
+    }
+}
+
+/// `value`'s Rust data when it is a Ruby object wrapping a `T`.
+///
+/// The same test as magnus's conversion (`rb_check_typeddata`), made inline:
+/// magnus runs that check through `rb_protect`, which costs more than
+/// evaluating a default-strategy flag (see docs/PERFORMANCE.md).
+#[inline]
+fn typed<'a, T: TypedData>(value: Value) -> Option<&'a T> {
+    let raw = value.as_raw();
+    let expected = T::data_type() as *const DataType as *const rb_sys::rb_data_type_t;
+    // SAFETY: `raw` is a live argument of the current call. Its type pointer
+    // is read only after checking that it is typed data, and its data only
+    // after checking that the type is `T`'s own (`DataType` is a transparent
+    // wrapper of `rb_data_type_t`). Such data is the `T` magnus wrapped, and
+    // lives as long as the object, which the call holds.
+    unsafe {
+        if RB_TYPE_P(raw, ruby_value_type::RUBY_T_DATA)
+            && RTYPEDDATA_P(raw)
+            && RTYPEDDATA_TYPE(raw) == expected
+        {
+            (RTYPEDDATA_GET_DATA(raw) as *const T).as_ref()
+        } else {
+            None
+        }
+    }
+}
+
+/// The client an evaluation method was called on.
+#[inline]
+fn receiver<'a>(rb_self: Value) -> Result<&'a Client, Error> {
+    match typed::<Client>(rb_self) {
+        Some(client) => Ok(client),
+        // Not reached for methods defined on Forkflag::Client; magnus's
+        // conversion produces the usual TypeError.
+        None => <&Client>::try_convert(rb_self),
     }
 }
 
@@ -146,7 +188,7 @@ fn with_context<R>(
     if unsafe { RB_TYPE_P(raw, ruby_value_type::RUBY_T_HASH) } {
         return Ok(f(&HashContext::new(raw)));
     }
-    if let Ok(ctx) = <&RubyContext>::try_convert(context) {
+    if let Some(ctx) = typed::<RubyContext>(context) {
         return Ok(f(ctx));
     }
     Err(type_error(
@@ -289,11 +331,11 @@ impl Client {
     }
 
     /// `enabled?(name, context = nil, default: false)`
-    fn enabled(ruby: &Ruby, rb_self: Obj<Client>, args: &[Value]) -> Result<bool, Error> {
+    fn enabled(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result<bool, Error> {
         guard(ruby, || {
+            let this = receiver(rb_self)?;
             let a = parse_eval_args(ruby, "enabled?", args, true)?;
             let name = name_bytes(ruby, a.name)?;
-            let this = &*rb_self;
             this.check_fork(ruby)?;
             let tag = tag_for(fork::generation());
             match with_context(ruby, a.context, |ctx| ctx.check(&this.engine, name, tag))? {
@@ -301,7 +343,7 @@ impl Client {
                     if impression && this.impressions.get() {
                         emit_impression(
                             ruby,
-                            rb_self,
+                            Obj::try_convert(rb_self)?,
                             "isEnabled",
                             a.name,
                             enabled,
@@ -317,15 +359,11 @@ impl Client {
     }
 
     /// `variant(name, context = nil)`
-    fn variant(
-        ruby: &Ruby,
-        rb_self: Obj<Client>,
-        args: &[Value],
-    ) -> Result<Obj<RubyVariant>, Error> {
+    fn variant(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result<Obj<RubyVariant>, Error> {
         guard(ruby, || {
+            let this = receiver(rb_self)?;
             let a = parse_eval_args(ruby, "variant", args, false)?;
             let name = name_bytes(ruby, a.name)?;
-            let this = &*rb_self;
             this.check_fork(ruby)?;
             let tag = tag_for(fork::generation());
             match with_context(ruby, a.context, |ctx| {
@@ -336,7 +374,7 @@ impl Client {
                     if impression && this.impressions.get() {
                         emit_impression(
                             ruby,
-                            rb_self,
+                            Obj::try_convert(rb_self)?,
                             "getVariant",
                             a.name,
                             obj.is_feature_enabled(),

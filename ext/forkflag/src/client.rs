@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use forkflag_core::engine::file_stamp_of;
 use forkflag_core::http::{Endpoint, HttpClient, SocketRegistry, TlsOptions};
 use forkflag_core::metrics::tag_for;
 use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
@@ -271,6 +272,8 @@ impl Client {
                 warnings.extend(outcome.warnings);
             }
             if let Source::File(path) = &settings.source {
+                // Taken before reading: a change in between reads again.
+                let stamp = std::fs::metadata(path).map(|m| file_stamp_of(&m));
                 let bytes = std::fs::read(path).map_err(|e| {
                     config_error(
                         ruby,
@@ -281,6 +284,9 @@ impl Client {
                     config_error(ruby, format!("flags file {}: {e}", path.display()))
                 })?;
                 warnings.extend(outcome.warnings);
+                if let Ok(stamp) = stamp {
+                    engine.set_file_stamp(stamp);
+                }
             }
             Ok(Client {
                 lifecycle: RefCell::new(Lifecycle::new(Arc::clone(&engine), settings)),

@@ -52,6 +52,23 @@ pub struct Engine {
     /// do, so the server's totals match the evaluations made (it drops names
     /// that are not flags). At most [`MAX_UNKNOWN_NAMES`] names.
     unknown: ArcSwap<HashMap<Box<str>, Arc<FlagCounters>>>,
+    /// The identity of the flags file the configuration was last read from.
+    /// It lives here, not in the thread, so a forked child's new thread
+    /// does not read an unchanged file again (which would also leave every
+    /// worker with a private copy of the freed read buffer).
+    file_stamp: ArcSwapOption<FileStamp>,
+}
+
+/// A flags file's identity: modification time, length and inode.
+pub type FileStamp = (std::time::SystemTime, u64, u64);
+
+/// The stamp of a file's current metadata.
+pub fn file_stamp_of(meta: &std::fs::Metadata) -> FileStamp {
+    (
+        meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH),
+        meta.len(),
+        std::os::unix::fs::MetadataExt::ino(meta),
+    )
 }
 
 /// Most distinct unknown names counted (a bound on memory when an
@@ -74,7 +91,18 @@ impl Engine {
             retired: ArcSwap::from_pointee(Vec::new()),
             synced: AtomicBool::new(false),
             unknown: ArcSwap::from_pointee(HashMap::new()),
+            file_stamp: ArcSwapOption::empty(),
         }
+    }
+
+    /// The stamp of the flags file the configuration was last read from.
+    pub fn file_stamp(&self) -> Option<FileStamp> {
+        self.file_stamp.load().as_deref().copied()
+    }
+
+    /// Records the stamp of the flags file just read.
+    pub fn set_file_stamp(&self, stamp: FileStamp) {
+        self.file_stamp.store(Some(Arc::new(stamp)));
     }
 
     /// Records that the source confirmed the configuration current.

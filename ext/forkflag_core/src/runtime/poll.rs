@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::{write_backup, Settings, Shared, Source};
 use crate::engine::Engine;
@@ -38,7 +38,6 @@ pub(crate) struct Poller {
     stopped: bool,
     /// The failure being reported, to log only changes.
     failing: Option<String>,
-    file_stamp: Option<(SystemTime, u64, u64)>,
     features_path: String,
     backup_failing: bool,
 }
@@ -75,7 +74,6 @@ impl Poller {
             failures: 0,
             stopped: false,
             failing: None,
-            file_stamp: None,
             features_path,
             backup_failing: false,
         }
@@ -247,12 +245,8 @@ impl Poller {
                 return Outcome::Failed(format!("cannot read flags file {}: {e}", path.display()))
             }
         };
-        let stamp = (
-            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            meta.len(),
-            std::os::unix::fs::MetadataExt::ino(&meta),
-        );
-        if self.file_stamp == Some(stamp) {
+        let stamp = crate::engine::file_stamp_of(&meta);
+        if engine.file_stamp() == Some(stamp) {
             return Outcome::Current;
         }
         let bytes = match fs::read(path) {
@@ -266,7 +260,7 @@ impl Poller {
                 for w in outcome.warnings {
                     logging::log(Level::Warn, settings.client_id, format!("forkflag: {w}"));
                 }
-                self.file_stamp = Some(stamp);
+                engine.set_file_stamp(stamp);
                 Outcome::Current
             }
             Err(e) => Outcome::Failed(format!("flags file {}: {e}", path.display())),

@@ -20,8 +20,8 @@ use magnus::rb_sys::AsRawValue;
 use magnus::typed_data::DataType;
 use magnus::TypedData;
 use magnus::{
-    function, method, prelude::*, typed_data::Obj, Error, RArray, RHash, RString, Ruby, TryConvert,
-    Value,
+    function, method, prelude::*, typed_data::Obj, Error, RArray, RHash, RModule, RString, Ruby,
+    TryConvert, Value,
 };
 use rb_sys::macros::{
     RB_SYMBOL_P, RB_TYPE_P, RSTRING_LEN, RSTRING_PTR, RTYPEDDATA_GET_DATA, RTYPEDDATA_P,
@@ -309,7 +309,7 @@ impl Client {
         };
         self.live_generation.set(fork::generation());
         if has_thread {
-            let logging: Value = ruby.eval("Forkflag::Logging")?;
+            let logging: RModule = ruby.define_module("Forkflag")?.const_get("Logging")?;
             let _: Value = logging.funcall("ensure_running", ())?;
         }
         Ok(())
@@ -342,9 +342,12 @@ impl Client {
             let this = receiver(rb_self)?;
             let a = parse_eval_args(ruby, "enabled?", args, true)?;
             let name = name_bytes(ruby, a.name)?;
-            this.check_fork(ruby)?;
             let tag = tag_for(fork::generation());
-            match with_context(ruby, a.context, |ctx| ctx.check(&this.engine, name, tag))? {
+            let answer = with_context(ruby, a.context, |ctx| ctx.check(&this.engine, name, tag))?;
+            // Answered from the snapshot this process has (inherited, in a
+            // forked child); only then are the threads started, if needed.
+            this.check_fork(ruby)?;
+            match answer {
                 Some((enabled, impression)) => {
                     if impression && this.impressions.get() {
                         emit_impression(
@@ -370,11 +373,13 @@ impl Client {
             let this = receiver(rb_self)?;
             let a = parse_eval_args(ruby, "variant", args, false)?;
             let name = name_bytes(ruby, a.name)?;
-            this.check_fork(ruby)?;
             let tag = tag_for(fork::generation());
-            match with_context(ruby, a.context, |ctx| {
+            let answer = with_context(ruby, a.context, |ctx| {
                 ctx.check_variant(&this.engine, name, tag)
-            })? {
+            })?;
+            // As in `enabled?`: answer first, then start the threads.
+            this.check_fork(ruby)?;
+            match answer {
                 Some((variant, impression)) => {
                     let obj = ruby.obj_wrap(variant);
                     if impression && this.impressions.get() {

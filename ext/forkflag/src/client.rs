@@ -14,7 +14,7 @@ use forkflag_core::engine::file_stamp_of;
 use forkflag_core::http::{Endpoint, HttpClient, SocketRegistry, TlsOptions};
 use forkflag_core::metrics::tag_for;
 use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
-use forkflag_core::sync::Waited;
+use forkflag_core::sync::{Completion, Waited};
 use forkflag_core::{fork, Context, EmptyContext, Engine, Flag};
 use magnus::rb_sys::AsRawValue;
 use magnus::typed_data::DataType;
@@ -118,6 +118,21 @@ fn receiver<'a>(rb_self: Value) -> Result<&'a Client, Error> {
         // conversion produces the usual TypeError.
         None => <&Client>::try_convert(rb_self),
     }
+}
+
+/// Waits for a completion with the GVL released; Ctrl-C, Timeout and
+/// Thread#kill interrupt the wait.
+fn wait_released<T: Clone + Send>(
+    ruby: &Ruby,
+    done: Completion<T>,
+    timeout: Option<f64>,
+) -> Result<Waited<T>, Error> {
+    let waker = done.clone();
+    nogvl::wait(
+        ruby,
+        |stop| done.wait(timeout.map(seconds), stop),
+        &move || waker.wake(),
+    )
 }
 
 /// The arguments of an evaluation: `(name, context = nil, default: false)`.
@@ -437,12 +452,7 @@ impl Client {
         let Some(latch) = latch else {
             return Ok(rb_self.is_ready());
         };
-        let waker = latch.clone();
-        let waited = nogvl::wait(
-            ruby,
-            |stop| latch.wait(timeout.map(seconds), stop),
-            &move || waker.wake(),
-        )?;
+        let waited = wait_released(ruby, latch, timeout)?;
         Ok(matches!(waited, Waited::Done(())) || rb_self.is_ready())
     }
 
@@ -454,13 +464,7 @@ impl Client {
         let Some(done) = done else {
             return Ok(Some(0));
         };
-        let waker = done.clone();
-        let waited = nogvl::wait(
-            ruby,
-            |stop| done.wait(Some(seconds(timeout)), stop),
-            &move || waker.wake(),
-        )?;
-        Ok(match waited {
+        Ok(match wait_released(ruby, done, Some(timeout))? {
             Waited::Done(Ok(sent)) => Some(sent),
             _ => None,
         })
@@ -473,12 +477,7 @@ impl Client {
         let Some(done) = done else {
             return Ok(rb_self.is_ready());
         };
-        let waker = done.clone();
-        let waited = nogvl::wait(
-            ruby,
-            |stop| done.wait(Some(seconds(timeout)), stop),
-            &move || waker.wake(),
-        )?;
+        let waited = wait_released(ruby, done, Some(timeout))?;
         Ok(matches!(waited, Waited::Done(Ok(()))))
     }
 

@@ -294,8 +294,10 @@ impl Snapshot {
     }
 }
 
-/// The machine's host name, lowercased, for the applicationHostname strategy.
-pub(crate) fn host_name() -> &'static str {
+/// This machine's host name as the applicationHostname strategy sees it
+/// ($HOSTNAME, else gethostname(2), lowercased; "undefined" when neither
+/// is available), read once per process.
+pub fn host_name() -> &'static str {
     use std::sync::OnceLock;
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(|| {

@@ -1389,23 +1389,6 @@ fn variant_draw(
     }
 }
 
-/// This machine's host name as forkflag's applicationHostname sees it.
-fn this_host() -> String {
-    if let Ok(h) = std::env::var("HOSTNAME") {
-        if !h.is_empty() {
-            return h.to_lowercase();
-        }
-    }
-    let mut buf = [0u8; 256];
-    // SAFETY: `buf` is valid and writable for the length passed.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "undefined".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).to_lowercase()
-}
-
 // ---------------------------------------------------------------------------
 // Asking both engines
 // ---------------------------------------------------------------------------
@@ -1685,7 +1668,7 @@ fn forkflag_agrees_with_the_official_engine() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFAULT_CASES);
     let grammar = Grammar::new();
-    let host = this_host();
+    let host = forkflag_core::snapshot::host_name().to_owned();
     let started = Instant::now();
     let mut stats = Stats::default();
     let mut index = 0;

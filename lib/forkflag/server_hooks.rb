@@ -43,13 +43,17 @@ module Forkflag
     end
 
     # In a worker just forked, before it serves: lets go of the parent's
-    # threads and starts this process's own at once, so the first refresh
-    # (a conditional GET) is under way before the first request. Never
-    # waits on the network.
+    # threads and starts this process's own at once (the background thread
+    # and the Ruby thread that delivers its log messages), so no request
+    # pays for a thread start and the first refresh (a conditional GET) is
+    # under way before the first request. Never waits on the network.
     # @return [void]
     def worker_boot
       ForkSafe.after_fork
-      Client.open_clients.each { |client| client.refresh(timeout: 0) }
+      Client.open_clients.each do |client|
+        client._start
+        client.refresh(timeout: 0)
+      end
       nil
     end
 

@@ -167,6 +167,47 @@ RSpec.describe "Forkflag::Client lifecycle" do
     end
   end
 
+  it "answers in a forked child without starting a Ruby thread, and starts one once a message waits" do
+    Dir.mktmpdir do |dir|
+      path = File.join(dir, "flags.json")
+      File.write(path, payload(flag("f")))
+      script = <<~RUBY
+        require "forkflag"
+        require "logger"
+        require "stringio"
+        log = StringIO.new
+        client = Forkflag::Client.new(file: #{path.inspect}, refresh_interval: 0.05, backup_path: false,
+                                      logger: Logger.new(log))
+        abort "not ready" unless client.wait_until_ready(5)
+        reader, writer = IO.pipe
+        pid = fork do
+          ruby_threads = Thread.list.size
+          first = client.enabled?("f")
+          after_first = [Thread.list.size - ruby_threads, client.stats[:state], Forkflag::Logging.thread]
+          File.write(#{path.inspect}, "{ not json")
+          deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+          until log.string.include?("refresh failed") || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+            client.enabled?("f")
+            sleep 0.02
+          end
+          writer.puts({ first: first, after_first: after_first, logged: log.string[/refresh failed/],
+                        log_thread: Forkflag::Logging.thread&.alive? }.inspect)
+          exit!(0)
+        end
+        writer.close
+        puts reader.read
+        Process.wait(pid)
+        client.close
+      RUBY
+      out = IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script], &:read)
+      # The first answer started the native thread only; the child's thread
+      # then failed to read the file, and an evaluation started the Ruby
+      # thread that delivered the message to the logger.
+      expect(out).to include(":first=>true, :after_first=>[0, :running, nil]")
+      expect(out).to include(':logged=>"refresh failed", :log_thread=>true')
+    end
+  end
+
   it "lets go of the threads of clients dropped without close once they are garbage collected" do
     Dir.mktmpdir do |dir|
       path = File.join(dir, "flags.json")
@@ -175,6 +216,9 @@ RSpec.describe "Forkflag::Client lifecycle" do
         require "forkflag"
         clients = Array.new(3) { Forkflag::Client.new(file: #{path.inspect}, refresh_interval: 0.1) }
         clients.each { |c| c.enabled?("f") }
+        # A thread names itself once running: wait (bounded) for the names.
+        named_by = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
+        sleep 0.01 until ForkSafe.native_threads == 3 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > named_by
         before = [ForkSafe.native_threads, Forkflag::Logging.thread&.alive?]
         clients = nil # dropped without close
         deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10

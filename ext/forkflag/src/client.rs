@@ -41,17 +41,18 @@ use crate::variant::{interned, RubyVariant};
 pub struct Client {
     engine: Arc<Engine>,
     lifecycle: RefCell<Lifecycle>,
-    /// The fork generation whose background thread is running; anything
-    /// else (a fork happened, the client was parked) sends the next
-    /// evaluation through [`Client::wake_up`].
-    live_generation: Cell<u64>,
+    /// The [`fork::epoch`] seen when this process's background thread was
+    /// started (attention bit clear); anything else (a fork happened, the
+    /// client was parked, log messages wait for a Ruby thread) sends the
+    /// next evaluation through [`Client::wake_up`].
+    live_epoch: Cell<u64>,
     /// Whether impression listeners are registered (set from Ruby).
     impressions: Cell<bool>,
     /// Problems found in payloads loaded on Ruby threads, not yet logged.
     warnings: RefCell<Vec<String>>,
 }
 
-/// `live_generation` of a parked client: never equal to a real generation.
+/// `live_epoch` of a parked client: never equal to a real epoch.
 const PARKED: u64 = u64::MAX;
 
 /// The flag name argument, borrowed from the Ruby object.
@@ -306,7 +307,7 @@ impl Client {
             Ok(Client {
                 lifecycle: RefCell::new(Lifecycle::new(Arc::clone(&engine), settings)),
                 engine,
-                live_generation: Cell::new(PARKED),
+                live_epoch: Cell::new(PARKED),
                 impressions: Cell::new(false),
                 warnings: RefCell::new(warnings),
             })
@@ -314,26 +315,42 @@ impl Client {
     }
 
     /// Starts (or restarts, after a fork or `park`) this process's
-    /// background thread, and the Ruby thread that drains its log messages.
+    /// background thread, and, when `log_thread` is set or log messages
+    /// wait, the Ruby thread that hands them to the loggers. A forked child
+    /// starts that Ruby thread only once its first message waits (a Ruby
+    /// thread costs a forked process more than the rest of its first
+    /// evaluation); the client's creator starts it at once.
     #[cold]
-    fn wake_up(&self, ruby: &Ruby) -> Result<(), Error> {
-        let has_thread = {
+    fn wake_up(&self, ruby: &Ruby, log_thread: bool) -> Result<(), Error> {
+        let epoch = fork::epoch();
+        let live = self.live_epoch.get();
+        let active = {
             let mut lifecycle = self.lifecycle.borrow_mut();
-            lifecycle.ensure_running();
+            if live == PARKED || fork::generation_of(live) != fork::generation_of(epoch) {
+                lifecycle.ensure_running();
+            }
             lifecycle.has_thread() && !lifecycle.is_closed()
         };
-        self.live_generation.set(fork::generation());
-        if has_thread {
+        if active && (log_thread || epoch & fork::ATTENTION != 0) {
+            // Cleared first: a message queued from here on raises it again.
+            fork::clear_attention();
             let logging: RModule = ruby.define_module("Forkflag")?.const_get("Logging")?;
             let _: Value = logging.funcall("ensure_running", ())?;
         }
+        self.mark_started();
         Ok(())
+    }
+
+    /// Notes that this process's thread runs (started, or asked to start,
+    /// by the caller); a waiting log message still reaches `wake_up`.
+    fn mark_started(&self) {
+        self.live_epoch.set(fork::epoch() & !fork::ATTENTION);
     }
 
     #[inline]
     fn check_fork(&self, ruby: &Ruby) -> Result<(), Error> {
-        if self.live_generation.get() != fork::generation() {
-            self.wake_up(ruby)?;
+        if self.live_epoch.get() != fork::epoch() {
+            self.wake_up(ruby, false)?;
         }
         Ok(())
     }
@@ -348,7 +365,7 @@ impl Client {
     }
 
     fn start(ruby: &Ruby, rb_self: &Client) -> Result<(), Error> {
-        guard(ruby, || rb_self.wake_up(ruby))
+        guard(ruby, || rb_self.wake_up(ruby, true))
     }
 
     /// `enabled?(name, context = nil, default: false)`
@@ -448,7 +465,7 @@ impl Client {
             return Ok(true);
         }
         let latch = guard(ruby, || Ok(rb_self.lifecycle.borrow_mut().ready_latch()))?;
-        rb_self.live_generation.set(fork::generation());
+        rb_self.mark_started();
         let Some(latch) = latch else {
             return Ok(rb_self.is_ready());
         };
@@ -460,7 +477,7 @@ impl Client {
     /// it did not complete within `timeout`.
     fn flush(ruby: &Ruby, rb_self: &Client, timeout: f64) -> Result<Option<u64>, Error> {
         let done = guard(ruby, || Ok(rb_self.lifecycle.borrow_mut().flush()))?;
-        rb_self.live_generation.set(fork::generation());
+        rb_self.mark_started();
         let Some(done) = done else {
             return Ok(Some(0));
         };
@@ -473,7 +490,7 @@ impl Client {
     /// Refreshes now; true when the configuration is current.
     fn refresh(ruby: &Ruby, rb_self: &Client, timeout: f64) -> Result<bool, Error> {
         let done = guard(ruby, || Ok(rb_self.lifecycle.borrow_mut().refresh()))?;
-        rb_self.live_generation.set(fork::generation());
+        rb_self.mark_started();
         let Some(done) = done else {
             return Ok(rb_self.is_ready());
         };
@@ -494,9 +511,11 @@ impl Client {
         let stopping = guard(ruby, || {
             Ok(rb_self.lifecycle.borrow_mut().stop(flush, close))
         })?;
-        rb_self
-            .live_generation
-            .set(if close { fork::generation() } else { PARKED });
+        if close {
+            rb_self.mark_started();
+        } else {
+            rb_self.live_epoch.set(PARKED);
+        }
         let Some(stopping) = stopping else {
             return Ok(true);
         };

@@ -16,6 +16,11 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// The generation shifted left by one, with [`ATTENTION`] in the low bit:
+/// what an evaluation compares with the value it saw last, so that one
+/// atomic load notices both a fork and log messages waiting for a Ruby
+/// thread to take them.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
 /// Forks in progress in this process. A count, not a flag: two threads may
 /// fork at once (Ruby's own fork and a C extension's, say), and the first
 /// to finish must not reopen the gate while the other is still forking.
@@ -33,6 +38,34 @@ pub const GATE_WAIT: Duration = Duration::from_secs(2);
 #[inline]
 pub fn generation() -> u64 {
     GENERATION.load(Ordering::Relaxed)
+}
+
+/// The bit of [`epoch`] set while log messages wait and no Ruby thread is
+/// waiting to take them.
+pub const ATTENTION: u64 = 1;
+
+/// The fork generation and the attention bit in one word (see [`EPOCH`]):
+/// an evaluation whose last seen value differs has something to do beyond
+/// answering (start threads in a new process, or a log thread).
+#[inline]
+pub fn epoch() -> u64 {
+    EPOCH.load(Ordering::Relaxed)
+}
+
+/// The generation part of an [`epoch`] value.
+#[inline]
+pub fn generation_of(epoch: u64) -> u64 {
+    epoch >> 1
+}
+
+/// Asks the next evaluation to look at the log queue.
+pub fn request_attention() {
+    EPOCH.fetch_or(ATTENTION, Ordering::Relaxed);
+}
+
+/// Clears the attention bit (its request is being served).
+pub fn clear_attention() {
+    EPOCH.fetch_and(!ATTENTION, Ordering::Relaxed);
 }
 
 /// How many forks did not wait for a resolution to finish (the bounded wait
@@ -88,7 +121,9 @@ extern "C" fn in_child() {
     // resolution is in progress in it.
     RESOLVING.store(0, Ordering::SeqCst);
     FORKING.store(0, Ordering::SeqCst);
-    GENERATION.fetch_add(1, Ordering::SeqCst);
+    let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
+    // The child's log queue starts empty: no attention inherited.
+    EPOCH.store(generation << 1, Ordering::SeqCst);
 }
 
 /// Runs the one-time initialisers that background threads would otherwise

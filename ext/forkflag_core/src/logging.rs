@@ -2,13 +2,16 @@
 //!
 //! Background threads never touch the Ruby VM. They push records into a
 //! bounded queue; one Ruby thread waits on it (with the GVL released) and
-//! hands each record to the logger of the client that wrote it.
+//! hands each record to the logger of the client that wrote it. A record
+//! queued while no thread waits raises the attention bit of
+//! [`crate::fork::epoch`]: a forked child starts its Ruby thread only then,
+//! from the next evaluation, instead of on every fork.
 //!
 //! The queue is per process: a forked child gets a fresh one on first use
 //! and never touches its parent's (whose lock a vanished thread may hold).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -57,6 +60,10 @@ struct Queue {
     records: Mutex<VecDeque<Record>>,
     arrived: Condvar,
     dropped: AtomicU64,
+    /// Threads inside [`wait`] (changed with `records` locked). With none,
+    /// a new record raises the fork module's attention bit, so that the
+    /// next evaluation starts a Ruby thread to take it.
+    waiters: AtomicUsize,
 }
 
 impl Queue {
@@ -65,6 +72,7 @@ impl Queue {
             records: Mutex::new(VecDeque::new()),
             arrived: Condvar::new(),
             dropped: AtomicU64::new(0),
+            waiters: AtomicUsize::new(0),
         }
     }
 }
@@ -85,6 +93,9 @@ pub fn log(level: Level, client: u64, message: impl Into<String>) {
         client,
         message: message.into(),
     });
+    if queue.waiters.load(Ordering::Relaxed) == 0 {
+        crate::fork::request_attention();
+    }
     queue.arrived.notify_all();
 }
 
@@ -94,11 +105,13 @@ pub fn wait(timeout: Duration, interrupted: &AtomicBool) -> Vec<Record> {
     let queue = QUEUE.get();
     let mut records = queue.records.lock().unwrap_or_else(PoisonError::into_inner);
     if records.is_empty() && !interrupted.load(Ordering::SeqCst) {
+        queue.waiters.fetch_add(1, Ordering::Relaxed);
         records = queue
             .arrived
             .wait_timeout(records, timeout)
             .unwrap_or_else(PoisonError::into_inner)
             .0;
+        queue.waiters.fetch_sub(1, Ordering::Relaxed);
     }
     let mut out: Vec<Record> = records.drain(..).collect();
     let dropped = queue.dropped.swap(0, Ordering::Relaxed);

@@ -8,15 +8,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
 
-use crate::constraint::{Constraint, IpNet, StrSet};
+use crate::arena::{ArenaBuilder, Span};
+use crate::constraint::{Constraint, IpNet};
 use crate::context::Field;
 use crate::model;
 use crate::snapshot::{
-    host_name, Dependency, Flag, Payload, Snapshot, Stickiness, Strategy, StrategyKind, Variant,
+    host_name, Dependency, Flag, Snapshot, Stickiness, Strategy, StrategyKind, Tables, Variant,
     VariantSet,
 };
 
@@ -31,14 +31,14 @@ pub fn compile(
     fingerprint: u64,
     previous: Option<&Snapshot>,
 ) -> (Snapshot, Vec<String>) {
-    let mut problems = Problems::default();
+    let mut b = Builder::default();
 
-    let mut segments: HashMap<i64, Arc<[Constraint]>> = HashMap::new();
+    let mut segments: HashMap<i64, Span> = HashMap::new();
     for segment in &payload.segments {
-        let constraints = compile_constraints(&segment.constraints, &mut |p| {
-            problems.add(format!("segment {}: {p}", segment.id))
+        let constraints = b.constraints(&segment.constraints, &|p| {
+            format!("segment {}: {p}", segment.id)
         });
-        segments.insert(segment.id, constraints.into());
+        segments.insert(segment.id, constraints);
     }
 
     let mut index_by_name: HashMap<&str, u32> = HashMap::with_capacity(payload.features.len());
@@ -46,20 +46,21 @@ pub fn compile(
         index_by_name.insert(feature.name.as_str(), i as u32);
     }
 
-    let flags: Vec<Flag> = payload
-        .features
-        .iter()
-        .map(|feature| compile_flag(feature, &segments, &index_by_name, &mut problems))
-        .collect();
+    b.tables.flags.reserve_exact(payload.features.len());
+    for feature in &payload.features {
+        let flag = b.flag(feature, &segments, &index_by_name);
+        b.tables.flags.push(flag);
+    }
 
     let mut reported = previous.map(|p| p.reported.clone()).unwrap_or_default();
-    let fresh: Vec<String> = problems
-        .0
+    let fresh: Vec<String> = b
+        .problems
         .into_iter()
         .filter(|p| reported.insert(p.clone()))
         .collect();
     let snapshot = Snapshot::new(
-        flags,
+        b.tables,
+        b.arena.finish(),
         etag.map(Into::into),
         fingerprint,
         reported,
@@ -76,172 +77,180 @@ pub fn fingerprint(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// A snapshot's vectors and arena while they are filled.
 #[derive(Default)]
-struct Problems(BTreeSet<String>);
-
-impl Problems {
-    fn add(&mut self, problem: String) {
-        self.0.insert(problem);
-    }
+struct Builder {
+    tables: Tables,
+    arena: ArenaBuilder,
+    problems: BTreeSet<String>,
 }
 
-fn compile_constraints(
-    raw: &[model::Constraint],
-    report: &mut dyn FnMut(String),
-) -> Vec<Constraint> {
-    raw.iter()
-        .map(|c| {
-            let (constraint, problem) = Constraint::compile(c);
+impl Builder {
+    /// Compiles constraints into consecutive entries of the constraint
+    /// vector; `context` words a problem.
+    fn constraints(
+        &mut self,
+        raw: &[model::Constraint],
+        context: &dyn Fn(String) -> String,
+    ) -> Span {
+        let start = self.tables.constraints.len();
+        for c in raw {
+            let (constraint, problem) = Constraint::compile(c, &mut self.arena);
             if let Some(p) = problem {
-                report(format!("constraint on {:?}: {p}", c.context_name));
+                self.problems
+                    .insert(context(format!("constraint on {:?}: {p}", c.context_name)));
             }
-            constraint
-        })
-        .collect()
-}
-
-fn compile_flag(
-    feature: &model::Feature,
-    segments: &HashMap<i64, Arc<[Constraint]>>,
-    index_by_name: &HashMap<&str, u32>,
-    problems: &mut Problems,
-) -> Flag {
-    let name = feature.name.as_str();
-    let mut slots: Vec<Box<str>> = vec![DISABLED_VARIANT.into()];
-    let mut slot_of = |variant_name: &str| -> u16 {
-        match slots.iter().position(|s| &**s == variant_name) {
-            Some(i) => i as u16,
-            None => {
-                slots.push(variant_name.into());
-                (slots.len() - 1) as u16
-            }
+            self.tables.constraints.push(constraint);
         }
-    };
+        Span::since(start, self.tables.constraints.len())
+    }
 
-    let strategies: Vec<Strategy> = feature
-        .strategies
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            let mut report = |p: String| {
-                problems.add(format!(
-                    "flag {name:?}, strategy {} ({}): {p}",
-                    i + 1,
-                    raw.name
-                ))
-            };
-            let kind = compile_strategy_kind(raw, &mut report);
-            let constraints = compile_constraints(&raw.constraints, &mut report);
-            let strategy_segments = raw
-                .segments
-                .iter()
-                .map(|id| {
-                    let found = segments.get(id).cloned();
-                    if found.is_none() {
-                        report(format!(
-                            "segment {id} is not in the payload; this strategy never matches"
-                        ));
-                    }
-                    found
-                })
-                .collect();
+    fn flag(
+        &mut self,
+        feature: &model::Feature,
+        segments: &HashMap<i64, Span>,
+        index_by_name: &HashMap<&str, u32>,
+    ) -> Flag {
+        let name = feature.name.as_str();
+        let slots_start = self.tables.slot_names.len();
+
+        let mut strategies = Vec::with_capacity(feature.strategies.len());
+        for (i, raw) in feature.strategies.iter().enumerate() {
+            let context =
+                |p: String| format!("flag {name:?}, strategy {} ({}): {p}", i + 1, raw.name);
+            let mut problems = Vec::new();
+            let kind = compile_strategy_kind(raw, name, &mut self.arena, &mut |p| problems.push(p));
+            self.problems.extend(problems.into_iter().map(&context));
+            let constraints = self.constraints(&raw.constraints, &context);
+            let segments_start = self.tables.segment_refs.len();
+            for id in &raw.segments {
+                let found = segments.get(id).copied();
+                if found.is_none() {
+                    self.problems.insert(context(format!(
+                        "segment {id} is not in the payload; this strategy never matches"
+                    )));
+                }
+                self.tables.segment_refs.push(found);
+            }
+            let strategy_segments = Span::since(segments_start, self.tables.segment_refs.len());
             let variants = if raw.variants.is_empty() {
                 None
             } else {
-                let stickiness =
-                    Stickiness::from_param(raw.parameters.get("stickiness").map(String::as_str));
-                let group = raw.parameters.get("groupId").map(|g| g.as_str().into());
-                compile_variant_set(&raw.variants, stickiness, group, false, &mut slot_of)
+                let stickiness = Stickiness::from_param(
+                    raw.parameters.get("stickiness").map(String::as_str),
+                    &mut self.arena,
+                );
+                let group = raw.parameters.get("groupId").map(String::as_str);
+                Some(self.variant_set(&raw.variants, stickiness, group, name, false, slots_start))
             };
-            Strategy {
+            strategies.push(Strategy {
                 kind,
-                constraints: constraints.into_boxed_slice(),
+                constraints,
                 segments: strategy_segments,
                 variants,
-            }
-        })
-        .collect();
+            });
+        }
+        let strategies_start = self.tables.strategies.len();
+        self.tables.strategies.extend(strategies);
+        let strategies = Span::since(strategies_start, self.tables.strategies.len());
 
-    let variants = if feature.variants.is_empty() {
-        None
-    } else {
-        let stickiness = Stickiness::from_param(feature.variants[0].stickiness.as_deref());
-        compile_variant_set(&feature.variants, stickiness, None, true, &mut slot_of)
-    };
+        let variants = if feature.variants.is_empty() {
+            None
+        } else {
+            let stickiness =
+                Stickiness::from_param(feature.variants[0].stickiness.as_deref(), &mut self.arena);
+            Some(self.variant_set(&feature.variants, stickiness, None, name, true, slots_start))
+        };
 
-    let dependencies = feature
-        .dependencies
-        .iter()
-        .map(|d| {
+        let dependencies_start = self.tables.dependencies.len();
+        for d in &feature.dependencies {
             let parent = index_by_name.get(d.feature.as_str()).copied();
             if parent.is_none() {
-                problems.add(format!(
+                self.problems.insert(format!(
                     "flag {name:?} depends on {:?}, which is not in the payload; it stays off",
                     d.feature
                 ));
             }
-            Dependency {
+            let variants = self.arena.list(d.variants.iter().map(String::as_str));
+            self.tables.dependencies.push(Dependency {
                 parent,
                 expect_enabled: d.enabled.unwrap_or(true),
-                variants: d.variants.iter().map(|v| v.as_str().into()).collect(),
-            }
-        })
-        .collect();
+                variants,
+            });
+        }
 
-    Flag {
-        name: name.into(),
-        enabled: feature.enabled,
-        impression_data: feature.impression_data,
-        strategies: strategies.into_boxed_slice(),
-        variants,
-        dependencies,
-        variant_slots: slots.into_boxed_slice(),
-        project: feature.project.as_deref().map(Into::into),
-        flag_type: feature.feature_type.as_deref().map(Into::into),
+        Flag {
+            name: self.arena.text(name),
+            enabled: feature.enabled,
+            impression_data: feature.impression_data,
+            strategies,
+            variants,
+            dependencies: Span::since(dependencies_start, self.tables.dependencies.len()),
+            slots: Span::since(slots_start, self.tables.slot_names.len()),
+            project: feature.project.as_deref().map(|p| self.arena.text(p)),
+            flag_type: feature.feature_type.as_deref().map(|t| self.arena.text(t)),
+        }
     }
-}
 
-fn compile_variant_set(
-    raw: &[model::Variant],
-    stickiness: Stickiness,
-    group: Option<Box<str>>,
-    with_overrides: bool,
-    slot_of: &mut dyn FnMut(&str) -> u16,
-) -> Option<Box<VariantSet>> {
-    let variants: Box<[Variant]> = raw
-        .iter()
-        .map(|v| Variant {
-            name: Arc::from(v.name.as_str()),
-            weight: v.weight,
-            payload: v.payload.as_ref().map(|p| {
-                Arc::new(Payload {
-                    payload_type: p.payload_type.as_str().into(),
-                    value: p.value.as_str().into(),
-                })
-            }),
-            overrides: if with_overrides {
-                v.overrides
-                    .iter()
-                    .map(|o| {
-                        (
-                            Field::from_name(&o.context_name),
-                            StrSet::new(o.values.iter().cloned()),
-                        )
-                    })
-                    .collect()
-            } else {
-                Box::default()
-            },
-            slot: slot_of(&v.name),
-        })
-        .collect();
-    let total_weight = variants.iter().map(|v| v.weight).sum();
-    Some(Box::new(VariantSet {
-        variants,
-        total_weight,
-        stickiness,
-        group,
-    }))
+    /// The counter slot of a variant name within the flag whose slots start
+    /// at `slots_start` (one slot per distinct name).
+    fn slot_of(&mut self, slots_start: usize, variant_name: &str) -> u32 {
+        let slots = &self.tables.slot_names[slots_start..];
+        match slots.iter().position(|s| &**s == variant_name) {
+            Some(i) => (slots_start + i) as u32,
+            None => {
+                let shared = self.arena.shared(variant_name);
+                self.tables.slot_names.push(shared);
+                (self.tables.slot_names.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Compiles a variant list; returns its index in the variant sets.
+    fn variant_set(
+        &mut self,
+        raw: &[model::Variant],
+        stickiness: Stickiness,
+        group: Option<&str>,
+        flag_name: &str,
+        with_overrides: bool,
+        slots_start: usize,
+    ) -> u32 {
+        let mut variants = Vec::with_capacity(raw.len());
+        for v in raw {
+            let overrides_start = self.tables.overrides.len();
+            if with_overrides {
+                for o in &v.overrides {
+                    let field = self.arena.field(&o.context_name);
+                    let values = self.arena.set(o.values.iter().map(String::as_str));
+                    self.tables.overrides.push((field, values));
+                }
+            }
+            variants.push(Variant {
+                name: self.arena.shared(&v.name),
+                weight: v.weight,
+                payload: v
+                    .payload
+                    .as_ref()
+                    .map(|p| self.arena.payload(&p.payload_type, &p.value)),
+                overrides: Span::since(overrides_start, self.tables.overrides.len()),
+                slot: self.slot_of(slots_start, &v.name),
+            });
+        }
+        let total_weight = variants.iter().map(|v| v.weight).sum();
+        let start = self.tables.variants.len();
+        self.tables.variants.extend(variants);
+        self.tables.variant_sets.push(VariantSet {
+            variants: Span::since(start, self.tables.variants.len()),
+            total_weight,
+            stickiness,
+            // The flag's name is the default group: not stored twice.
+            group: group
+                .filter(|g| *g != flag_name)
+                .map(|g| self.arena.text(g)),
+        });
+        (self.tables.variant_sets.len() - 1) as u32
+    }
 }
 
 /// Reads a percentage parameter (0..=100; fractions round down).
@@ -275,12 +284,19 @@ fn comma_list(text: &str) -> impl Iterator<Item = &str> {
     text.split(',').map(str::trim)
 }
 
-fn compile_strategy_kind(raw: &model::Strategy, report: &mut dyn FnMut(String)) -> StrategyKind {
+/// Compiles a strategy's kind and parameters. A group equal to the flag's
+/// name is left out (it is the default).
+fn compile_strategy_kind(
+    raw: &model::Strategy,
+    flag_name: &str,
+    arena: &mut ArenaBuilder,
+    report: &mut dyn FnMut(String),
+) -> StrategyKind {
     let param = |key: &str| raw.parameters.get(key).map(String::as_str);
     match raw.name.as_str() {
         "default" => StrategyKind::Default,
         "userWithId" => match param("userIds") {
-            Some(ids) => StrategyKind::UserWithId(StrSet::new(comma_list(ids).map(String::from))),
+            Some(ids) => StrategyKind::UserWithId(arena.set(comma_list(ids))),
             None => {
                 report("parameter \"userIds\" is missing; this strategy never matches".into());
                 StrategyKind::Never
@@ -297,7 +313,7 @@ fn compile_strategy_kind(raw: &model::Strategy, report: &mut dyn FnMut(String)) 
                 (Some(percentage), Some(group)) => StrategyKind::Rollout {
                     percentage,
                     stickiness: Stickiness::Field(field),
-                    group: Some(group.into()),
+                    group: (group != flag_name).then(|| arena.text(group)),
                 },
                 (Some(_), None) => {
                     report("parameter \"groupId\" is missing; this strategy never matches".into());
@@ -313,24 +329,26 @@ fn compile_strategy_kind(raw: &model::Strategy, report: &mut dyn FnMut(String)) 
         "flexibleRollout" => match percentage(raw, "rollout", report) {
             Some(percentage) => StrategyKind::Rollout {
                 percentage,
-                stickiness: Stickiness::from_param(param("stickiness")),
-                group: param("groupId").map(Into::into),
+                stickiness: Stickiness::from_param(param("stickiness"), arena),
+                group: param("groupId")
+                    .filter(|g| *g != flag_name)
+                    .map(|g| arena.text(g)),
             },
             None => StrategyKind::Never,
         },
         "remoteAddress" => match param("IPs") {
             Some(ips) => {
-                let mut nets = Vec::new();
+                let nets_start = arena.nets.len();
                 let mut texts = Vec::new();
                 for entry in comma_list(ips).filter(|e| !e.is_empty()) {
                     match IpNet::parse(entry) {
-                        Some(net) => nets.push(net),
-                        None => texts.push(entry.into()),
+                        Some(net) => arena.nets.push(net),
+                        None => texts.push(entry),
                     }
                 }
                 StrategyKind::RemoteAddress {
-                    nets: nets.into_boxed_slice(),
-                    texts: texts.into_boxed_slice(),
+                    nets: Span::since(nets_start, arena.nets.len()),
+                    texts: arena.list(texts),
                 }
             }
             None => {

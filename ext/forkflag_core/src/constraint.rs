@@ -7,42 +7,10 @@
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
-use hashbrown::HashSet;
-use rustc_hash::FxBuildHasher;
-
+use crate::arena::{index, Arena, ArenaBuilder, Span, StrSet};
 use crate::context::{Context, CurrentTime, Field};
 use crate::model;
 use crate::time::{now_millis, parse_timestamp_millis};
-
-/// An IN-list: a few values are scanned, many are hashed.
-#[derive(Debug)]
-pub(crate) enum StrSet {
-    Few(Box<[Box<str>]>),
-    Many(HashSet<Box<str>, FxBuildHasher>),
-}
-
-const HASH_SET_THRESHOLD: usize = 8;
-
-impl StrSet {
-    pub(crate) fn new(values: impl IntoIterator<Item = String>) -> StrSet {
-        let values: Vec<Box<str>> = values.into_iter().map(String::into_boxed_str).collect();
-        if values.len() <= HASH_SET_THRESHOLD {
-            StrSet::Few(values.into_boxed_slice())
-        } else {
-            let mut set = HashSet::with_capacity_and_hasher(values.len(), FxBuildHasher);
-            set.extend(values);
-            StrSet::Many(set)
-        }
-    }
-
-    #[inline]
-    pub(crate) fn contains(&self, value: &str) -> bool {
-        match self {
-            StrSet::Few(values) => values.iter().any(|v| &**v == value),
-            StrSet::Many(set) => set.contains(value),
-        }
-    }
-}
 
 /// An ordering comparison against a fixed operand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,21 +87,25 @@ impl IpNet {
     }
 }
 
-/// What a constraint checks, with its operand already parsed.
+/// What a constraint checks, with its operand already parsed. Strings and
+/// operands live in the snapshot's [`Arena`].
 #[derive(Debug)]
 pub(crate) enum Test {
     In(StrSet),
     NotIn(StrSet),
     Fragment {
         kind: Fragment,
-        values: Box<[Box<str>]>,
+        values: Span,
         ignore_case: bool,
     },
     Num(Cmp, f64),
     Date(Cmp, i64),
-    Semver(Cmp, Box<semver::Version>),
-    Regex(Box<regex::Regex>),
-    Cidr(Box<[IpNet]>),
+    /// Index into [`Arena::versions`].
+    Semver(Cmp, u32),
+    /// Index into [`Arena::regexes`].
+    Regex(u32),
+    /// Networks in [`Arena::nets`].
+    Cidr(Span),
     /// A constraint that cannot be understood (unknown operator, unreadable
     /// operand): it never holds, whatever `inverted` says, so a broken
     /// configuration cannot switch a flag on for everyone.
@@ -157,9 +129,12 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 impl Constraint {
     /// Compiles a constraint. A problem is reported alongside a constraint
     /// that never holds.
-    pub(crate) fn compile(raw: &model::Constraint) -> (Constraint, Option<ConstraintProblem>) {
-        let field = Field::from_name(&raw.context_name);
-        let (test, problem) = compile_test(raw);
+    pub(crate) fn compile(
+        raw: &model::Constraint,
+        arena: &mut ArenaBuilder,
+    ) -> (Constraint, Option<ConstraintProblem>) {
+        let field = arena.field(&raw.context_name);
+        let (test, problem) = compile_test(raw, arena);
         (
             Constraint {
                 field,
@@ -170,9 +145,10 @@ impl Constraint {
         )
     }
 
-    /// Whether the constraint holds for the context.
+    /// Whether the constraint holds for the context (`arena` is the one of
+    /// the snapshot the constraint belongs to).
     #[inline]
-    pub fn holds<C: Context + ?Sized>(&self, ctx: &C) -> bool {
+    pub(crate) fn holds<C: Context + ?Sized>(&self, arena: &Arena, ctx: &C) -> bool {
         let result = match &self.test {
             Test::Never => return false,
             Test::Date(cmp, operand) => {
@@ -186,53 +162,60 @@ impl Constraint {
             Test::Cidr(nets) => match ctx.with_field(&self.field, |v| {
                 v.and_then(|s| s.trim().parse::<IpAddr>().ok())
             }) {
-                Some(ip) => nets.iter().any(|n| n.contains(&ip)),
+                Some(ip) => nets.of(&arena.nets).iter().any(|n| n.contains(&ip)),
                 None => false,
             },
-            test => ctx.with_field(&self.field, |value| test_value(test, value)),
+            test => ctx.with_field(&self.field, |value| test_value(arena, test, value)),
         };
         result != self.inverted
     }
 }
 
 #[inline]
-fn test_value(test: &Test, value: Option<&str>) -> bool {
-    match test {
-        Test::In(set) => value.is_some_and(|v| set.contains(v)),
-        Test::NotIn(set) => value.is_none_or(|v| !set.contains(v)),
+fn test_value(arena: &Arena, test: &Test, value: Option<&str>) -> bool {
+    match *test {
+        Test::In(set) => value.is_some_and(|v| arena.contains(set, v)),
+        Test::NotIn(set) => value.is_none_or(|v| !arena.contains(set, v)),
         Test::Fragment {
             kind,
             values,
             ignore_case,
         } => match value {
-            Some(v) => fragment_matches(*kind, values, *ignore_case, v),
+            Some(v) => fragment_matches(kind, arena, values, ignore_case, v),
             None => false,
         },
         Test::Num(cmp, operand) => match value.and_then(|v| v.parse::<f64>().ok()) {
-            Some(n) => n.partial_cmp(operand).is_some_and(|o| cmp.holds(o)),
+            Some(n) => n.partial_cmp(&operand).is_some_and(|o| cmp.holds(o)),
             None => false,
         },
         Test::Semver(cmp, operand) => match value.and_then(|v| semver::Version::parse(v).ok()) {
-            Some(v) => cmp.holds(v.cmp_precedence(operand)),
+            Some(v) => cmp.holds(v.cmp_precedence(&arena.versions[operand as usize])),
             None => false,
         },
-        Test::Regex(re) => value.is_some_and(|v| re.is_match(v)),
+        Test::Regex(re) => value.is_some_and(|v| arena.regexes[re as usize].is_match(v)),
         Test::Date(..) | Test::Cidr(..) | Test::Never => false,
     }
 }
 
-fn fragment_matches(kind: Fragment, values: &[Box<str>], ignore_case: bool, value: &str) -> bool {
+fn fragment_matches(
+    kind: Fragment,
+    arena: &Arena,
+    values: Span,
+    ignore_case: bool,
+    value: &str,
+) -> bool {
+    let mut values = arena.list(values);
     if !ignore_case {
-        return values.iter().any(|p| match kind {
-            Fragment::Contains => value.contains(&**p),
-            Fragment::StartsWith => value.starts_with(&**p),
-            Fragment::EndsWith => value.ends_with(&**p),
+        return values.any(|p| match kind {
+            Fragment::Contains => value.contains(p),
+            Fragment::StartsWith => value.starts_with(p),
+            Fragment::EndsWith => value.ends_with(p),
         });
     }
     if value.is_ascii() {
         // Operands were lowercased at compile time.
         let hay = value.as_bytes();
-        return values.iter().any(|p| {
+        return values.any(|p| {
             let needle = p.as_bytes();
             if needle.len() > hay.len() {
                 return false;
@@ -252,10 +235,10 @@ fn fragment_matches(kind: Fragment, values: &[Box<str>], ignore_case: bool, valu
         });
     }
     let lowered = value.to_lowercase();
-    values.iter().any(|p| match kind {
-        Fragment::Contains => lowered.contains(&**p),
-        Fragment::StartsWith => lowered.starts_with(&**p),
-        Fragment::EndsWith => lowered.ends_with(&**p),
+    values.any(|p| match kind {
+        Fragment::Contains => lowered.contains(p),
+        Fragment::StartsWith => lowered.starts_with(p),
+        Fragment::EndsWith => lowered.ends_with(p),
     })
 }
 
@@ -265,7 +248,10 @@ fn single_value(raw: &model::Constraint) -> Option<&str> {
         .or_else(|| raw.values.first().map(String::as_str))
 }
 
-fn compile_test(raw: &model::Constraint) -> (Test, Option<ConstraintProblem>) {
+fn compile_test(
+    raw: &model::Constraint,
+    arena: &mut ArenaBuilder,
+) -> (Test, Option<ConstraintProblem>) {
     let op = raw.operator.as_str();
     let cmp = |suffix: &str| match suffix {
         "EQ" => Some(Cmp::Eq),
@@ -277,25 +263,27 @@ fn compile_test(raw: &model::Constraint) -> (Test, Option<ConstraintProblem>) {
     };
     let never = |why: String| (Test::Never, Some(why));
     match op {
-        "IN" => (Test::In(StrSet::new(raw.values.iter().cloned())), None),
-        "NOT_IN" => (Test::NotIn(StrSet::new(raw.values.iter().cloned())), None),
+        "IN" => (
+            Test::In(arena.set(raw.values.iter().map(String::as_str))),
+            None,
+        ),
+        "NOT_IN" => (
+            Test::NotIn(arena.set(raw.values.iter().map(String::as_str))),
+            None,
+        ),
         "STR_CONTAINS" | "STR_STARTS_WITH" | "STR_ENDS_WITH" => {
             let kind = match op {
                 "STR_CONTAINS" => Fragment::Contains,
                 "STR_STARTS_WITH" => Fragment::StartsWith,
                 _ => Fragment::EndsWith,
             };
-            let values = raw
-                .values
-                .iter()
-                .map(|v| {
-                    if raw.case_insensitive {
-                        v.to_lowercase().into_boxed_str()
-                    } else {
-                        v.clone().into_boxed_str()
-                    }
-                })
-                .collect();
+            let lowered: Vec<String>;
+            let values = if raw.case_insensitive {
+                lowered = raw.values.iter().map(|v| v.to_lowercase()).collect();
+                arena.list(lowered.iter().map(String::as_str))
+            } else {
+                arena.list(raw.values.iter().map(String::as_str))
+            };
             (
                 Test::Fragment {
                     kind,
@@ -326,7 +314,10 @@ fn compile_test(raw: &model::Constraint) -> (Test, Option<ConstraintProblem>) {
         "SEMVER_EQ" | "SEMVER_GT" | "SEMVER_GTE" | "SEMVER_LT" | "SEMVER_LTE" => {
             let c = cmp(&op[7..]).expect("operator suffix listed above");
             match single_value(raw).map(|v| (v, semver::Version::parse(v.trim()))) {
-                Some((_, Ok(v))) => (Test::Semver(c, Box::new(v)), None),
+                Some((_, Ok(v))) => {
+                    arena.versions.push(v);
+                    (Test::Semver(c, index(arena.versions.len() - 1)), None)
+                }
                 Some((v, Err(e))) => never(format!(
                     "{op} needs a semantic version such as 1.2.3, got {v:?} ({e})"
                 )),
@@ -339,13 +330,20 @@ fn compile_test(raw: &model::Constraint) -> (Test, Option<ConstraintProblem>) {
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
             {
-                Ok(re) => (Test::Regex(Box::new(re)), None),
+                Ok(re) => {
+                    arena.regexes.push(re);
+                    (Test::Regex(index(arena.regexes.len() - 1)), None)
+                }
                 Err(e) => never(format!("REGEX pattern {pattern:?} is not valid: {e}")),
             },
             None => never("REGEX has no pattern".into()),
         },
         "IN_CIDR" => {
-            let nets: Vec<IpNet> = raw.values.iter().filter_map(|v| IpNet::parse(v)).collect();
+            let start = arena.nets.len();
+            arena
+                .nets
+                .extend(raw.values.iter().filter_map(|v| IpNet::parse(v)));
+            let nets = Span::since(start, arena.nets.len());
             let bad: Vec<&String> = raw
                 .values
                 .iter()
@@ -354,7 +352,7 @@ fn compile_test(raw: &model::Constraint) -> (Test, Option<ConstraintProblem>) {
             let problem = (!bad.is_empty()).then(|| {
                 format!("IN_CIDR ignores values that are not an IP address or CIDR range: {bad:?}")
             });
-            (Test::Cidr(nets.into_boxed_slice()), problem)
+            (Test::Cidr(nets), problem)
         }
         other => never(format!(
             "unknown constraint operator {other:?}; this constraint never matches"
@@ -396,9 +394,10 @@ mod tests {
     fn unknown_operator_never_holds_even_inverted() {
         let mut raw = constraint("userId", "SOUNDS_LIKE", &["x"], None);
         raw.inverted = true;
-        let (c, problem) = Constraint::compile(&raw);
+        let mut b = ArenaBuilder::default();
+        let (c, problem) = Constraint::compile(&raw, &mut b);
         assert!(problem.unwrap().contains("SOUNDS_LIKE"));
-        assert!(!c.holds(&OwnedContext::default()));
+        assert!(!c.holds(&b.finish(), &OwnedContext::default()));
     }
 
     #[test]
@@ -406,14 +405,16 @@ mod tests {
         for ignore_case in [false, true] {
             let mut raw = constraint("userId", "STR_CONTAINS", &[""], None);
             raw.case_insensitive = ignore_case;
-            let (c, _) = Constraint::compile(&raw);
+            let mut b = ArenaBuilder::default();
+            let (c, _) = Constraint::compile(&raw, &mut b);
+            let arena = b.finish();
             for id in ["", "x", "ÜBOB"] {
                 let ctx = OwnedContext {
                     user_id: Some(id.into()),
                     ..Default::default()
                 };
                 assert!(
-                    c.holds(&ctx),
+                    c.holds(&arena, &ctx),
                     "{id:?} contains \"\" (ignore case: {ignore_case})"
                 );
             }
@@ -424,13 +425,15 @@ mod tests {
     fn ascii_case_insensitive_fragments() {
         let mut raw = constraint("userId", "STR_CONTAINS", &["BoB"], None);
         raw.case_insensitive = true;
-        let (c, _) = Constraint::compile(&raw);
+        let mut b = ArenaBuilder::default();
+        let (c, _) = Constraint::compile(&raw, &mut b);
+        let arena = b.finish();
         let ctx = |id: &str| OwnedContext {
             user_id: Some(id.into()),
             ..Default::default()
         };
-        assert!(c.holds(&ctx("hi bOb!")));
-        assert!(!c.holds(&ctx("hi bo b")));
-        assert!(c.holds(&ctx("ÜBOB")));
+        assert!(c.holds(&arena, &ctx("hi bOb!")));
+        assert!(!c.holds(&arena, &ctx("hi bo b")));
+        assert!(c.holds(&arena, &ctx("ÜBOB")));
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::time::parse_timestamp_millis;
 
@@ -24,8 +25,9 @@ pub enum Field {
     AppName,
     /// `currentTime`
     CurrentTime,
-    /// Any other name: a custom property.
-    Property(Box<str>),
+    /// Any other name: a custom property (the name is shared by every use
+    /// of it in a snapshot).
+    Property(Arc<str>),
 }
 
 impl Field {

@@ -62,8 +62,10 @@ impl Snapshot {
         let choice = self.variant_at(i, ctx);
         let counters = &self.counters[i as usize];
         counters.count(choice.feature_enabled, tag);
-        let slot = choice.variant.map_or(0, |v| v.slot as usize);
-        counters.variants[slot].add_one(tag);
+        match choice.variant {
+            Some(v) => self.variant_counters[v.slot as usize].add_one(tag),
+            None => counters.disabled.add_one(tag),
+        }
         Some((choice, &self.flags[i as usize]))
     }
 
@@ -75,8 +77,9 @@ impl Snapshot {
             && (flag.strategies.is_empty()
                 || flag
                     .strategies
+                    .of(&self.strategies)
                     .iter()
-                    .any(|s| strategy_matches(flag, s, ctx)))
+                    .any(|s| self.strategy_matches(flag, s, ctx)))
     }
 
     /// The variant of the flag at `i` for the context (not counted).
@@ -90,128 +93,155 @@ impl Snapshot {
             return off;
         }
         let set = if flag.strategies.is_empty() {
-            flag.variants.as_deref()
+            flag.variants
         } else {
             match flag
                 .strategies
+                .of(&self.strategies)
                 .iter()
-                .find(|s| strategy_matches(flag, s, ctx))
+                .find(|s| self.strategy_matches(flag, s, ctx))
             {
-                Some(strategy) => strategy.variants.as_deref().or(flag.variants.as_deref()),
+                Some(strategy) => strategy.variants.or(flag.variants),
                 None => return off,
             }
         };
         VariantChoice {
-            variant: set.and_then(|set| pick_variant(set, &flag.name, ctx)),
+            variant: set
+                .and_then(|set| self.pick_variant(&self.variant_sets[set as usize], flag, ctx)),
             feature_enabled: true,
         }
     }
 
+    #[inline]
     fn dependencies_met<C: Context + ?Sized>(&self, flag: &Flag, ctx: &C) -> bool {
-        flag.dependencies.iter().all(|dep| {
-            let Some(p) = dep.parent else {
-                return false;
-            };
-            let parent = &self.flags[p as usize];
-            // Only one level of dependency is allowed; deeper chains and
-            // cycles leave the child off.
-            if !parent.dependencies.is_empty() {
-                return false;
+        flag.dependencies.is_empty()
+            || flag.dependencies.of(&self.dependencies).iter().all(|dep| {
+                let Some(p) = dep.parent else {
+                    return false;
+                };
+                let parent = &self.flags[p as usize];
+                // Only one level of dependency is allowed; deeper chains
+                // and cycles leave the child off.
+                if !parent.dependencies.is_empty() {
+                    return false;
+                }
+                if self.is_enabled_at(p, ctx) != dep.expect_enabled {
+                    return false;
+                }
+                dep.variants.is_empty() || {
+                    let choice = self.variant_at(p, ctx);
+                    let name = choice.name();
+                    self.arena.list(dep.variants).any(|v| v == name)
+                }
+            })
+    }
+
+    #[inline]
+    fn strategy_matches<C: Context + ?Sized>(
+        &self,
+        flag: &Flag,
+        strategy: &Strategy,
+        ctx: &C,
+    ) -> bool {
+        self.kind_matches(flag, &strategy.kind, ctx)
+            && (strategy.constraints.is_empty()
+                || strategy
+                    .constraints
+                    .of(&self.constraints)
+                    .iter()
+                    .all(|c| c.holds(&self.arena, ctx)))
+            && (strategy.segments.is_empty()
+                || strategy
+                    .segments
+                    .of(&self.segment_refs)
+                    .iter()
+                    .all(|segment| match segment {
+                        Some(constraints) => constraints
+                            .of(&self.constraints)
+                            .iter()
+                            .all(|c| c.holds(&self.arena, ctx)),
+                        None => false,
+                    }))
+    }
+
+    #[inline]
+    fn kind_matches<C: Context + ?Sized>(&self, flag: &Flag, kind: &StrategyKind, ctx: &C) -> bool {
+        match kind {
+            StrategyKind::Default => true,
+            StrategyKind::UserWithId(ids) => ctx.with_field(&Field::UserId, |v| {
+                v.is_some_and(|id| self.arena.contains(*ids, id))
+            }),
+            StrategyKind::Rollout {
+                percentage,
+                stickiness,
+                group,
+            } => {
+                let group = self.arena.get(group.unwrap_or(flag.name));
+                let hashed = |id: &str| normalized(group, id, 100, STRATEGY_SEED);
+                let point = match stickiness {
+                    Stickiness::Default => ctx
+                        .with_field(&Field::UserId, |v| v.map(hashed))
+                        .or_else(|| ctx.with_field(&Field::SessionId, |v| v.map(hashed)))
+                        .unwrap_or_else(|| random_in(100)),
+                    Stickiness::Random => random_in(100),
+                    Stickiness::Field(field) => match ctx.with_field(field, |v| v.map(hashed)) {
+                        Some(p) => p,
+                        None => return false,
+                    },
+                };
+                point <= *percentage
             }
-            if self.is_enabled_at(p, ctx) != dep.expect_enabled {
-                return false;
+            StrategyKind::Random { percentage } => random_in(100) <= *percentage,
+            StrategyKind::RemoteAddress { nets, texts } => {
+                let ip = ctx.remote_ip();
+                let nets = nets.of(&self.arena.nets);
+                if texts.is_empty() {
+                    ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+                } else {
+                    ctx.with_field(&Field::RemoteAddress, |raw| {
+                        remote_address_matches(nets, self.arena.list(*texts), ip, raw)
+                    })
+                }
             }
-            dep.variants.is_empty() || {
-                let choice = self.variant_at(p, ctx);
-                let name = choice.name();
-                dep.variants.iter().any(|v| **v == *name)
+            StrategyKind::Hostname(matches) => *matches,
+            StrategyKind::Never => false,
+        }
+    }
+
+    fn pick_variant<C: Context + ?Sized>(
+        &self,
+        set: &VariantSet,
+        flag: &Flag,
+        ctx: &C,
+    ) -> Option<&Variant> {
+        let variants = set.variants.of(&self.variants);
+        for variant in variants {
+            for (field, values) in variant.overrides.of(&self.overrides) {
+                if ctx.with_field(field, |v| {
+                    v.is_some_and(|v| self.arena.contains(*values, v))
+                }) {
+                    return Some(variant);
+                }
             }
+        }
+        if set.total_weight == 0 {
+            return None;
+        }
+        let group = self.arena.get(set.group.unwrap_or(flag.name));
+        let total = set.total_weight;
+        let hashed = |id: &str| normalized(group, id, total, VARIANT_SEED);
+        let target = match &set.stickiness {
+            Stickiness::Default => ctx
+                .with_field(&Field::UserId, |v| v.map(hashed))
+                .or_else(|| ctx.with_field(&Field::SessionId, |v| v.map(hashed))),
+            Stickiness::Random => None,
+            Stickiness::Field(field) => ctx.with_field(field, |v| v.map(hashed)),
+        }
+        .unwrap_or_else(|| random_in(total));
+        let mut cumulative = 0u32;
+        variants.iter().find(|v| {
+            cumulative = cumulative.saturating_add(v.weight);
+            cumulative >= target
         })
     }
-}
-
-#[inline]
-fn strategy_matches<C: Context + ?Sized>(flag: &Flag, strategy: &Strategy, ctx: &C) -> bool {
-    kind_matches(flag, &strategy.kind, ctx)
-        && strategy.constraints.iter().all(|c| c.holds(ctx))
-        && strategy.segments.iter().all(|segment| match segment {
-            Some(constraints) => constraints.iter().all(|c| c.holds(ctx)),
-            None => false,
-        })
-}
-
-#[inline]
-fn kind_matches<C: Context + ?Sized>(flag: &Flag, kind: &StrategyKind, ctx: &C) -> bool {
-    match kind {
-        StrategyKind::Default => true,
-        StrategyKind::UserWithId(ids) => {
-            ctx.with_field(&Field::UserId, |v| v.is_some_and(|id| ids.contains(id)))
-        }
-        StrategyKind::Rollout {
-            percentage,
-            stickiness,
-            group,
-        } => {
-            let group = group.as_deref().unwrap_or(&flag.name);
-            let hashed = |id: &str| normalized(group, id, 100, STRATEGY_SEED);
-            let point = match stickiness {
-                Stickiness::Default => ctx
-                    .with_field(&Field::UserId, |v| v.map(hashed))
-                    .or_else(|| ctx.with_field(&Field::SessionId, |v| v.map(hashed)))
-                    .unwrap_or_else(|| random_in(100)),
-                Stickiness::Random => random_in(100),
-                Stickiness::Field(field) => match ctx.with_field(field, |v| v.map(hashed)) {
-                    Some(p) => p,
-                    None => return false,
-                },
-            };
-            point <= *percentage
-        }
-        StrategyKind::Random { percentage } => random_in(100) <= *percentage,
-        StrategyKind::RemoteAddress { nets, texts } => {
-            let ip = ctx.remote_ip();
-            if texts.is_empty() {
-                ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
-            } else {
-                ctx.with_field(&Field::RemoteAddress, |raw| {
-                    remote_address_matches(nets, texts, ip, raw)
-                })
-            }
-        }
-        StrategyKind::Hostname(matches) => *matches,
-        StrategyKind::Never => false,
-    }
-}
-
-fn pick_variant<'s, C: Context + ?Sized>(
-    set: &'s VariantSet,
-    flag_name: &str,
-    ctx: &C,
-) -> Option<&'s Variant> {
-    for variant in set.variants.iter() {
-        for (field, values) in variant.overrides.iter() {
-            if ctx.with_field(field, |v| v.is_some_and(|v| values.contains(v))) {
-                return Some(variant);
-            }
-        }
-    }
-    if set.total_weight == 0 {
-        return None;
-    }
-    let group = set.group.as_deref().unwrap_or(flag_name);
-    let total = set.total_weight;
-    let hashed = |id: &str| normalized(group, id, total, VARIANT_SEED);
-    let target = match &set.stickiness {
-        Stickiness::Default => ctx
-            .with_field(&Field::UserId, |v| v.map(hashed))
-            .or_else(|| ctx.with_field(&Field::SessionId, |v| v.map(hashed))),
-        Stickiness::Random => None,
-        Stickiness::Field(field) => ctx.with_field(field, |v| v.map(hashed)),
-    }
-    .unwrap_or_else(|| random_in(total));
-    let mut cumulative = 0u32;
-    set.variants.iter().find(|v| {
-        cumulative = cumulative.saturating_add(v.weight);
-        cumulative >= target
-    })
 }

@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+mod arena;
 pub mod compile;
 pub mod constraint;
 pub mod context;

@@ -98,6 +98,27 @@ impl FlagCounters {
     }
 }
 
+/// Counters of one flag of a snapshot: yes, no and the disabled variant.
+/// The counters of its other variants are in the snapshot's
+/// `variant_counters`, so this array stays 24 bytes a flag.
+#[derive(Debug, Default)]
+pub(crate) struct FlagCounts {
+    pub(crate) yes: Counter,
+    pub(crate) no: Counter,
+    pub(crate) disabled: Counter,
+}
+
+impl FlagCounts {
+    #[inline]
+    pub(crate) fn count(&self, enabled: bool, tag: u64) {
+        if enabled {
+            self.yes.add_one(tag)
+        } else {
+            self.no.add_one(tag)
+        }
+    }
+}
+
 /// Usage of one flag over a bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ToggleStats {
@@ -179,48 +200,40 @@ impl Tally {
 
     /// Takes this generation's counts out of a snapshot.
     pub fn drain_from(&mut self, snapshot: &Snapshot, tag: u64) {
-        for (flag, counters) in snapshot.flags.iter().zip(snapshot.counters.iter()) {
-            let mut stats = ToggleStats {
-                yes: counters.yes.take(tag),
-                no: counters.no.take(tag),
-                variants: BTreeMap::new(),
-            };
-            for (slot, counter) in counters.variants.iter().enumerate() {
-                let n = counter.take(tag);
-                if n > 0 {
-                    stats
-                        .variants
-                        .insert(flag.variant_slots[slot].to_string(), n);
-                }
-            }
-            if !stats.is_empty() {
-                self.toggles
-                    .entry(flag.name.to_string())
-                    .or_default()
-                    .merge(&stats);
-            }
-        }
+        self.collect_from(snapshot, |c| c.take(tag));
     }
 
     /// Reads this generation's counts in a snapshot without taking them.
     pub fn peek_from(&mut self, snapshot: &Snapshot, tag: u64) {
-        for (flag, counters) in snapshot.flags.iter().zip(snapshot.counters.iter()) {
+        self.collect_from(snapshot, |c| c.peek(tag));
+    }
+
+    fn collect_from(&mut self, snapshot: &Snapshot, read: impl Fn(&Counter) -> u64) {
+        for (flag, counts) in snapshot.flags.iter().zip(snapshot.counters.iter()) {
             let mut stats = ToggleStats {
-                yes: counters.yes.peek(tag),
-                no: counters.no.peek(tag),
+                yes: read(&counts.yes),
+                no: read(&counts.no),
                 variants: BTreeMap::new(),
             };
-            for (slot, counter) in counters.variants.iter().enumerate() {
-                let n = counter.peek(tag);
+            let disabled = read(&counts.disabled);
+            if disabled > 0 {
+                stats
+                    .variants
+                    .insert(crate::compile::DISABLED_VARIANT.to_string(), disabled);
+            }
+            for slot in flag.slots.range() {
+                let n = read(&snapshot.variant_counters[slot]);
                 if n > 0 {
-                    stats
+                    // A variant named "disabled" adds to the disabled count.
+                    *stats
                         .variants
-                        .insert(flag.variant_slots[slot].to_string(), n);
+                        .entry(snapshot.slot_names[slot].to_string())
+                        .or_default() += n;
                 }
             }
             if !stats.is_empty() {
                 self.toggles
-                    .entry(flag.name.to_string())
+                    .entry(snapshot.flag_name(flag).to_string())
                     .or_default()
                     .merge(&stats);
             }

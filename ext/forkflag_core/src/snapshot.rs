@@ -14,16 +14,37 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-use crate::constraint::{Constraint, IpNet, StrSet};
+use crate::arena::{Arena, ArenaBuilder, Span, StrSet, Text};
+use crate::constraint::{Constraint, IpNet};
 use crate::context::Field;
-use crate::metrics::FlagCounters;
+use crate::metrics::{Counter, FlagCounts};
 
 /// A compiled flags payload.
+///
+/// Flags, strategies, constraints, variants and the rest are each one flat
+/// vector per snapshot; a flag or strategy names its part of the next level
+/// by a [`Span`], and every string lives in one [`Arena`]. So a snapshot is
+/// a few dozen allocations whatever the number of flags.
 #[derive(Debug)]
 pub struct Snapshot {
     pub(crate) flags: Box<[Flag]>,
-    pub(crate) counters: Box<[FlagCounters]>,
+    /// Yes / no / disabled-variant counters, one per flag, in flag order.
+    pub(crate) counters: Box<[FlagCounts]>,
+    /// Counters of the variants: a flag's are at [`Flag::slots`].
+    pub(crate) variant_counters: Box<[Counter]>,
+    /// The variant name each of `variant_counters` counts.
+    pub(crate) slot_names: Box<[Arc<str>]>,
     index: HashTable<u32>,
+    pub(crate) strategies: Box<[Strategy]>,
+    pub(crate) constraints: Box<[Constraint]>,
+    /// Segments used by strategies: the segment's constraints, `None` when
+    /// the segment is not in the payload (the strategy never matches).
+    pub(crate) segment_refs: Box<[Option<Span>]>,
+    pub(crate) variant_sets: Box<[VariantSet]>,
+    pub(crate) variants: Box<[Variant]>,
+    pub(crate) overrides: Box<[(Field, StrSet)]>,
+    pub(crate) dependencies: Box<[Dependency]>,
+    pub(crate) arena: Arena,
     /// ETag of the response this snapshot came from, if any.
     pub etag: Option<Box<str>>,
     /// Fingerprint of the payload text, to recognise an unchanged refresh.
@@ -33,6 +54,20 @@ pub struct Snapshot {
     pub(crate) reported: BTreeSet<String>,
     /// Compiled with this many segments.
     pub(crate) segment_count: usize,
+}
+
+/// The flat vectors of a snapshot, as [`crate::compile`] builds them.
+#[derive(Debug, Default)]
+pub(crate) struct Tables {
+    pub(crate) flags: Vec<Flag>,
+    pub(crate) slot_names: Vec<Arc<str>>,
+    pub(crate) strategies: Vec<Strategy>,
+    pub(crate) constraints: Vec<Constraint>,
+    pub(crate) segment_refs: Vec<Option<Span>>,
+    pub(crate) variant_sets: Vec<VariantSet>,
+    pub(crate) variants: Vec<Variant>,
+    pub(crate) overrides: Vec<(Field, StrSet)>,
+    pub(crate) dependencies: Vec<Dependency>,
 }
 
 /// How to find the value a rollout or variant choice hashes.
@@ -47,11 +82,11 @@ pub(crate) enum Stickiness {
 }
 
 impl Stickiness {
-    pub(crate) fn from_param(param: Option<&str>) -> Stickiness {
+    pub(crate) fn from_param(param: Option<&str>, arena: &mut ArenaBuilder) -> Stickiness {
         match param {
             None | Some("") | Some("default") => Stickiness::Default,
             Some("random") => Stickiness::Random,
-            Some(name) => Stickiness::Field(Field::from_name(name)),
+            Some(name) => Stickiness::Field(arena.field(name)),
         }
     }
 }
@@ -66,16 +101,17 @@ pub(crate) enum StrategyKind {
     Rollout {
         percentage: u32,
         stickiness: Stickiness,
-        group: Option<Box<str>>,
+        group: Option<Text>,
     },
     /// gradualRolloutRandom.
     Random {
         percentage: u32,
     },
     RemoteAddress {
-        nets: Box<[IpNet]>,
+        /// Networks in [`Arena::nets`].
+        nets: Span,
         /// Entries that are neither addresses nor ranges, matched as text.
-        texts: Box<[Box<str>]>,
+        texts: Span,
     },
     /// applicationHostname, resolved against this host's name when compiled.
     Hostname(bool),
@@ -87,21 +123,24 @@ pub(crate) enum StrategyKind {
 #[derive(Debug)]
 pub(crate) struct Strategy {
     pub(crate) kind: StrategyKind,
-    pub(crate) constraints: Box<[Constraint]>,
-    /// Segments whose constraints must also hold; `None` entries were
-    /// referenced but not present in the payload (the strategy never matches).
-    pub(crate) segments: Box<[Option<Arc<[Constraint]>>]>,
-    pub(crate) variants: Option<Box<VariantSet>>,
+    /// In [`Snapshot::constraints`].
+    pub(crate) constraints: Span,
+    /// Segments whose constraints must also hold, in
+    /// [`Snapshot::segment_refs`].
+    pub(crate) segments: Span,
+    /// Index in [`Snapshot::variant_sets`].
+    pub(crate) variants: Option<u32>,
 }
 
 /// A weighted list of variants and how to pick among them.
 #[derive(Debug)]
 pub(crate) struct VariantSet {
-    pub(crate) variants: Box<[Variant]>,
+    /// In [`Snapshot::variants`].
+    pub(crate) variants: Span,
     pub(crate) total_weight: u32,
     pub(crate) stickiness: Stickiness,
     /// Hash group; `None` means the flag's name.
-    pub(crate) group: Option<Box<str>>,
+    pub(crate) group: Option<Text>,
 }
 
 /// One variant.
@@ -110,9 +149,11 @@ pub struct Variant {
     pub(crate) name: Arc<str>,
     pub(crate) weight: u32,
     pub(crate) payload: Option<Arc<Payload>>,
-    pub(crate) overrides: Box<[(Field, StrSet)]>,
-    /// Index of this variant's usage counter within its flag.
-    pub(crate) slot: u16,
+    /// In [`Snapshot::overrides`].
+    pub(crate) overrides: Span,
+    /// Index of this variant's usage counter in
+    /// [`Snapshot::variant_counters`].
+    pub(crate) slot: u32,
 }
 
 impl Variant {
@@ -133,12 +174,12 @@ impl Variant {
 }
 
 /// A variant payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Payload {
     /// `string`, `json`, `csv`, `number`.
-    pub payload_type: Box<str>,
+    pub payload_type: Arc<str>,
     /// The payload text.
-    pub value: Box<str>,
+    pub value: Arc<str>,
 }
 
 /// A dependency on another flag of the same snapshot.
@@ -147,31 +188,32 @@ pub(crate) struct Dependency {
     /// Index of the parent flag; `None` when the parent is not in the payload.
     pub(crate) parent: Option<u32>,
     pub(crate) expect_enabled: bool,
-    pub(crate) variants: Box<[Box<str>]>,
+    /// Variant names (texts in the arena); empty means any.
+    pub(crate) variants: Span,
 }
 
-/// A compiled flag.
+/// A compiled flag. Its name and other texts are in its snapshot's arena:
+/// see [`Snapshot::flag_name`].
 #[derive(Debug)]
 pub struct Flag {
-    pub(crate) name: Box<str>,
+    pub(crate) name: Text,
     pub(crate) enabled: bool,
     pub(crate) impression_data: bool,
-    pub(crate) strategies: Box<[Strategy]>,
-    pub(crate) variants: Option<Box<VariantSet>>,
-    pub(crate) dependencies: Box<[Dependency]>,
-    /// Names of the counters in this flag's [`FlagCounters::variants`];
-    /// slot 0 is the disabled variant.
-    pub(crate) variant_slots: Box<[Box<str>]>,
-    pub(crate) project: Option<Box<str>>,
-    pub(crate) flag_type: Option<Box<str>>,
+    /// In [`Snapshot::strategies`].
+    pub(crate) strategies: Span,
+    /// Index in [`Snapshot::variant_sets`].
+    pub(crate) variants: Option<u32>,
+    /// In [`Snapshot::dependencies`].
+    pub(crate) dependencies: Span,
+    /// This flag's variant counters in [`Snapshot::variant_counters`], one
+    /// per distinct variant name (the disabled variant is counted in
+    /// [`FlagCounts::disabled`]).
+    pub(crate) slots: Span,
+    pub(crate) project: Option<Text>,
+    pub(crate) flag_type: Option<Text>,
 }
 
 impl Flag {
-    /// The flag's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Whether the flag is switched on (before strategies).
     pub fn is_switched_on(&self) -> bool {
         self.enabled
@@ -180,16 +222,6 @@ impl Flag {
     /// Whether evaluations should emit impression events.
     pub fn impression_data(&self) -> bool {
         self.impression_data
-    }
-
-    /// The flag's project, if the payload named one.
-    pub fn project(&self) -> Option<&str> {
-        self.project.as_deref()
-    }
-
-    /// The flag's type (release, experiment, ...), if the payload named one.
-    pub fn flag_type(&self) -> Option<&str> {
-        self.flag_type.as_deref()
     }
 }
 
@@ -201,33 +233,51 @@ fn name_hash(name: &[u8]) -> u64 {
 
 impl Snapshot {
     pub(crate) fn new(
-        flags: Vec<Flag>,
+        tables: Tables,
+        arena: Arena,
         etag: Option<Box<str>>,
         fingerprint: u64,
         reported: BTreeSet<String>,
         segment_count: usize,
     ) -> Snapshot {
+        let Tables {
+            flags,
+            slot_names,
+            strategies,
+            constraints,
+            segment_refs,
+            variant_sets,
+            variants,
+            overrides,
+            dependencies,
+        } = tables;
         let mut index = HashTable::with_capacity(flags.len());
+        let name = |j: u32| arena.get(flags[j as usize].name);
         for (i, flag) in flags.iter().enumerate() {
-            let hash = name_hash(flag.name.as_bytes());
+            let flag_name = arena.get(flag.name);
+            let hash = name_hash(flag_name.as_bytes());
             // Later duplicates replace earlier ones, as a JSON object would.
-            match index.find_entry(hash, |&j: &u32| flags[j as usize].name == flag.name) {
+            match index.find_entry(hash, |&j: &u32| name(j) == flag_name) {
                 Ok(mut entry) => *entry.get_mut() = i as u32,
                 Err(_) => {
-                    index.insert_unique(hash, i as u32, |&j: &u32| {
-                        name_hash(flags[j as usize].name.as_bytes())
-                    });
+                    index.insert_unique(hash, i as u32, |&j: &u32| name_hash(name(j).as_bytes()));
                 }
             }
         }
-        let counters = flags
-            .iter()
-            .map(|f| FlagCounters::new(f.variant_slots.len()))
-            .collect();
         Snapshot {
+            counters: flags.iter().map(|_| FlagCounts::default()).collect(),
+            variant_counters: slot_names.iter().map(|_| Counter::default()).collect(),
             flags: flags.into_boxed_slice(),
-            counters,
+            slot_names: slot_names.into_boxed_slice(),
             index,
+            strategies: strategies.into_boxed_slice(),
+            constraints: constraints.into_boxed_slice(),
+            segment_refs: segment_refs.into_boxed_slice(),
+            variant_sets: variant_sets.into_boxed_slice(),
+            variants: variants.into_boxed_slice(),
+            overrides: overrides.into_boxed_slice(),
+            dependencies: dependencies.into_boxed_slice(),
+            arena,
             etag,
             fingerprint,
             reported,
@@ -237,7 +287,14 @@ impl Snapshot {
 
     /// An empty snapshot (no flags).
     pub fn empty() -> Snapshot {
-        Snapshot::new(Vec::new(), None, 0, BTreeSet::new(), 0)
+        Snapshot::new(
+            Tables::default(),
+            Arena::default(),
+            None,
+            0,
+            BTreeSet::new(),
+            0,
+        )
     }
 
     /// Looks a flag up by name (bytes, so callers need not validate UTF-8).
@@ -245,7 +302,9 @@ impl Snapshot {
     pub fn index_of(&self, name: &[u8]) -> Option<u32> {
         let hash = name_hash(name);
         self.index
-            .find(hash, |&i| self.flags[i as usize].name.as_bytes() == name)
+            .find(hash, |&i| {
+                self.arena.get(self.flags[i as usize].name).as_bytes() == name
+            })
             .copied()
     }
 
@@ -260,6 +319,21 @@ impl Snapshot {
     #[inline]
     pub fn flag_at(&self, index: u32) -> &Flag {
         &self.flags[index as usize]
+    }
+
+    /// A flag's name (`flag` must be one of this snapshot's).
+    pub fn flag_name(&self, flag: &Flag) -> &str {
+        self.arena.get_checked(flag.name)
+    }
+
+    /// A flag's project, if the payload named one.
+    pub fn flag_project(&self, flag: &Flag) -> Option<&str> {
+        flag.project.map(|t| self.arena.get_checked(t))
+    }
+
+    /// A flag's type (release, experiment, ...), if the payload named one.
+    pub fn flag_type(&self, flag: &Flag) -> Option<&str> {
+        flag.flag_type.map(|t| self.arena.get_checked(t))
     }
 
     /// Number of flags.
@@ -277,13 +351,13 @@ impl Snapshot {
         self.flags
             .iter()
             .enumerate()
-            .filter(|(i, f)| self.index_of(f.name.as_bytes()) == Some(*i as u32))
+            .filter(|(i, f)| self.index_of(self.arena.get(f.name).as_bytes()) == Some(*i as u32))
             .map(|(_, f)| f)
     }
 
     /// Flag names, sorted.
     pub fn names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.flags().map(|f| f.name()).collect();
+        let mut names: Vec<&str> = self.flags().map(|f| self.flag_name(f)).collect();
         names.sort_unstable();
         names
     }
@@ -319,9 +393,9 @@ pub fn host_name() -> &'static str {
 
 /// Whether `ip` (or the raw text) matches one of the remoteAddress entries.
 #[inline]
-pub(crate) fn remote_address_matches(
+pub(crate) fn remote_address_matches<'a>(
     nets: &[IpNet],
-    texts: &[Box<str>],
+    mut texts: impl Iterator<Item = &'a str>,
     ip: Option<IpAddr>,
     raw: Option<&str>,
 ) -> bool {
@@ -331,7 +405,7 @@ pub(crate) fn remote_address_matches(
         }
     }
     match raw {
-        Some(raw) => texts.iter().any(|t| **t == *raw.trim()),
+        Some(raw) => texts.any(|t| t == raw.trim()),
         None => false,
     }
 }

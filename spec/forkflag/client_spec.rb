@@ -123,6 +123,20 @@ RSpec.describe Forkflag::Client do
                                                   payload: nil)
     end
 
+    it "answers frozen variants, allocating nothing for the disabled ones" do
+      expect(client.variant("banner")).to be_frozen
+      expect(client.variant("on")).to be_frozen.and(equal(client.variant("on", { userId: "1" })))
+      expect(client.variant("off")).to equal(client.variant(:missing))
+      expect(client.variant("on")).not_to equal(client.variant("off"))
+      allocations = lambda do |n|
+        before = GC.stat(:total_allocated_objects)
+        n.times { client.variant("on", nil) }
+        GC.stat(:total_allocated_objects) - before
+      end
+      allocations.call(10)
+      expect(allocations.call(3000)).to eq(allocations.call(1))
+    end
+
     it "rejects keywords it does not know" do
       expect { client.variant("banner", {}, default: true) }.to raise_error(ArgumentError, /unknown keyword: :default/)
     end

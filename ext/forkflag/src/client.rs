@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use forkflag_core::engine::file_stamp_of;
+use forkflag_core::engine::{file_stamp_of, SnapshotCache};
 use forkflag_core::http::{Endpoint, HttpClient, SocketRegistry, TlsOptions};
 use forkflag_core::metrics::tag_for;
 use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
 use forkflag_core::sync::{Completion, Waited};
-use forkflag_core::{fork, Context, EmptyContext, Engine, Flag};
+use forkflag_core::{fork, Context, EmptyContext, Engine, Flag, Snapshot};
 use magnus::rb_sys::AsRawValue;
 use magnus::typed_data::DataType;
 use magnus::TypedData;
@@ -34,12 +34,15 @@ use crate::errors::{arg_error, config_error, from_core, type_error};
 use crate::guard::guard;
 use crate::hash_context::HashContext;
 use crate::nogvl;
-use crate::variant::{interned, RubyVariant};
+use crate::variant::{self, interned};
 
 /// The native half of a client.
 #[magnus::wrap(class = "Forkflag::Client", free_immediately, size)]
 pub struct Client {
     engine: Arc<Engine>,
+    /// This client's handle on the current snapshot (no locked instruction
+    /// per evaluation; see [`SnapshotCache`]).
+    snapshots: RefCell<SnapshotCache>,
     lifecycle: RefCell<Lifecycle>,
     /// The [`fork::epoch`] seen when this process's background thread was
     /// started (attention bit clear); anything else (a fork happened, the
@@ -149,9 +152,15 @@ fn parse_eval_args(
     args: &[Value],
     accepts_default: bool,
 ) -> Result<EvalArgs, Error> {
+    // Keywords arrive as a last Hash argument; only then is Ruby asked
+    // whether the call passed them (it reads the frame through TLS).
+    let last_is_hash = args
+        .last()
+        // SAFETY: a live argument of the current call.
+        .is_some_and(|v| unsafe { RB_TYPE_P(v.as_raw(), ruby_value_type::RUBY_T_HASH) });
     // SAFETY: called from a method body, where Ruby's keyword state is that
     // of the current call.
-    let kw_given = unsafe { rb_sys::rb_keyword_given_p() } != 0;
+    let kw_given = last_is_hash && unsafe { rb_sys::rb_keyword_given_p() } != 0;
     let (positional, keywords) = match (kw_given, args.split_last()) {
         (true, Some((last, rest))) => (rest, Some(*last)),
         _ => (args, None),
@@ -221,14 +230,28 @@ fn with_context<R>(
 /// Dispatches evaluation to the concrete context type, so each gets a
 /// monomorphised evaluator.
 trait ContextRef {
-    fn check(&self, engine: &Engine, name: &[u8], tag: u64) -> Option<(bool, bool)>;
-    fn check_variant(&self, engine: &Engine, name: &[u8], tag: u64) -> Option<(RubyVariant, bool)>;
+    fn check(&self, at: Current<'_>, name: &[u8], tag: u64) -> Option<(bool, bool)>;
+    fn check_variant(
+        &self,
+        ruby: &Ruby,
+        at: Current<'_>,
+        name: &[u8],
+        tag: u64,
+    ) -> Option<(Value, bool, bool)>;
+}
+
+/// The snapshot an evaluation reads (from the client's cache) and the
+/// engine that counts names it does not have.
+#[derive(Clone, Copy)]
+struct Current<'a> {
+    snapshot: &'a Snapshot,
+    engine: &'a Engine,
 }
 
 impl<C: Context> ContextRef for C {
     #[inline]
-    fn check(&self, engine: &Engine, name: &[u8], tag: u64) -> Option<(bool, bool)> {
-        let snapshot = engine.load();
+    fn check(&self, at: Current<'_>, name: &[u8], tag: u64) -> Option<(bool, bool)> {
+        let Current { snapshot, engine } = at;
         let answer = snapshot
             .check(name, self, tag)
             .map(|(enabled, flag): (bool, &Flag)| (enabled, flag.impression_data()));
@@ -239,11 +262,23 @@ impl<C: Context> ContextRef for C {
     }
 
     #[inline]
-    fn check_variant(&self, engine: &Engine, name: &[u8], tag: u64) -> Option<(RubyVariant, bool)> {
-        let snapshot = engine.load();
+    fn check_variant(
+        &self,
+        ruby: &Ruby,
+        at: Current<'_>,
+        name: &[u8],
+        tag: u64,
+    ) -> Option<(Value, bool, bool)> {
+        let Current { snapshot, engine } = at;
         let answer = snapshot
             .check_variant(name, self, tag)
-            .map(|(choice, flag)| (RubyVariant::from_choice(&choice), flag.impression_data()));
+            .map(|(choice, flag)| {
+                (
+                    variant::to_ruby(ruby, &choice),
+                    choice.feature_enabled,
+                    flag.impression_data(),
+                )
+            });
         if answer.is_none() {
             engine.count_unknown(name, true, tag);
         }
@@ -305,6 +340,7 @@ impl Client {
                 }
             }
             Ok(Client {
+                snapshots: RefCell::new(engine.cache()),
                 lifecycle: RefCell::new(Lifecycle::new(Arc::clone(&engine), settings)),
                 engine,
                 live_epoch: Cell::new(PARKED),
@@ -312,6 +348,23 @@ impl Client {
                 warnings: RefCell::new(warnings),
             })
         })
+    }
+
+    /// Runs `f` on the current snapshot, through the client's cache unless
+    /// an evaluation of this client is already under way on this thread
+    /// (a context's key whose `eql?` evaluates again).
+    #[inline]
+    fn with_current<R>(&self, f: impl FnOnce(Current<'_>) -> R) -> R {
+        match self.snapshots.try_borrow_mut() {
+            Ok(mut cache) => f(Current {
+                snapshot: cache.load(),
+                engine: &self.engine,
+            }),
+            Err(_) => f(Current {
+                snapshot: &self.engine.load(),
+                engine: &self.engine,
+            }),
+        }
     }
 
     /// Starts (or restarts, after a fork or `park`) this process's
@@ -375,7 +428,8 @@ impl Client {
             let a = parse_eval_args(ruby, "enabled?", args, true)?;
             let name = name_bytes(ruby, a.name)?;
             let tag = tag_for(fork::generation());
-            let answer = with_context(ruby, a.context, |ctx| ctx.check(&this.engine, name, tag))?;
+            let answer = this
+                .with_current(|at| with_context(ruby, a.context, |ctx| ctx.check(at, name, tag)))?;
             // Answered from the snapshot this process has (inherited, in a
             // forked child); only then are the threads started, if needed.
             this.check_fork(ruby)?;
@@ -400,34 +454,35 @@ impl Client {
     }
 
     /// `variant(name, context = nil)`
-    fn variant(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result<Obj<RubyVariant>, Error> {
+    fn variant(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result<Value, Error> {
         guard(ruby, || {
             let this = receiver(rb_self)?;
             let a = parse_eval_args(ruby, "variant", args, false)?;
             let name = name_bytes(ruby, a.name)?;
             let tag = tag_for(fork::generation());
-            let answer = with_context(ruby, a.context, |ctx| {
-                ctx.check_variant(&this.engine, name, tag)
+            let answer = this.with_current(|at| {
+                with_context(ruby, a.context, |ctx| {
+                    ctx.check_variant(ruby, at, name, tag)
+                })
             })?;
             // As in `enabled?`: answer first, then start the threads.
             this.check_fork(ruby)?;
             match answer {
-                Some((variant, impression)) => {
-                    let obj = ruby.obj_wrap(variant);
+                Some((obj, feature_enabled, impression)) => {
                     if impression && this.impressions.get() {
                         emit_impression(
                             ruby,
                             Obj::try_convert(rb_self)?,
                             "getVariant",
                             a.name,
-                            obj.is_feature_enabled(),
-                            Some(obj.as_value()),
+                            feature_enabled,
+                            Some(obj),
                             a.context,
                         );
                     }
                     Ok(obj)
                 }
-                None => Ok(ruby.obj_wrap(RubyVariant::disabled(false))),
+                None => Ok(variant::shared_disabled(false)),
             }
         })
     }

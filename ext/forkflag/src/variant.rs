@@ -1,9 +1,10 @@
 //! `Forkflag::Variant`: the answer of `Client#variant`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use forkflag_core::{Payload, VariantChoice};
-use magnus::rb_sys::FromRawValue;
+use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{function, method, prelude::*, Error, RHash, RString, Ruby, Value};
 
 use crate::guard::guard;
@@ -94,6 +95,33 @@ impl RubyVariant {
     }
 }
 
+/// The two disabled variants (flag off or unknown; flag on without
+/// variants), created once: `Client#variant` returns these shared, frozen
+/// objects instead of allocating one per call. Raw VALUEs of objects
+/// registered with the GC as permanent (0 until `init`).
+static DISABLED: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// The shared disabled variant for `feature_enabled`.
+#[inline]
+pub fn shared_disabled(feature_enabled: bool) -> Value {
+    let raw = DISABLED[usize::from(feature_enabled)].load(Ordering::Relaxed);
+    debug_assert_ne!(raw, 0, "variant::init creates the shared variants");
+    // SAFETY: set once by `init` to a frozen Variant registered with
+    // rb_gc_register_mark_object, so it lives as long as the VM.
+    unsafe { Value::from_raw(raw as rb_sys::VALUE) }
+}
+
+/// The Ruby object for a choice: a shared one for the disabled variant,
+/// else a new frozen one.
+pub fn to_ruby(ruby: &Ruby, choice: &VariantChoice<'_>) -> Value {
+    if choice.variant.is_none() {
+        return shared_disabled(choice.feature_enabled);
+    }
+    let obj = ruby.obj_wrap(RubyVariant::from_choice(choice));
+    obj.freeze();
+    obj.as_value()
+}
+
 /// A frozen, interned String (created once per distinct text).
 pub fn interned(_ruby: &Ruby, text: &str) -> RString {
     // SAFETY: the pointer and length describe `text`, valid UTF-8; the
@@ -120,5 +148,12 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         method!(RubyVariant::is_feature_enabled, 0),
     )?;
     class.define_method("payload", method!(RubyVariant::payload, 0))?;
+    for feature_enabled in [false, true] {
+        let obj = ruby.obj_wrap(RubyVariant::disabled(feature_enabled));
+        obj.freeze();
+        // SAFETY: a live object, kept by the GC from now on (never freed).
+        unsafe { rb_sys::rb_gc_register_mark_object(obj.as_raw()) };
+        DISABLED[usize::from(feature_enabled)].store(obj.as_raw() as usize, Ordering::Relaxed);
+    }
     Ok(())
 }

@@ -59,6 +59,38 @@ pub struct Engine {
     file_stamp: ArcSwapOption<FileStamp>,
 }
 
+/// One reader's handle on an engine's current snapshot. Checking that it
+/// is still current is a plain load and compare, where [`Engine::load`]
+/// takes and releases a reference with two locked instructions; the price
+/// is that the handle keeps the snapshot it last saw alive until its next
+/// load. Loads always return the current snapshot, as [`Engine::load`] does.
+pub struct SnapshotCache(arc_swap::Cache<CurrentOf, Arc<Snapshot>>);
+
+/// An engine, seen as the `ArcSwap` that holds its current snapshot.
+#[doc(hidden)]
+pub struct CurrentOf(Arc<Engine>);
+
+impl std::ops::Deref for CurrentOf {
+    type Target = ArcSwap<Snapshot>;
+    fn deref(&self) -> &ArcSwap<Snapshot> {
+        &self.0.current
+    }
+}
+
+impl SnapshotCache {
+    /// The current snapshot.
+    #[inline]
+    pub fn load(&mut self) -> &Arc<Snapshot> {
+        self.0.load()
+    }
+}
+
+impl std::fmt::Debug for SnapshotCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotCache")
+    }
+}
+
 /// A flags file's identity: modification time, length and inode.
 pub type FileStamp = (std::time::SystemTime, u64, u64);
 
@@ -119,6 +151,12 @@ impl Engine {
     #[inline]
     pub fn load(&self) -> Guard<Arc<Snapshot>> {
         self.current.load()
+    }
+
+    /// A handle on the current snapshot for one reader that evaluates
+    /// again and again (a client in the binding): see [`SnapshotCache`].
+    pub fn cache(self: &Arc<Self>) -> SnapshotCache {
+        SnapshotCache(arc_swap::Cache::new(CurrentOf(Arc::clone(self))))
     }
 
     /// The current snapshot, to keep.

@@ -9,7 +9,14 @@
 # (2 threads, 16 connections) drives one server at a time for DURATION
 # seconds, alternating between them for PAIRS pairs of runs (the first run of
 # each pair alternates too); the figures are medians over the pairs of the
-# requests per second and of the p99 latency wrk reports.
+# requests per second and of the p99 latency wrk reports. The ratio of
+# requests per second is the median of the pairs' ratios (each pair ran
+# side by side in time, so drift and other load hit both alike).
+#
+# Beside it, the CPU time the server's processes (master and workers, from
+# /proc/<pid>/stat) spent per request served: on a machine where wrk and the
+# workers share the CPUs, requests per second also move with scheduling,
+# while CPU per request is the cost the evaluations add.
 #
 # Goal: under 3% fewer requests per second and no change in p99 (taken as at
 # most 10% higher: more than the p99 of one server varies from run to run
@@ -54,13 +61,30 @@ def start_puma(port, evaluate, flags_path, log)
 end
 
 # Runs wrk; returns [requests per second, p99 in ms, non-2xx/errors].
-def wrk(port)
+# CPU seconds used so far by the processes of a server's process group.
+def group_cpu_seconds(pgid)
+  ticks = Dir.children("/proc").sum do |entry|
+    next 0 unless entry.match?(/\A\d+\z/)
+
+    fields = File.read("/proc/#{entry}/stat").split(") ", 2).last.split
+    fields[2].to_i == pgid ? fields[11].to_i + fields[12].to_i : 0 # pgrp, utime, stime
+  rescue SystemCallError
+    0
+  end
+  ticks / Etc.sysconf(Etc::SC_CLK_TCK).to_f
+end
+
+# One wrk run against a server: [req/s, p99 ms, errors, CPU us per request].
+def wrk(port, pgid)
+  cpu_before = group_cpu_seconds(pgid)
   out = IO.popen(["wrk", "--threads", "2", "--connections", CONNECTIONS.to_s, "--duration", "#{DURATION}s",
                   "--latency", "http://127.0.0.1:#{port}/?user-42"], err: %i[child out], &:read)
   rps = Float(out[%r{Requests/sec:\s+([\d.]+)}, 1] || raise("wrk said: #{out}"))
   p99 = out.match(/^\s+99%\s+([\d.]+)(us|ms|s)$/) || raise("wrk printed no p99: #{out}")
   errors = out[/Non-2xx or 3xx responses: (\d+)/, 1].to_i + out[/Socket errors: .*/].to_s.scan(/\d+/).sum(&:to_i)
-  [rps, Float(p99[1]) * { "us" => 0.001, "ms" => 1, "s" => 1000 }.fetch(p99[2]), errors]
+  cpu = group_cpu_seconds(pgid) - cpu_before
+  requests = Integer(out[/(\d+) requests in/, 1] || raise("wrk printed no request count: #{out}"))
+  [rps, Float(p99[1]) * { "us" => 0.001, "ms" => 1, "s" => 1000 }.fetch(p99[2]), errors, cpu * 1e6 / requests]
 end
 
 def stop_puma(pid)
@@ -90,28 +114,34 @@ begin
   runs = { with: [], without: [] }
   PAIRS.times do |pair|
     (pair.even? ? %i[with without] : %i[without with]).each do |name|
-      runs[name] << wrk(ports[name])
+      runs[name] << wrk(ports[name], servers[name])
       $stderr.print "."
     end
   end
   warn ""
   rps = runs.transform_values { |r| Bench.median(r.map(&:first)) }
   p99 = runs.transform_values { |r| Bench.median(r.map { |x| x[1] }) }
-  errors = runs.transform_values { |r| r.sum(&:last) }
+  errors = runs.transform_values { |r| r.sum { |x| x[2] } }
+  cpu = runs.transform_values { |r| Bench.median(r.map { |x| x[3] }) }
   ratios = runs[:with].zip(runs[:without]).map { |w, o| w[0] / o[0] }
-  loss = 100.0 * (1 - (rps[:with] / rps[:without]))
+  cpu_ratios = runs[:with].zip(runs[:without]).map { |w, o| w[3] / o[3] }
+  loss = 100.0 * (1 - Bench.median(ratios))
   p99_change = 100.0 * ((p99[:with] / p99[:without]) - 1)
   puts
   Bench.table(
-    ["", "req/s", "p99 ms", "errors", "runs (req/s)"],
+    ["", "req/s", "p99 ms", "errors", "CPU us/req", "runs (req/s)"],
     [["10 evaluations per request", format("%.0f", rps[:with]), format("%.2f", p99[:with]), errors[:with],
-      runs[:with].map { |r| r[0].round }.join(" ")],
+      format("%.1f", cpu[:with]), runs[:with].map { |r| r[0].round }.join(" ")],
      ["no evaluations", format("%.0f", rps[:without]), format("%.2f", p99[:without]), errors[:without],
-      runs[:without].map { |r| r[0].round }.join(" ")]]
+      format("%.1f", cpu[:without]), runs[:without].map { |r| r[0].round }.join(" ")]]
   )
   puts
-  puts "requests per second with / without: #{format("%.3f", rps[:with] / rps[:without])} " \
-       "(pairs: #{ratios.map { |r| format("%.3f", r) }.join(" ")}); #{format("%.1f", loss)}% fewer"
+  puts "requests per second with / without: #{format("%.3f", Bench.median(ratios))} (median of the pairs: " \
+       "#{ratios.map { |r| format("%.3f", r) }.join(" ")}); #{format("%.1f", loss)}% fewer"
+  puts "server CPU per request with / without: #{format("%.3f", Bench.median(cpu_ratios))} (pairs: " \
+       "#{cpu_ratios.map { |r| format("%.3f", r) }.join(" ")}); " \
+       "#{format("%+.1f", 100.0 * (Bench.median(cpu_ratios) - 1))}%, " \
+       "#{format("%.2f", cpu[:with] - cpu[:without])} us per request"
   puts "p99 with / without: #{format("%.2f", p99[:with] / p99[:without])} (#{format("%+.1f", p99_change)}%)"
   puts "goal: under 3% fewer requests per second: #{Bench.verdict(loss < 3)}; no change in p99 " \
        "(taken as at most #{P99_TOLERANCE}% higher, the run-to-run spread here): " \

@@ -7,9 +7,10 @@
 //! really holds is also printed. `bench/memory.rb` measures the same thing
 //! from outside, as resident memory; this one says where it goes.
 //!
-//! Run: `cargo bench --locked -p forkflag_core --bench snapshot_size -- PAYLOAD.json`
+//! Run: `cargo bench --locked -p forkflag_core --bench snapshot_size -- PAYLOAD.json...`
 //! (`bench/memory.rb` writes its payload to the path it prints; without a
-//! path, a small built-in payload is used).
+//! path, a small built-in payload is used). Each payload is measured in an
+//! engine of its own, one after the other.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
@@ -66,26 +67,35 @@ const BUILT_IN: &str = r#"{"version":2,"features":[
     "parameters":{"rollout":"50","stickiness":"userId","groupId":"rollout"}}]}]}"#;
 
 fn main() {
-    let path = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let json = match &path {
-        Some(p) => std::fs::read(p).unwrap_or_else(|e| panic!("cannot read {p}: {e}")),
-        None => BUILT_IN.as_bytes().to_vec(),
-    };
+    let paths: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if paths.is_empty() {
+        measure("(built in)", BUILT_IN.as_bytes());
+    }
+    for path in &paths {
+        let json = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        measure(path, &json);
+    }
+}
+
+fn measure(path: &str, json: &[u8]) {
     let engine = Engine::new();
     let (bytes0, blocks0, held0) = reading();
-    let outcome = engine.update_json(&json, None).expect("the payload loads");
+    let outcome = engine.update_json(json, None).expect("the payload loads");
     drop(outcome);
     let (bytes1, blocks1, held1) = reading();
     let flags = engine.load().len().max(1) as f64;
     let kib = |b: i64| b as f64 / 1024.0;
     println!(
         "payload {}: {} flags, {:.0} KiB of JSON",
-        path.as_deref().unwrap_or("(built in)"),
+        path,
         flags,
         kib(json.len() as i64)
     );
     println!(
-        "compiled snapshot: {:.0} KiB requested in {} blocks ({:.0} B/flag, {:.1} blocks/flag), \
+        "compiled snapshot: {:.0} KiB requested in {} blocks ({:.0} B/flag, {:.3} blocks/flag), \
          ~{:.0} KiB as malloc holds it",
         kib(bytes1 - bytes0),
         blocks1 - blocks0,

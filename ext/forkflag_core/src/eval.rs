@@ -245,3 +245,88 @@ impl Snapshot {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::context::OwnedContext;
+    use crate::metrics::{tag_for, Tally};
+    use crate::{compile, model};
+
+    fn snapshot(json: &str) -> crate::Snapshot {
+        let payload: model::ClientFeatures = serde_json::from_str(json).unwrap();
+        compile::compile(&payload, None, 0, None).0
+    }
+
+    #[test]
+    fn variants_of_one_name_share_a_counter_and_disabled_adds_to_the_disabled_count() {
+        // Two strategies repeat the variant names; the second flag names a
+        // variant "disabled". Each name must come out once, with its total.
+        let s = snapshot(
+            r#"{"version":2,"features":[
+              {"name":"a","enabled":true,"strategies":[
+                {"name":"userWithId","parameters":{"userIds":"1"},
+                 "variants":[{"name":"x","weight":100,"stickiness":"default"}]},
+                {"name":"default",
+                 "variants":[{"name":"x","weight":100,"stickiness":"default"}]}]},
+              {"name":"b","enabled":true,"strategies":[
+                {"name":"userWithId","parameters":{"userIds":"1"},
+                 "variants":[{"name":"disabled","weight":100,"stickiness":"default"}]}]}]}"#,
+        );
+        let tag = tag_for(1);
+        let user = |id: &str| OwnedContext {
+            user_id: Some(id.into()),
+            ..Default::default()
+        };
+        for id in ["1", "2", "3"] {
+            let (choice, _) = s.check_variant(b"a", &user(id), tag).unwrap();
+            assert_eq!(choice.name(), "x");
+            s.check_variant(b"b", &user(id), tag).unwrap();
+        }
+        let mut tally = Tally::default();
+        tally.drain_from(&s, tag);
+        let a = &tally.toggles["a"];
+        assert_eq!((a.yes, a.no), (3, 0));
+        assert_eq!(
+            a.variants.iter().collect::<Vec<_>>(),
+            [(&"x".to_string(), &3)]
+        );
+        let b = &tally.toggles["b"];
+        assert_eq!((b.yes, b.no), (1, 2));
+        assert_eq!(
+            b.variants.iter().collect::<Vec<_>>(),
+            [(&"disabled".to_string(), &3)]
+        );
+    }
+
+    #[test]
+    fn equal_strings_and_groups_named_like_the_flag_answer_as_written() {
+        // The same IN values in two flags are stored once; a groupId equal
+        // to the flag's name is not stored: both must still evaluate alike.
+        let s = snapshot(
+            r#"{"version":2,"features":[
+              {"name":"p","enabled":true,"strategies":[{"name":"flexibleRollout",
+                "parameters":{"rollout":"50","stickiness":"userId","groupId":"p"},
+                "constraints":[{"contextName":"plan","operator":"IN",
+                  "values":["a","b","c","d","e","f","g","h","i","j"]}]}]},
+              {"name":"q","enabled":true,"strategies":[{"name":"flexibleRollout",
+                "parameters":{"rollout":"50","stickiness":"userId","groupId":"p"},
+                "constraints":[{"contextName":"plan","operator":"IN",
+                  "values":["j","i","h","g","f","e","d","c","b","a"]}]}]}]}"#,
+        );
+        let mut on = 0;
+        for i in 0..200 {
+            let mut ctx = OwnedContext {
+                user_id: Some(i.to_string()),
+                ..Default::default()
+            };
+            ctx.properties
+                .insert("plan".into(), ["a", "j", "z"][i % 3].into());
+            let p = s.check(b"p", &ctx, 0).unwrap().0;
+            let q = s.check(b"q", &ctx, 0).unwrap().0;
+            assert_eq!(p, q, "user {i}");
+            assert!(!p || i % 3 != 2, "plan z is not in the list");
+            on += p as u32;
+        }
+        assert!((40..=100).contains(&on), "about half of 2/3 of 200: {on}");
+    }
+}

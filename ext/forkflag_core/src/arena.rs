@@ -15,7 +15,7 @@
 //! payloads, property names) are [`Arc`]s shared by every use of the same
 //! text in a snapshot.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::ops::Range;
 use std::sync::Arc;
@@ -32,6 +32,15 @@ use crate::snapshot::Payload;
 pub(crate) struct Text {
     off: u32,
     len: u32,
+}
+
+impl Text {
+    /// No text (an absent optional string; no stored text starts at
+    /// `u32::MAX`).
+    pub(crate) const ABSENT: Text = Text {
+        off: u32::MAX,
+        len: 0,
+    };
 }
 
 /// A free slot of a hashed string set (no text has this length).
@@ -103,6 +112,8 @@ pub(crate) struct Arena {
     pub(crate) nets: Box<[IpNet]>,
     pub(crate) versions: Box<[semver::Version]>,
     pub(crate) regexes: Box<[regex::Regex]>,
+    /// Fields named by stickiness parameters.
+    pub(crate) fields: Box<[Field]>,
 }
 
 #[inline]
@@ -126,11 +137,16 @@ impl Arena {
     }
 
     /// The string a handle names, or "" when the handle is not one of this
-    /// arena's.
-    pub(crate) fn get_checked(&self, t: Text) -> &str {
-        self.text
-            .get(t.off as usize..t.off as usize + t.len as usize)
-            .unwrap_or("")
+    /// arena's; `None` for [`Text::ABSENT`].
+    pub(crate) fn get_checked(&self, t: Text) -> Option<&str> {
+        if t == Text::ABSENT {
+            return None;
+        }
+        Some(
+            self.text
+                .get(t.off as usize..t.off as usize + t.len as usize)
+                .unwrap_or(""),
+        )
     }
 
     /// The strings of a list.
@@ -181,6 +197,8 @@ pub(crate) struct ArenaBuilder {
     pub(crate) nets: Vec<IpNet>,
     pub(crate) versions: Vec<semver::Version>,
     pub(crate) regexes: Vec<regex::Regex>,
+    fields: Vec<Field>,
+    field_index: HashMap<Field, u32>,
 }
 
 impl ArenaBuilder {
@@ -196,8 +214,9 @@ impl ArenaBuilder {
         if let Some(&t) = seen.find(hash, |t| at(t) == s) {
             return t;
         }
-        // Checked first: the end of the new text must fit a u32 as well.
-        index(self.text.len() + s.len());
+        // Checked first: the end of the new text must fit a u32 as well,
+        // below `u32::MAX` (which marks `Text::ABSENT`).
+        index(self.text.len() + s.len() + 1);
         let t = Text {
             off: index(self.text.len()),
             len: index(s.len()),
@@ -262,6 +281,18 @@ impl ArenaBuilder {
         }
     }
 
+    /// The index in [`Arena::fields`] of a field named by a parameter.
+    pub(crate) fn field_index(&mut self, name: &str) -> u32 {
+        let field = self.field(name);
+        if let Some(&i) = self.field_index.get(&field) {
+            return i;
+        }
+        self.fields.push(field.clone());
+        let i = index(self.fields.len() - 1);
+        self.field_index.insert(field, i);
+        i
+    }
+
     /// A payload shared by every variant with the same type and value.
     pub(crate) fn payload(&mut self, payload_type: &str, value: &str) -> Arc<Payload> {
         let candidate = Payload {
@@ -284,6 +315,7 @@ impl ArenaBuilder {
             nets: self.nets.into_boxed_slice(),
             versions: self.versions.into_boxed_slice(),
             regexes: self.regexes.into_boxed_slice(),
+            fields: self.fields.into_boxed_slice(),
         }
     }
 }

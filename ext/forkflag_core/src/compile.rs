@@ -11,9 +11,8 @@ use std::hash::{BuildHasher, Hasher};
 
 use rustc_hash::FxBuildHasher;
 
-use crate::arena::{ArenaBuilder, Span};
+use crate::arena::{ArenaBuilder, Span, Text};
 use crate::constraint::{Constraint, IpNet};
-use crate::context::Field;
 use crate::model;
 use crate::snapshot::{
     host_name, Dependency, Flag, Snapshot, Stickiness, Strategy, StrategyKind, Tables, Variant,
@@ -112,6 +111,9 @@ impl Builder {
         index_by_name: &HashMap<&str, u32>,
     ) -> Flag {
         let name = feature.name.as_str();
+        // Equal strings share one text, so a group equal to the flag's name
+        // costs nothing.
+        let name_text = self.arena.text(name);
         let slots_start = self.tables.slot_names.len();
 
         let mut strategies = Vec::with_capacity(feature.strategies.len());
@@ -119,7 +121,8 @@ impl Builder {
             let context =
                 |p: String| format!("flag {name:?}, strategy {} ({}): {p}", i + 1, raw.name);
             let mut problems = Vec::new();
-            let kind = compile_strategy_kind(raw, name, &mut self.arena, &mut |p| problems.push(p));
+            let kind =
+                compile_strategy_kind(raw, name_text, &mut self.arena, &mut |p| problems.push(p));
             self.problems.extend(problems.into_iter().map(&context));
             let constraints = self.constraints(&raw.constraints, &context);
             let segments_start = self.tables.segment_refs.len();
@@ -141,7 +144,14 @@ impl Builder {
                     &mut self.arena,
                 );
                 let group = raw.parameters.get("groupId").map(String::as_str);
-                Some(self.variant_set(&raw.variants, stickiness, group, name, false, slots_start))
+                Some(self.variant_set(
+                    &raw.variants,
+                    stickiness,
+                    group,
+                    name_text,
+                    false,
+                    slots_start,
+                ))
             };
             strategies.push(Strategy {
                 kind,
@@ -159,7 +169,14 @@ impl Builder {
         } else {
             let stickiness =
                 Stickiness::from_param(feature.variants[0].stickiness.as_deref(), &mut self.arena);
-            Some(self.variant_set(&feature.variants, stickiness, None, name, true, slots_start))
+            Some(self.variant_set(
+                &feature.variants,
+                stickiness,
+                None,
+                name_text,
+                true,
+                slots_start,
+            ))
         };
 
         let dependencies_start = self.tables.dependencies.len();
@@ -180,15 +197,21 @@ impl Builder {
         }
 
         Flag {
-            name: self.arena.text(name),
+            name: name_text,
             enabled: feature.enabled,
             impression_data: feature.impression_data,
             strategies,
             variants,
             dependencies: Span::since(dependencies_start, self.tables.dependencies.len()),
             slots: Span::since(slots_start, self.tables.slot_names.len()),
-            project: feature.project.as_deref().map(|p| self.arena.text(p)),
-            flag_type: feature.feature_type.as_deref().map(|t| self.arena.text(t)),
+            project: feature
+                .project
+                .as_deref()
+                .map_or(Text::ABSENT, |p| self.arena.text(p)),
+            flag_type: feature
+                .feature_type
+                .as_deref()
+                .map_or(Text::ABSENT, |t| self.arena.text(t)),
         }
     }
 
@@ -212,7 +235,7 @@ impl Builder {
         raw: &[model::Variant],
         stickiness: Stickiness,
         group: Option<&str>,
-        flag_name: &str,
+        flag_name: Text,
         with_overrides: bool,
         slots_start: usize,
     ) -> u32 {
@@ -244,10 +267,7 @@ impl Builder {
             variants: Span::since(start, self.tables.variants.len()),
             total_weight,
             stickiness,
-            // The flag's name is the default group: not stored twice.
-            group: group
-                .filter(|g| *g != flag_name)
-                .map(|g| self.arena.text(g)),
+            group: group.map_or(flag_name, |g| self.arena.text(g)),
         });
         (self.tables.variant_sets.len() - 1) as u32
     }
@@ -284,11 +304,11 @@ fn comma_list(text: &str) -> impl Iterator<Item = &str> {
     text.split(',').map(str::trim)
 }
 
-/// Compiles a strategy's kind and parameters. A group equal to the flag's
-/// name is left out (it is the default).
+/// Compiles a strategy's kind and parameters (`flag_name` is the default
+/// group).
 fn compile_strategy_kind(
     raw: &model::Strategy,
-    flag_name: &str,
+    flag_name: Text,
     arena: &mut ArenaBuilder,
     report: &mut dyn FnMut(String),
 ) -> StrategyKind {
@@ -303,17 +323,17 @@ fn compile_strategy_kind(
             }
         },
         "gradualRolloutUserId" | "gradualRolloutSessionId" => {
-            let field = if raw.name == "gradualRolloutUserId" {
-                Field::UserId
+            let field = arena.field_index(if raw.name == "gradualRolloutUserId" {
+                "userId"
             } else {
-                Field::SessionId
-            };
+                "sessionId"
+            });
             let pct = percentage(raw, "percentage", report);
             match (pct, param("groupId")) {
                 (Some(percentage), Some(group)) => StrategyKind::Rollout {
                     percentage,
                     stickiness: Stickiness::Field(field),
-                    group: (group != flag_name).then(|| arena.text(group)),
+                    group: arena.text(group),
                 },
                 (Some(_), None) => {
                     report("parameter \"groupId\" is missing; this strategy never matches".into());
@@ -330,9 +350,7 @@ fn compile_strategy_kind(
             Some(percentage) => StrategyKind::Rollout {
                 percentage,
                 stickiness: Stickiness::from_param(param("stickiness"), arena),
-                group: param("groupId")
-                    .filter(|g| *g != flag_name)
-                    .map(|g| arena.text(g)),
+                group: param("groupId").map_or(flag_name, |g| arena.text(g)),
             },
             None => StrategyKind::Never,
         },

@@ -79,7 +79,7 @@ impl Snapshot {
                     .strategies
                     .of(&self.strategies)
                     .iter()
-                    .any(|s| self.strategy_matches(flag, s, ctx)))
+                    .any(|s| self.strategy_matches(s, ctx)))
     }
 
     /// The variant of the flag at `i` for the context (not counted).
@@ -99,15 +99,14 @@ impl Snapshot {
                 .strategies
                 .of(&self.strategies)
                 .iter()
-                .find(|s| self.strategy_matches(flag, s, ctx))
+                .find(|s| self.strategy_matches(s, ctx))
             {
                 Some(strategy) => strategy.variants.or(flag.variants),
                 None => return off,
             }
         };
         VariantChoice {
-            variant: set
-                .and_then(|set| self.pick_variant(&self.variant_sets[set as usize], flag, ctx)),
+            variant: set.and_then(|set| self.pick_variant(&self.variant_sets[set as usize], ctx)),
             feature_enabled: true,
         }
     }
@@ -137,13 +136,8 @@ impl Snapshot {
     }
 
     #[inline]
-    fn strategy_matches<C: Context + ?Sized>(
-        &self,
-        flag: &Flag,
-        strategy: &Strategy,
-        ctx: &C,
-    ) -> bool {
-        self.kind_matches(flag, &strategy.kind, ctx)
+    fn strategy_matches<C: Context + ?Sized>(&self, strategy: &Strategy, ctx: &C) -> bool {
+        self.kind_matches(&strategy.kind, ctx)
             && (strategy.constraints.is_empty()
                 || strategy
                     .constraints
@@ -165,7 +159,7 @@ impl Snapshot {
     }
 
     #[inline]
-    fn kind_matches<C: Context + ?Sized>(&self, flag: &Flag, kind: &StrategyKind, ctx: &C) -> bool {
+    fn kind_matches<C: Context + ?Sized>(&self, kind: &StrategyKind, ctx: &C) -> bool {
         match kind {
             StrategyKind::Default => true,
             StrategyKind::UserWithId(ids) => ctx.with_field(&Field::UserId, |v| {
@@ -176,7 +170,7 @@ impl Snapshot {
                 stickiness,
                 group,
             } => {
-                let group = self.arena.get(group.unwrap_or(flag.name));
+                let group = self.arena.get(*group);
                 let hashed = |id: &str| normalized(group, id, 100, STRATEGY_SEED);
                 let point = match stickiness {
                     Stickiness::Default => ctx
@@ -184,7 +178,9 @@ impl Snapshot {
                         .or_else(|| ctx.with_field(&Field::SessionId, |v| v.map(hashed)))
                         .unwrap_or_else(|| random_in(100)),
                     Stickiness::Random => random_in(100),
-                    Stickiness::Field(field) => match ctx.with_field(field, |v| v.map(hashed)) {
+                    Stickiness::Field(field) => match ctx
+                        .with_field(&self.arena.fields[*field as usize], |v| v.map(hashed))
+                    {
                         Some(p) => p,
                         None => return false,
                     },
@@ -208,12 +204,7 @@ impl Snapshot {
         }
     }
 
-    fn pick_variant<C: Context + ?Sized>(
-        &self,
-        set: &VariantSet,
-        flag: &Flag,
-        ctx: &C,
-    ) -> Option<&Variant> {
+    fn pick_variant<C: Context + ?Sized>(&self, set: &VariantSet, ctx: &C) -> Option<&Variant> {
         let variants = set.variants.of(&self.variants);
         for variant in variants {
             for (field, values) in variant.overrides.of(&self.overrides) {
@@ -227,15 +218,17 @@ impl Snapshot {
         if set.total_weight == 0 {
             return None;
         }
-        let group = self.arena.get(set.group.unwrap_or(flag.name));
+        let group = self.arena.get(set.group);
         let total = set.total_weight;
         let hashed = |id: &str| normalized(group, id, total, VARIANT_SEED);
-        let target = match &set.stickiness {
+        let target = match set.stickiness {
             Stickiness::Default => ctx
                 .with_field(&Field::UserId, |v| v.map(hashed))
                 .or_else(|| ctx.with_field(&Field::SessionId, |v| v.map(hashed))),
             Stickiness::Random => None,
-            Stickiness::Field(field) => ctx.with_field(field, |v| v.map(hashed)),
+            Stickiness::Field(field) => {
+                ctx.with_field(&self.arena.fields[field as usize], |v| v.map(hashed))
+            }
         }
         .unwrap_or_else(|| random_in(total));
         let mut cumulative = 0u32;

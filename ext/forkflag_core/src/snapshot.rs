@@ -71,14 +71,15 @@ pub(crate) struct Tables {
 }
 
 /// How to find the value a rollout or variant choice hashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stickiness {
     /// userId, else sessionId, else a random number.
     Default,
     /// A random number.
     Random,
-    /// One named field; absent means "no match" for rollouts.
-    Field(Field),
+    /// One named field (index in [`Arena::fields`]); absent means "no
+    /// match" for rollouts.
+    Field(u32),
 }
 
 impl Stickiness {
@@ -86,7 +87,7 @@ impl Stickiness {
         match param {
             None | Some("") | Some("default") => Stickiness::Default,
             Some("random") => Stickiness::Random,
-            Some(name) => Stickiness::Field(arena.field(name)),
+            Some(name) => Stickiness::Field(arena.field_index(name)),
         }
     }
 }
@@ -97,11 +98,11 @@ pub(crate) enum StrategyKind {
     Default,
     UserWithId(StrSet),
     /// Percentage of a hashed field (gradualRolloutUserId / SessionId, and
-    /// flexibleRollout). `group` `None` means the flag's name.
+    /// flexibleRollout), hashed with `group` (the flag's name by default).
     Rollout {
         percentage: u32,
         stickiness: Stickiness,
-        group: Option<Text>,
+        group: Text,
     },
     /// gradualRolloutRandom.
     Random {
@@ -139,8 +140,8 @@ pub(crate) struct VariantSet {
     pub(crate) variants: Span,
     pub(crate) total_weight: u32,
     pub(crate) stickiness: Stickiness,
-    /// Hash group; `None` means the flag's name.
-    pub(crate) group: Option<Text>,
+    /// Hash group (the flag's name by default).
+    pub(crate) group: Text,
 }
 
 /// One variant.
@@ -209,8 +210,10 @@ pub struct Flag {
     /// per distinct variant name (the disabled variant is counted in
     /// [`FlagCounts::disabled`]).
     pub(crate) slots: Span,
-    pub(crate) project: Option<Text>,
-    pub(crate) flag_type: Option<Text>,
+    /// [`Text::ABSENT`] when the payload named none.
+    pub(crate) project: Text,
+    /// [`Text::ABSENT`] when the payload named none.
+    pub(crate) flag_type: Text,
 }
 
 impl Flag {
@@ -323,17 +326,17 @@ impl Snapshot {
 
     /// A flag's name (`flag` must be one of this snapshot's).
     pub fn flag_name(&self, flag: &Flag) -> &str {
-        self.arena.get_checked(flag.name)
+        self.arena.get_checked(flag.name).unwrap_or("")
     }
 
     /// A flag's project, if the payload named one.
     pub fn flag_project(&self, flag: &Flag) -> Option<&str> {
-        flag.project.map(|t| self.arena.get_checked(t))
+        self.arena.get_checked(flag.project)
     }
 
     /// A flag's type (release, experiment, ...), if the payload named one.
     pub fn flag_type(&self, flag: &Flag) -> Option<&str> {
-        flag.flag_type.map(|t| self.arena.get_checked(t))
+        self.arena.get_checked(flag.flag_type)
     }
 
     /// Number of flags.

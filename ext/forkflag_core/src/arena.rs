@@ -57,7 +57,7 @@ pub(crate) struct Span {
 }
 
 impl Span {
-    /// The entries from `start` up to the vector's current length.
+    /// The entries from `start` up to (not including) `end`.
     pub(crate) fn since(start: usize, end: usize) -> Span {
         Span {
             start: index(start),
@@ -86,8 +86,9 @@ impl Span {
 
 /// A vector index or length as stored in a snapshot.
 ///
-/// Every index points into a buffer built from one payload; the payload
-/// limit keeps them far below 4 GiB.
+/// Every index points into a buffer built from one payload, whose strings
+/// and records would need gigabytes of JSON to pass 4 GiB; such a payload
+/// fails the compile with a panic rather than wrapping around.
 pub(crate) fn index(i: usize) -> u32 {
     u32::try_from(i).expect("a compiled snapshot stays under 4 GiB")
 }
@@ -131,8 +132,10 @@ impl Arena {
         // whole string it appended to the buffer this arena owns unchanged,
         // and are read only through the arena built with them (a snapshot
         // reads its own flags, strategies and constraints; `Snapshot` checks
-        // a `Flag` handed in from outside with `get_checked`). So the range
-        // is in bounds and on character boundaries.
+        // a `Flag` handed in from outside with `get_checked`). `Text::ABSENT`
+        // and the free-slot marker are never passed here (optional texts are
+        // read with `get_checked`, set probes stop at a free slot). So the
+        // range is in bounds and on character boundaries.
         unsafe { self.text.get_unchecked(range) }
     }
 

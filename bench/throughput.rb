@@ -25,6 +25,7 @@
 #   ruby bench/throughput.rb      (or: rake bench:throughput)
 #   DURATION=10 PAIRS=3 ruby bench/throughput.rb
 require_relative "support"
+require_relative "../support/loopback"
 require "socket"
 require "fileutils"
 require "rbconfig"
@@ -34,13 +35,6 @@ PAIRS = Bench.env_number("PAIRS", 3).to_i
 CONNECTIONS = 16
 P99_TOLERANCE = 10 # percent
 DEADLINE = 30
-
-def free_port
-  server = TCPServer.new("127.0.0.1", 0)
-  server.addr[1]
-ensure
-  server&.close
-end
 
 def start_puma(port, evaluate, flags_path, log)
   env = { "FORKFLAG_BENCH_EVALUATE" => evaluate ? "1" : "0", "FORKFLAG_BENCH_FLAGS" => flags_path }
@@ -102,11 +96,11 @@ FileUtils.mkdir_p(tmp)
 flags_path = File.join(tmp, "throughput-flags.json")
 File.write(flags_path, Bench.payload(Bench.mixed_features(1000)))
 servers = {}
+ports = { with: Loopback.free_port, without: Loopback.free_port }
 begin
-  servers[:with] = start_puma(free_port.tap { |p| @with_port = p }, true, flags_path, File.join(tmp, "puma-with.log"))
-  servers[:without] = start_puma(free_port.tap { |p| @without_port = p }, false, flags_path,
-                                 File.join(tmp, "puma-without.log"))
-  ports = { with: @with_port, without: @without_port }
+  ports.each do |name, port|
+    servers[name] = start_puma(port, name == :with, flags_path, File.join(tmp, "puma-#{name}.log"))
+  end
   puts "bench/throughput.rb: puma #{`puma --version`.split.last} cluster (2 workers x 4 threads, preload), " \
        "wrk 2 threads #{CONNECTIONS} connections #{DURATION} s per run, #{PAIRS} alternating pairs"
   puts Bench.machine

@@ -3,6 +3,7 @@
 require "json"
 require "net/http"
 require "socket"
+require_relative "../../support/loopback"
 require "tmpdir"
 
 # A real server process for the integration specs (Puma, Unicorn,
@@ -24,14 +25,6 @@ class ServerProcess
 
   attr_reader :port, :pid, :log_path
 
-  # A loopback port nobody listens on now.
-  def self.free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
-
   # The path of a server's command (puma, unicorn, pitchfork) on PATH.
   def self.executable(name)
     dirs = ENV.fetch("PATH", "").split(File::PATH_SEPARATOR)
@@ -46,7 +39,7 @@ class ServerProcess
   # @param argv [Array<String>] the command (run from the repository root)
   # @param env [Hash] extra environment; PORT is set to the chosen port
   def initialize(argv, env: {}, name: "server")
-    @port = self.class.free_port
+    @port = Loopback.free_port
     @dir = Dir.mktmpdir("forkflag-#{name}-")
     @log_path = File.join(@dir, "#{name}.log")
     @argv = argv

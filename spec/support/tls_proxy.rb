@@ -4,6 +4,7 @@ require "fileutils"
 require "socket"
 require "tmpdir"
 require "uri"
+require_relative "../../support/loopback"
 
 # A real TLS endpoint in front of the real Unleash server, for the TLS specs:
 # Debian's nginx (nginx-light), run as one process of the test's user with
@@ -95,8 +96,8 @@ class TlsProxy
   # Starts nginx and waits (bounded) until both ports accept connections.
   def start
     stop
-    @port = free_port
-    @mismatch_port = free_port
+    @port = Loopback.free_port
+    @mismatch_port = Loopback.free_port
     File.write(File.join(dir, "nginx.conf"), config)
     File.write(error_log, "")
     # setpriv --pdeathsig: nginx dies with this process even if it crashes
@@ -187,13 +188,6 @@ class TlsProxy
 
   def now
     Process.clock_gettime(Process::CLOCK_MONOTONIC)
-  end
-
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
   end
 
   def path(name)

@@ -3,6 +3,7 @@
 require "json"
 require "net/http"
 require "rbconfig"
+require_relative "../loopback"
 
 # The demo's server process and its load.
 module Demo
@@ -11,7 +12,7 @@ module Demo
     attr_reader :port, :log
 
     def initialize(env)
-      @port = Demo.free_port
+      @port = Loopback.free_port
       @log = File.join(WORK, "puma.log")
       env = env.merge("PORT" => @port.to_s, "WORKERS" => WORKERS.to_s, "FORK_WORKER" => "0",
                       "RACK_ENV" => "production")

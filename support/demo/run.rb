@@ -19,7 +19,6 @@ require "json"
 require "net/http"
 require "optparse"
 require "rbconfig"
-require "socket"
 require_relative "sources"
 require_relative "processes"
 require_relative "table"
@@ -42,13 +41,6 @@ module Demo
   def step(message)
     puts "==> #{message}"
     $stdout.flush
-  end
-
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
   end
 
   def main(argv)

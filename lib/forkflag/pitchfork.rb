@@ -35,9 +35,6 @@ module Forkflag
       end
     end
 
-    WRAPPED = ObjectSpace::WeakMap.new
-    private_constant :WRAPPED
-
     module_function
 
     # Hooks forkflag into Pitchfork's configurator (done on require when
@@ -56,26 +53,10 @@ module Forkflag
     # @api private
     def wrap_hooks(set)
       STEPS.each do |key, (step, arity)|
-        hook = set[key]
-        hook = nil if hook == :unset
-        next if hook.is_a?(Proc) && WRAPPED.key?(hook)
-
-        set[key] = chain(hook, step, arity)
+        set[key] = ServerHooks.chain(set[key], arity, &step)
       end
       nil
     end
-
-    def chain(hook, step, arity)
-      wrapped =
-        if arity == 1
-          ->(server) { step.call.then { hook&.call(server) } }
-        else
-          ->(server, other) { step.call.then { hook&.call(server, other) } }
-        end
-      WRAPPED[wrapped] = true
-      wrapped
-    end
-    private_class_method :chain
   end
 end
 

@@ -14,6 +14,9 @@ module Forkflag
     # Seconds a worker waits at exit for its metrics to be sent, at most.
     FLUSH_TIMEOUT = 5.0
 
+    WRAPPED = ObjectSpace::WeakMap.new
+    private_constant :WRAPPED
+
     module_function
 
     # In a master (or mold) that is about to fork and never evaluates:
@@ -55,6 +58,33 @@ module Forkflag
         client.refresh(timeout: 0)
       end
       nil
+    end
+
+    # A server's hook (a callable taking `arity` arguments, or nothing) with
+    # `step` run before it. Idempotent: a hook this returned is returned as
+    # it is, so configuring twice does not run a step twice.
+    # @param hook [#call, nil, Object] what the server has (anything that is
+    #   not callable counts as no hook)
+    # @param arity [Integer] 1 or 2: the arguments the server passes
+    # @return [Proc]
+    # @api private
+    def chain(hook, arity, &step)
+      return hook if hook.is_a?(Proc) && WRAPPED.key?(hook)
+
+      wrapped =
+        if arity == 1
+          lambda do |server|
+            step.call
+            hook.call(server) if hook.respond_to?(:call)
+          end
+        else
+          lambda do |server, other|
+            step.call
+            hook.call(server, other) if hook.respond_to?(:call)
+          end
+        end
+      WRAPPED[wrapped] = true
+      wrapped
     end
 
     # In a worker about to exit: sends its metrics now, bounded.

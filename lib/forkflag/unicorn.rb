@@ -41,8 +41,8 @@ module Forkflag
     # @param set [Hash] Unicorn::Configurator#set
     # @api private
     def wrap_hooks(set)
-      set[:before_fork] = chain(set[:before_fork]) { ServerHooks.master_before_fork }
-      set[:after_fork] = chain(set[:after_fork]) { worker_boot }
+      set[:before_fork] = ServerHooks.chain(set[:before_fork], 2) { ServerHooks.master_before_fork }
+      set[:after_fork] = ServerHooks.chain(set[:after_fork], 2) { worker_boot }
       nil
     end
 
@@ -64,20 +64,5 @@ module Forkflag
         end
       end
     end
-
-    WRAPPED = ObjectSpace::WeakMap.new
-    private_constant :WRAPPED
-
-    def chain(hook, &step)
-      return hook if hook.is_a?(Proc) && WRAPPED.key?(hook)
-
-      wrapped = lambda do |server, worker|
-        step.call
-        hook.call(server, worker) if hook.respond_to?(:call)
-      end
-      WRAPPED[wrapped] = true
-      wrapped
-    end
-    private_class_method :chain
   end
 end

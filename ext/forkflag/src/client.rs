@@ -400,9 +400,10 @@ impl Client {
         self.live_epoch.set(fork::epoch() & !fork::ATTENTION);
     }
 
+    /// Wakes up what `epoch` (read once per evaluation) says needs it.
     #[inline]
-    fn check_fork(&self, ruby: &Ruby) -> Result<(), Error> {
-        if self.live_epoch.get() != fork::epoch() {
+    fn check_fork(&self, ruby: &Ruby, epoch: u64) -> Result<(), Error> {
+        if self.live_epoch.get() != epoch {
             self.wake_up(ruby, false)?;
         }
         Ok(())
@@ -427,12 +428,13 @@ impl Client {
             let this = receiver(rb_self)?;
             let a = parse_eval_args(ruby, "enabled?", args, true)?;
             let name = name_bytes(ruby, a.name)?;
-            let tag = tag_for(fork::generation());
+            let epoch = fork::epoch();
+            let tag = tag_for(fork::generation_of(epoch));
             let answer = this
                 .with_current(|at| with_context(ruby, a.context, |ctx| ctx.check(at, name, tag)))?;
             // Answered from the snapshot this process has (inherited, in a
             // forked child); only then are the threads started, if needed.
-            this.check_fork(ruby)?;
+            this.check_fork(ruby, epoch)?;
             match answer {
                 Some((enabled, impression)) => {
                     if impression && this.impressions.get() {
@@ -459,14 +461,15 @@ impl Client {
             let this = receiver(rb_self)?;
             let a = parse_eval_args(ruby, "variant", args, false)?;
             let name = name_bytes(ruby, a.name)?;
-            let tag = tag_for(fork::generation());
+            let epoch = fork::epoch();
+            let tag = tag_for(fork::generation_of(epoch));
             let answer = this.with_current(|at| {
                 with_context(ruby, a.context, |ctx| {
                     ctx.check_variant(ruby, at, name, tag)
                 })
             })?;
             // As in `enabled?`: answer first, then start the threads.
-            this.check_fork(ruby)?;
+            this.check_fork(ruby, epoch)?;
             match answer {
                 Some((obj, feature_enabled, impression)) => {
                     if impression && this.impressions.get() {

@@ -15,9 +15,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-/// The generation shifted left by one, with [`ATTENTION`] in the low bit:
-/// what an evaluation compares with the value it saw last, so that one
+/// The fork generation shifted left by one, with [`ATTENTION`] in the low
+/// bit: what an evaluation compares with the value it saw last, so that one
 /// atomic load notices both a fork and log messages waiting for a Ruby
 /// thread to take them.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -37,7 +36,7 @@ pub const GATE_WAIT: Duration = Duration::from_secs(2);
 /// The current fork generation of this process.
 #[inline]
 pub fn generation() -> u64 {
-    GENERATION.load(Ordering::Relaxed)
+    generation_of(epoch())
 }
 
 /// The bit of [`epoch`] set while log messages wait and no Ruby thread is
@@ -121,8 +120,9 @@ extern "C" fn in_child() {
     // resolution is in progress in it.
     RESOLVING.store(0, Ordering::SeqCst);
     FORKING.store(0, Ordering::SeqCst);
-    let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
-    // The child's log queue starts empty: no attention inherited.
+    // The only thread of the child: a load and a store are enough. The
+    // child's log queue starts empty: no attention inherited.
+    let generation = generation_of(EPOCH.load(Ordering::SeqCst)) + 1;
     EPOCH.store(generation << 1, Ordering::SeqCst);
 }
 

@@ -31,6 +31,12 @@ RSpec.describe "Forkflag::Client lifecycle" do
     Process.clock_gettime(Process::CLOCK_MONOTONIC)
   end
 
+  # Runs `script` in a new Ruby process with this checkout's lib on the load
+  # path; returns what it printed.
+  def run_ruby(script)
+    IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script], &:read)
+  end
+
   describe "a file: source" do
     it "is re-read when the file changes, and a bad edit keeps the last good flags" do
       Dir.mktmpdir do |dir|
@@ -161,7 +167,7 @@ RSpec.describe "Forkflag::Client lifecycle" do
         $client = Forkflag::Client.new(file: #{path.inspect}, refresh_interval: 0.1)
         $client.wait_until_ready(5)
       RUBY
-      out = IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script], &:read)
+      out = run_ruby(script)
       expect(out).to include(":closed=>true")
       expect(out).not_to include("forkflag-worker")
     end
@@ -199,7 +205,7 @@ RSpec.describe "Forkflag::Client lifecycle" do
         Process.wait(pid)
         client.close
       RUBY
-      out = IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script], &:read)
+      out = run_ruby(script)
       # The first answer started the native thread only; the child's thread
       # then failed to read the file, and an evaluation started the Ruby
       # thread that delivered the message to the logger.
@@ -229,7 +235,7 @@ RSpec.describe "Forkflag::Client lifecycle" do
         end
         p(before: before, after: [ForkSafe.native_threads, Forkflag::Logging.thread&.alive?])
       RUBY
-      out = IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script], &:read)
+      out = run_ruby(script)
       expect(out).to include(":before=>[3, true]")
       expect(out).to include(":after=>[0, nil]")
     end

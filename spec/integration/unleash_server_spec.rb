@@ -121,6 +121,28 @@ RSpec.describe "Forkflag::Client against a real Unleash server", :integration do
     expect(server.yes_no_totals(name, app_name: app_name)[:yes]).to eq(11)
   end
 
+  it "counts a hot flag exactly, past what one snapshot counter holds between two reports" do
+    name = unique("hot")
+    server.create_flag(name)
+    server.add_strategy(name, strategy_name: "default",
+                              variants: [{ name: "blue", weight: 1000, weightType: "variable", stickiness: "default" }])
+    server.enable(name)
+    c = client(metrics_interval: 60)
+    c.wait_until_ready(10)
+    wait_for(5, "flag visible") { c.flag_names.include?(name) }
+    # A snapshot counter keeps 16 bits and moves half its range to a
+    # full-width overflow counter each time it gets there.
+    100_003.times { c.enabled?(name) }
+    70_001.times { c.variant(name) }
+    expect(c.flush).to be(true)
+    totals = wait_for(10, "metrics of #{name}") do
+      t = server.yes_no_totals(name, app_name: app_name)
+      t if t[:yes] >= 170_004 && t[:variants].values.sum >= 70_001
+    end
+    expect(totals).to eq(yes: 170_004, no: 0, variants: { "blue" => 70_001 })
+    expect(c.stats[:reported_evaluations]).to eq(170_004)
+  end
+
   it "counts evaluations of a flag created on the server since its last refresh" do
     c = client(refresh_interval: 60, metrics_interval: 60)
     expect(c.wait_until_ready(10)).to be(true)

@@ -45,7 +45,7 @@ impl Snapshot {
     ) -> Option<(bool, &Flag)> {
         let i = self.index_of(name)?;
         let enabled = self.is_enabled_at(i, ctx);
-        self.counters[i as usize].count(enabled, tag);
+        self.counts.count(i, enabled, tag);
         Some((enabled, &self.flags[i as usize]))
     }
 
@@ -60,11 +60,10 @@ impl Snapshot {
     ) -> Option<(VariantChoice<'_>, &Flag)> {
         let i = self.index_of(name)?;
         let choice = self.variant_at(i, ctx);
-        let counters = &self.counters[i as usize];
-        counters.count(choice.feature_enabled, tag);
+        self.counts.count(i, choice.feature_enabled, tag);
         match choice.variant {
-            Some(v) => self.variant_counters[v.slot as usize].add_one(tag),
-            None => counters.disabled.add_one(tag),
+            Some(v) => self.counts.count_variant(v.slot, tag),
+            None => self.counts.count_disabled(i, tag),
         }
         Some((choice, &self.flags[i as usize]))
     }

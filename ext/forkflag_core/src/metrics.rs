@@ -6,9 +6,17 @@
 //! collection ignores counts from other generations. So counts made before a
 //! fork stay with the process that made them, and the child starts from zero,
 //! at no cost in the fork itself.
+//!
+//! A snapshot's counters are 32 bits (a 16-bit tag and a 16-bit count), so
+//! a worker that evaluates every flag writes 12 bytes a flag; a counter
+//! that reaches half its range moves that half into a full-width overflow
+//! counter, mapped only when the first one does.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicPtr, AtomicU32, AtomicU64,
+    Ordering::{AcqRel, Acquire, Relaxed},
+};
 
 use serde::Serialize;
 
@@ -31,16 +39,21 @@ pub(crate) struct Counter(AtomicU64);
 impl Counter {
     #[inline]
     pub(crate) fn add_one(&self, tag: u64) {
+        self.add(1, tag)
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, n: u64, tag: u64) {
         let mut current = self.0.load(Relaxed);
         loop {
             if current & TAG_MASK == tag {
-                self.0.fetch_add(1, Relaxed);
+                self.0.fetch_add(n, Relaxed);
                 return;
             }
-            // Written by an ancestor process: start this generation at one.
+            // Written by an ancestor process: start this generation at `n`.
             match self
                 .0
-                .compare_exchange_weak(current, tag | 1, Relaxed, Relaxed)
+                .compare_exchange_weak(current, tag | n, Relaxed, Relaxed)
             {
                 Ok(_) => return,
                 Err(seen) => current = seen,
@@ -98,23 +111,278 @@ impl FlagCounters {
     }
 }
 
-/// Counters of one flag of a snapshot: yes, no and the disabled variant.
-/// The counters of its other variants are in the snapshot's
-/// `variant_counters`, so this array stays 24 bytes a flag.
-#[derive(Debug, Default)]
-pub(crate) struct FlagCounts {
-    pub(crate) yes: Counter,
-    pub(crate) no: Counter,
-    pub(crate) disabled: Counter,
+/// Width of a snapshot counter's count; the fork tag takes the other 16 bits.
+const SMALL_BITS: u32 = 16;
+const SMALL_COUNT: u32 = (1 << SMALL_BITS) - 1;
+/// A snapshot counter moves this much into its overflow counter each time
+/// its count reaches it; the headroom above it is never used up, since a
+/// count only passes it while one writer moves it.
+const SPILL_AT: u32 = 1 << (SMALL_BITS - 1);
+
+/// The 16-bit tag of a snapshot counter, from a [`tag_for`] tag.
+#[inline]
+fn short_tag(tag: u64) -> u32 {
+    ((tag >> TAG_SHIFT) as u32) << SMALL_BITS
 }
 
-impl FlagCounts {
+/// A generation-tagged 32-bit counter: 16 bits of fork tag, 16 of count.
+/// Half its range is moved into the snapshot's [`Overflow`] each time it is
+/// reached, so it never wraps and nothing is lost.
+#[derive(Debug, Default)]
+pub(crate) struct SmallCounter(AtomicU32);
+
+impl SmallCounter {
     #[inline]
-    pub(crate) fn count(&self, enabled: bool, tag: u64) {
-        if enabled {
-            self.yes.add_one(tag)
+    fn add_one(&self, tag: u64, overflow: &Overflow, id: usize) {
+        let short = short_tag(tag);
+        if self.0.load(Relaxed) & !SMALL_COUNT == short {
+            // The tag of a counter changes only in a new process, so it
+            // still matches here.
+            let old = self.0.fetch_add(1, Relaxed);
+            if old & SMALL_COUNT == SPILL_AT - 1 {
+                self.spill(short, tag, overflow, id);
+            }
         } else {
-            self.no.add_one(tag)
+            self.restart(short);
+        }
+    }
+
+    /// Written by an ancestor process: starts this generation at one.
+    #[cold]
+    #[inline(never)]
+    fn restart(&self, short: u32) {
+        let mut current = self.0.load(Relaxed);
+        loop {
+            if current & !SMALL_COUNT == short {
+                // Another thread of this process restarted it first.
+                self.0.fetch_add(1, Relaxed);
+                return;
+            }
+            match self
+                .0
+                .compare_exchange_weak(current, short | 1, Relaxed, Relaxed)
+            {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Moves `SPILL_AT` counts into the overflow counter, unless a
+    /// collection took them first.
+    #[cold]
+    #[inline(never)]
+    fn spill(&self, short: u32, tag: u64, overflow: &Overflow, id: usize) {
+        let mut current = self.0.load(Relaxed);
+        while current & !SMALL_COUNT == short && current & SMALL_COUNT >= SPILL_AT {
+            match self
+                .0
+                .compare_exchange_weak(current, current - SPILL_AT, Relaxed, Relaxed)
+            {
+                Ok(_) => {
+                    overflow.add(id, u64::from(SPILL_AT), tag);
+                    return;
+                }
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    fn take(&self, tag: u64) -> u64 {
+        let short = short_tag(tag);
+        let old = self.0.swap(short, Relaxed);
+        if old & !SMALL_COUNT == short {
+            u64::from(old & SMALL_COUNT)
+        } else {
+            0
+        }
+    }
+
+    fn peek(&self, tag: u64) -> u64 {
+        let v = self.0.load(Relaxed);
+        if v & !SMALL_COUNT == short_tag(tag) {
+            u64::from(v & SMALL_COUNT)
+        } else {
+            0
+        }
+    }
+}
+
+/// The full-width counters that [`SmallCounter`]s spill into, one per
+/// counter of the snapshot. Mapped on the first spill as anonymous memory,
+/// so a process holds only the pages of the counters it spilled (none,
+/// until a counter passes 32,768 counts between two collections).
+#[derive(Debug)]
+struct Overflow {
+    counters: AtomicPtr<Counter>,
+    len: usize,
+}
+
+impl Overflow {
+    fn new(len: usize) -> Overflow {
+        Overflow {
+            counters: AtomicPtr::new(std::ptr::null_mut()),
+            len,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.len * std::mem::size_of::<Counter>()
+    }
+
+    fn get(&self) -> Option<&[Counter]> {
+        let p = self.counters.load(Acquire);
+        // SAFETY: once set, `p` points to `len` zero-initialised counters
+        // mapped until this value is dropped.
+        (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, self.len) })
+    }
+
+    #[cold]
+    fn add(&self, id: usize, n: u64, tag: u64) {
+        let counters = match self.get() {
+            Some(counters) => counters,
+            None => self.map(),
+        };
+        counters[id].add(n, tag);
+    }
+
+    #[cold]
+    fn map(&self) -> &[Counter] {
+        // SAFETY: a fresh private anonymous mapping; all zeros is a valid
+        // `Counter` (an AtomicU64).
+        let fresh = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                self.bytes(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        let fresh = if fresh == libc::MAP_FAILED {
+            // No address space left: the allocator's answer to that is the
+            // same as for any other allocation.
+            let layout = std::alloc::Layout::array::<Counter>(self.len)
+                .expect("overflow counters fit the address space");
+            std::alloc::handle_alloc_error(layout)
+        } else {
+            fresh.cast::<Counter>()
+        };
+        match self.counters.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            AcqRel,
+            Acquire,
+        ) {
+            Ok(_) => {}
+            Err(_) => {
+                // Another thread mapped them first.
+                // SAFETY: `fresh` was mapped above, with this length, and
+                // never shared.
+                unsafe { libc::munmap(fresh.cast(), self.bytes()) };
+            }
+        }
+        self.get().expect("overflow counters are mapped")
+    }
+
+    fn take(&self, id: usize, tag: u64) -> u64 {
+        self.get().map_or(0, |c| c[id].take(tag))
+    }
+
+    fn peek(&self, id: usize, tag: u64) -> u64 {
+        self.get().map_or(0, |c| c[id].peek(tag))
+    }
+}
+
+impl Drop for Overflow {
+    fn drop(&mut self) {
+        let p = *self.counters.get_mut();
+        if !p.is_null() {
+            // SAFETY: mapped by `map` with this length. A forked child
+            // unmaps its own copy of the mapping.
+            unsafe { libc::munmap(p.cast(), self.bytes()) };
+        }
+    }
+}
+
+/// Counters of one flag of a snapshot: yes, no and the disabled variant.
+/// The counters of its other variants are in [`SnapshotCounts::variants`],
+/// so this array stays 12 bytes a flag.
+#[derive(Debug, Default)]
+pub(crate) struct FlagCounts {
+    yes: SmallCounter,
+    no: SmallCounter,
+    disabled: SmallCounter,
+}
+
+/// The usage counters of a snapshot: three per flag (yes, no, disabled
+/// variant), one per variant slot, and their overflow. Ids in the overflow:
+/// flag `i` has `3i`, `3i + 1`, `3i + 2`; slot `s` has `3n + s`.
+#[derive(Debug)]
+pub(crate) struct SnapshotCounts {
+    flags: Box<[FlagCounts]>,
+    variants: Box<[SmallCounter]>,
+    overflow: Overflow,
+}
+
+impl SnapshotCounts {
+    pub(crate) fn new(flags: usize, slots: usize) -> SnapshotCounts {
+        SnapshotCounts {
+            flags: (0..flags).map(|_| FlagCounts::default()).collect(),
+            variants: (0..slots).map(|_| SmallCounter::default()).collect(),
+            overflow: Overflow::new(3 * flags + slots),
+        }
+    }
+
+    /// Counts an answer of flag `i`.
+    #[inline]
+    pub(crate) fn count(&self, i: u32, enabled: bool, tag: u64) {
+        let i = i as usize;
+        let counts = &self.flags[i];
+        if enabled {
+            counts.yes.add_one(tag, &self.overflow, 3 * i)
+        } else {
+            counts.no.add_one(tag, &self.overflow, 3 * i + 1)
+        }
+    }
+
+    /// Counts flag `i` answering its disabled variant.
+    #[inline]
+    pub(crate) fn count_disabled(&self, i: u32, tag: u64) {
+        let i = i as usize;
+        self.flags[i]
+            .disabled
+            .add_one(tag, &self.overflow, 3 * i + 2)
+    }
+
+    /// Counts variant slot `slot` being chosen.
+    #[inline]
+    pub(crate) fn count_variant(&self, slot: u32, tag: u64) {
+        let slot = slot as usize;
+        self.variants[slot].add_one(tag, &self.overflow, 3 * self.flags.len() + slot)
+    }
+
+    /// Flag `i`'s yes, no and disabled counts, taken or read.
+    fn flag(&self, i: usize, tag: u64, take: bool) -> [u64; 3] {
+        let counts = &self.flags[i];
+        [
+            self.read(&counts.yes, 3 * i, tag, take),
+            self.read(&counts.no, 3 * i + 1, tag, take),
+            self.read(&counts.disabled, 3 * i + 2, tag, take),
+        ]
+    }
+
+    /// Variant slot `slot`'s count, taken or read.
+    fn variant(&self, slot: usize, tag: u64, take: bool) -> u64 {
+        self.read(&self.variants[slot], 3 * self.flags.len() + slot, tag, take)
+    }
+
+    fn read(&self, counter: &SmallCounter, id: usize, tag: u64, take: bool) -> u64 {
+        if take {
+            counter.take(tag) + self.overflow.take(id, tag)
+        } else {
+            counter.peek(tag) + self.overflow.peek(id, tag)
         }
     }
 }
@@ -200,29 +468,30 @@ impl Tally {
 
     /// Takes this generation's counts out of a snapshot.
     pub fn drain_from(&mut self, snapshot: &Snapshot, tag: u64) {
-        self.collect_from(snapshot, |c| c.take(tag));
+        self.collect_from(snapshot, tag, true);
     }
 
     /// Reads this generation's counts in a snapshot without taking them.
     pub fn peek_from(&mut self, snapshot: &Snapshot, tag: u64) {
-        self.collect_from(snapshot, |c| c.peek(tag));
+        self.collect_from(snapshot, tag, false);
     }
 
-    fn collect_from(&mut self, snapshot: &Snapshot, read: impl Fn(&Counter) -> u64) {
-        for (flag, counts) in snapshot.flags.iter().zip(snapshot.counters.iter()) {
+    fn collect_from(&mut self, snapshot: &Snapshot, tag: u64, take: bool) {
+        let counts = &snapshot.counts;
+        for (i, flag) in snapshot.flags.iter().enumerate() {
+            let [yes, no, disabled] = counts.flag(i, tag, take);
             let mut stats = ToggleStats {
-                yes: read(&counts.yes),
-                no: read(&counts.no),
+                yes,
+                no,
                 variants: BTreeMap::new(),
             };
-            let disabled = read(&counts.disabled);
             if disabled > 0 {
                 stats
                     .variants
                     .insert(crate::compile::DISABLED_VARIANT.to_string(), disabled);
             }
             for slot in flag.slots.range() {
-                let n = read(&snapshot.variant_counters[slot]);
+                let n = counts.variant(slot, tag, take);
                 if n > 0 {
                     // A variant named "disabled" adds to the disabled count.
                     *stats
@@ -260,5 +529,80 @@ mod tests {
         assert_eq!(c.peek(child), 1);
         assert_eq!(c.take(child), 1);
         assert_eq!(c.take(child), 0);
+    }
+
+    #[test]
+    fn snapshot_counters_spill_past_their_width_and_lose_nothing() {
+        let counts = SnapshotCounts::new(2, 1);
+        let tag = tag_for(3);
+        for _ in 0..200_000 {
+            counts.count(1, true, tag);
+            counts.count_variant(0, tag);
+        }
+        counts.count(1, false, tag);
+        counts.count_disabled(0, tag);
+        assert!(counts.overflow.get().is_some(), "the overflow was mapped");
+        assert_eq!(counts.flag(1, tag, false), [200_000, 1, 0]);
+        assert_eq!(counts.flag(0, tag, false), [0, 0, 1]);
+        assert_eq!(counts.variant(0, tag, false), 200_000);
+        assert_eq!(counts.flag(1, tag, true), [200_000, 1, 0]);
+        assert_eq!(counts.variant(0, tag, true), 200_000);
+        assert_eq!(counts.flag(1, tag, false), [0, 0, 0]);
+        assert_eq!(counts.variant(0, tag, false), 0);
+    }
+
+    #[test]
+    fn snapshot_counts_of_an_ancestor_are_not_collected() {
+        let counts = SnapshotCounts::new(1, 0);
+        let parent = tag_for(1);
+        let child = tag_for(2);
+        for _ in 0..40_000 {
+            counts.count(0, true, parent);
+        }
+        assert_eq!(counts.flag(0, parent, false), [40_000, 0, 0]);
+        // Neither the small counter nor its overflow shows in the child...
+        assert_eq!(counts.flag(0, child, false), [0, 0, 0]);
+        // ...and the child's first count replaces the ancestor's.
+        counts.count(0, true, child);
+        assert_eq!(counts.flag(0, child, true), [1, 0, 0]);
+    }
+
+    #[test]
+    fn counts_taken_while_threads_count_add_up() {
+        const THREADS: u64 = 4;
+        const EACH: u64 = 150_000;
+        let counts = std::sync::Arc::new(SnapshotCounts::new(1, 1));
+        let tag = tag_for(5);
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let collector = {
+            let (counts, done) = (counts.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut taken = [0u64; 2];
+                while !done.load(Relaxed) {
+                    taken[0] += counts.flag(0, tag, true)[0];
+                    taken[1] += counts.variant(0, tag, true);
+                }
+                taken
+            })
+        };
+        let writers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let counts = counts.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..EACH {
+                        counts.count(0, true, tag);
+                        counts.count_variant(0, tag);
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, Relaxed);
+        let mut taken = collector.join().unwrap();
+        taken[0] += counts.flag(0, tag, true)[0];
+        taken[1] += counts.variant(0, tag, true);
+        assert_eq!(taken, [THREADS * EACH; 2]);
     }
 }

@@ -17,7 +17,7 @@ use rustc_hash::FxBuildHasher;
 use crate::arena::{Arena, ArenaBuilder, Span, StrSet, Text};
 use crate::constraint::{Constraint, IpNet};
 use crate::context::Field;
-use crate::metrics::{Counter, FlagCounts};
+use crate::metrics::SnapshotCounts;
 
 /// A compiled flags payload.
 ///
@@ -28,11 +28,10 @@ use crate::metrics::{Counter, FlagCounts};
 #[derive(Debug)]
 pub struct Snapshot {
     pub(crate) flags: Box<[Flag]>,
-    /// Yes / no / disabled-variant counters, one per flag, in flag order.
-    pub(crate) counters: Box<[FlagCounts]>,
-    /// Counters of the variants: a flag's are at [`Flag::slots`].
-    pub(crate) variant_counters: Box<[Counter]>,
-    /// The variant name each of `variant_counters` counts.
+    /// Usage counters: yes / no / disabled variant per flag, in flag order,
+    /// and one per variant slot (a flag's are at [`Flag::slots`]).
+    pub(crate) counts: SnapshotCounts,
+    /// The variant name each variant slot counts.
     pub(crate) slot_names: Box<[Arc<str>]>,
     index: HashTable<u32>,
     pub(crate) strategies: Box<[Strategy]>,
@@ -152,8 +151,8 @@ pub struct Variant {
     pub(crate) payload: Option<Arc<Payload>>,
     /// In [`Snapshot::overrides`].
     pub(crate) overrides: Span,
-    /// Index of this variant's usage counter in
-    /// [`Snapshot::variant_counters`].
+    /// This variant's slot: the index of its usage counter among the
+    /// snapshot's variant counters (in [`Snapshot::counts`]).
     pub(crate) slot: u32,
 }
 
@@ -206,9 +205,9 @@ pub struct Flag {
     pub(crate) variants: Option<u32>,
     /// In [`Snapshot::dependencies`].
     pub(crate) dependencies: Span,
-    /// This flag's variant counters in [`Snapshot::variant_counters`], one
-    /// per distinct variant name (the disabled variant is counted in
-    /// [`FlagCounts::disabled`]).
+    /// This flag's variant slots (their counters are in
+    /// [`Snapshot::counts`]), one per distinct variant name; the disabled
+    /// variant is counted beside yes and no.
     pub(crate) slots: Span,
     /// [`Text::ABSENT`] when the payload named none.
     pub(crate) project: Text,
@@ -268,8 +267,7 @@ impl Snapshot {
             }
         }
         Snapshot {
-            counters: flags.iter().map(|_| FlagCounts::default()).collect(),
-            variant_counters: slot_names.iter().map(|_| Counter::default()).collect(),
+            counts: SnapshotCounts::new(flags.len(), slot_names.len()),
             flags: flags.into_boxed_slice(),
             slot_names: slot_names.into_boxed_slice(),
             index,

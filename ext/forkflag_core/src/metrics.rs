@@ -269,19 +269,15 @@ impl Overflow {
         } else {
             fresh.cast::<Counter>()
         };
-        match self.counters.compare_exchange(
-            std::ptr::null_mut(),
-            fresh,
-            AcqRel,
-            Acquire,
-        ) {
-            Ok(_) => {}
-            Err(_) => {
-                // Another thread mapped them first.
-                // SAFETY: `fresh` was mapped above, with this length, and
-                // never shared.
-                unsafe { libc::munmap(fresh.cast(), self.bytes()) };
-            }
+        if self
+            .counters
+            .compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire)
+            .is_err()
+        {
+            // Another thread mapped them first.
+            // SAFETY: `fresh` was mapped above, with this length, and never
+            // shared.
+            unsafe { libc::munmap(fresh.cast(), self.bytes()) };
         }
         self.get().expect("overflow counters are mapped")
     }

@@ -116,7 +116,7 @@ const SMALL_BITS: u32 = 16;
 const SMALL_COUNT: u32 = (1 << SMALL_BITS) - 1;
 /// A snapshot counter moves this much into its overflow counter each time
 /// its count reaches it; the headroom above it is never used up, since a
-/// count only passes it while one writer moves it.
+/// count passes it only by the writers under way at that moment.
 const SPILL_AT: u32 = 1 << (SMALL_BITS - 1);
 
 /// The 16-bit tag of a snapshot counter, from a [`tag_for`] tag.
@@ -139,7 +139,10 @@ impl SmallCounter {
             // The tag of a counter changes only in a new process, so it
             // still matches here.
             let old = self.0.fetch_add(1, Relaxed);
-            if old & SMALL_COUNT == SPILL_AT - 1 {
+            // Every writer that finds the count at or past the mark tries to
+            // move it (only one succeeds), so a writer stalled before its
+            // move cannot let the count run into the tag.
+            if old & SMALL_COUNT >= SPILL_AT - 1 {
                 self.spill(short, tag, overflow, id);
             }
         } else {

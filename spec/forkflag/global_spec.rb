@@ -32,9 +32,7 @@ RSpec.describe "Forkflag.client and the environment" do
   end
 
   it "builds the application's client from FORKFLAG_FILE on first use, once" do
-    Dir.mktmpdir do |dir|
-      path = File.join(dir, "flags.json")
-      File.write(path, payload)
+    FlagPayloads.with_flags_file(payload) do |path|
       old = ENV.fetch("FORKFLAG_FILE", nil)
       ENV["FORKFLAG_FILE"] = path
       begin

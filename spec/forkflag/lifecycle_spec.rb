@@ -39,9 +39,7 @@ RSpec.describe "Forkflag::Client lifecycle" do
 
   describe "a file: source" do
     it "is re-read when the file changes, and a bad edit keeps the last good flags" do
-      Dir.mktmpdir do |dir|
-        path = File.join(dir, "flags.json")
-        File.write(path, payload(flag("f", enabled: false)))
+      with_flags_file(payload(flag("f", enabled: false))) do |path|
         client = Forkflag::Client.new(file: path, refresh_interval: 0.1, logger: logger)
         expect(client.wait_until_ready(5)).to be(true)
         expect(client.enabled?("f")).to be(false)
@@ -137,9 +135,7 @@ RSpec.describe "Forkflag::Client lifecycle" do
 
   describe "#park" do
     it "stops the thread, keeps the flags, and restarts on first use" do
-      Dir.mktmpdir do |dir|
-        path = File.join(dir, "flags.json")
-        File.write(path, payload(flag("f")))
+      with_flags_file do |path|
         client = Forkflag::Client.new(file: path, refresh_interval: 0.1, logger: logger)
         client.wait_until_ready(5)
         expect(client.stats[:state]).to eq(:running)
@@ -154,9 +150,7 @@ RSpec.describe "Forkflag::Client lifecycle" do
   end
 
   it "closes clients still open at exit, leaving no forkflag thread behind" do
-    Dir.mktmpdir do |dir|
-      path = File.join(dir, "flags.json")
-      File.write(path, payload(flag("f")))
+    with_flags_file do |path|
       script = <<~RUBY
         # Registered first, so it runs last: after forkflag's own at_exit.
         at_exit do
@@ -174,9 +168,7 @@ RSpec.describe "Forkflag::Client lifecycle" do
   end
 
   it "answers in a forked child without starting a Ruby thread, and starts one once a message waits" do
-    Dir.mktmpdir do |dir|
-      path = File.join(dir, "flags.json")
-      File.write(path, payload(flag("f")))
+    with_flags_file do |path|
       script = <<~RUBY
         require "forkflag"
         require "logger"
@@ -215,9 +207,7 @@ RSpec.describe "Forkflag::Client lifecycle" do
   end
 
   it "lets go of the threads of clients dropped without close once they are garbage collected" do
-    Dir.mktmpdir do |dir|
-      path = File.join(dir, "flags.json")
-      File.write(path, payload(flag("f")))
+    with_flags_file do |path|
       script = <<~RUBY
         require "forkflag"
         clients = Array.new(3) { Forkflag::Client.new(file: #{path.inspect}, refresh_interval: 0.1) }

@@ -1,10 +1,21 @@
 # frozen_string_literal: true
 
 require "json"
+require "tmpdir"
 
 # Builders for client-features payloads used across the specs.
 module FlagPayloads
   module_function
+
+  # Writes `json` to flags.json in a fresh temporary directory and yields
+  # its path; the directory is removed afterwards.
+  def with_flags_file(json = payload(flag("f")))
+    Dir.mktmpdir do |dir|
+      path = File.join(dir, "flags.json")
+      File.write(path, json)
+      yield path
+    end
+  end
 
   def payload(*features, segments: nil)
     body = { version: 2, features: features }

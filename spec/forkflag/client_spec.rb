@@ -180,8 +180,11 @@ RSpec.describe Forkflag::Client do
       Tempfile.create(["flags", ".json"]) do |f|
         f.write(json)
         f.flush
-        expect(described_class.new(file: f.path).flag_names).to eq(%w[banner half off on pro-only seen])
-        expect(described_class.new(file: Pathname(f.path)).enabled?("on")).to be(true)
+        clients = [described_class.new(file: f.path), described_class.new(file: Pathname(f.path))]
+        expect(clients[0].flag_names).to eq(%w[banner half off on pro-only seen])
+        expect(clients[1].enabled?("on")).to be(true)
+      ensure
+        clients&.each(&:close)
       end
     end
 

@@ -80,6 +80,10 @@ module Forkflag
           @thread = Thread.new { drain_forever }
           @thread.name = "forkflag-log"
           @thread.report_on_exception = false
+          # Safe to fork beside (a child starts its own when it needs one);
+          # preloading servers such as Puma skip threads marked so when they
+          # warn about threads started during boot.
+          @thread.thread_variable_set(:fork_safe, true)
         end
         @thread
       end

@@ -51,6 +51,9 @@ RSpec.describe "Puma 5.6 cluster with plugin :forkflag", :integration do
     expect(responses.map(&:pid).uniq.sort).to eq(pids.sort) # no worker restarted
     expect(after.last.body["native_threads"]).to eq(1)
     warn("puma: flip seen by each worker after #{delays.values.map { |d| d.round(2) }.sort} s")
+    # The client's log thread is marked fork-safe: Puma does not warn about it.
+    expect(server.log).to include("Preloading application")
+    expect(server.log).not_to include("started in app boot")
 
     expect_clean_stop(server, signal: "TERM", timeout: shutdown_timeout + 5)
     # Metrics every 120 s: what the server has came from the workers' flush

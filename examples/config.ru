@@ -7,10 +7,13 @@
 #    "server_generation": <Pitchfork's mold generation, when known>,
 #    "flags": {"new-checkout": false, "dark-mode": true, "banner": "blue"},
 #    "evaluations": {"new-checkout": {"yes": 0, "no": 12}, ...},
-#    "requests": 12, "native_threads": 1, "ready": true}
+#    "requests": 12, "native_threads": 1, "log_thread": true, "ready": true}
 #
 # "evaluations" counts what this process evaluated (since its fork), so the
-# metrics the flag server reports can be checked against it.
+# metrics the flag server reports can be checked against it. "log_thread"
+# says whether this process runs the Ruby thread that delivers forkflag's
+# log messages: a server's worker boot hook starts it, while a process
+# forked without one starts it once a message waits.
 #
 # The client is created here, once, before the server forks (preload_app!
 # in Puma, preload_app true in Unicorn, Pitchfork always). Its source comes
@@ -25,9 +28,13 @@
 #   puma -C examples/puma.rb examples/config.ru
 #   unicorn -c examples/unicorn.conf.rb examples/config.ru
 #   pitchfork -c examples/pitchfork.conf.rb examples/config.ru
+#   passenger start --engine builtin --spawn-method smart -R examples/config.ru
 require "json"
 require "forkflag"
 require "forkflag/rack"
+# Registers forkflag's hooks when Passenger loads this file; does nothing
+# under the other servers (their hooks are in their configuration files).
+require "forkflag/passenger"
 
 # State of the example app in this process.
 module ForkflagExample
@@ -96,7 +103,8 @@ run(lambda do |env|
   body = JSON.generate(
     pid: Process.pid, generation: ForkSafe.generation, server_generation: ForkflagExample.server_generation,
     flags: values, evaluations: evaluations, requests: requests,
-    native_threads: ForkSafe.native_threads, ready: client.ready?
+    native_threads: ForkSafe.native_threads, log_thread: Forkflag::Logging.thread&.alive? == true,
+    ready: client.ready?
   )
   [200, { "content-type" => "application/json", "content-length" => body.bytesize.to_s }, [body]]
 end)

@@ -7,7 +7,7 @@ require_relative "../../support/loopback"
 require "tmpdir"
 
 # A real server process for the integration specs (Puma, Unicorn,
-# Pitchfork): spawned in its own process group with its output in a log
+# Pitchfork, Passenger): spawned in its own process group with its output in a log
 # file, waited for with a deadline, stopped with a signal and a deadline
 # (then KILL for the whole group), and killed whatever happens through
 # #kill!, which callers put in an ensure/after.
@@ -23,7 +23,7 @@ class ServerProcess
     def flags = body.fetch("flags")
   end
 
-  attr_reader :port, :pid, :log_path
+  attr_reader :port, :pid, :log_path, :dir
 
   # The path of a server's command (puma, unicorn, pitchfork) on PATH.
   def self.executable(name)
@@ -36,13 +36,15 @@ class ServerProcess
     Process.clock_gettime(Process::CLOCK_MONOTONIC)
   end
 
-  # @param argv [Array<String>] the command (run from the repository root)
+  # @param argv [Array<String>] the command (run from the repository root),
+  #   or nil with a block that builds it from the chosen port and the
+  #   server's temporary directory
   # @param env [Hash] extra environment; PORT is set to the chosen port
-  def initialize(argv, env: {}, name: "server")
+  def initialize(argv = nil, env: {}, name: "server")
     @port = Loopback.free_port
     @dir = Dir.mktmpdir("forkflag-#{name}-")
     @log_path = File.join(@dir, "#{name}.log")
-    @argv = argv
+    @argv = block_given? ? yield(@port, @dir) : argv
     rubylib = [LIB, ENV.fetch("RUBYLIB", nil)].compact.join(":")
     @env = { "PORT" => @port.to_s, "HOST" => "127.0.0.1", "RUBYLIB" => rubylib }
            .merge(env.transform_values { |v| v&.to_s })

@@ -2,6 +2,7 @@
 
 require "json"
 require "net/http"
+require "securerandom"
 require "socket"
 require_relative "../../support/loopback"
 require "tmpdir"
@@ -298,5 +299,33 @@ module ServerChecks
     expect(clean).to be(true), "exit status #{status.inspect}:\n#{server.log[-3000..]}"
     expect(server.wait_group_gone(timeout: 10)).to be(true), "workers left after the master exited"
     took
+  end
+end
+
+# What every server spec sets up: the real Unleash server, an app name of
+# its own, the refresh interval and the bound a flip must be seen within,
+# and the servers the example started, whose log is shown when it fails and
+# which are killed after it. A spec's own `after` runs before this one.
+RSpec.shared_context "server processes" do |name|
+  include ServerChecks
+
+  let(:unleash) { UnleashServer.instance }
+  let(:app_name) { "forkflag-#{name}-#{SecureRandom.hex(4)}" }
+  let(:refresh_interval) { 0.5 }
+  let(:bound) { refresh_interval + 1.0 }
+  let(:servers) { [] }
+
+  after do |example|
+    servers.each do |server|
+      warn("#{name} log:\n#{server.log[-6000..] || server.log}") if example.exception
+      server.cleanup
+    end
+  end
+
+  # Starts the server (cleaned up after the example) and waits until it
+  # serves; returns its first response.
+  def serve(server)
+    servers << server
+    server.start.wait_until_serving
   end
 end

@@ -3,23 +3,14 @@
 # Each example configuration boots examples/config.ru as its header says,
 # with the embedded default (examples/flags.json), and serves a request.
 RSpec.describe "examples/", :integration do
-  include ServerChecks
+  include_context "server processes", "example"
 
-  let(:servers) { [] }
   # No FORKFLAG_* source from the environment: the example's own default.
   let(:env) { ServerChecks::EXAMPLE_ENV_UNSET.merge("WORKERS" => 2) }
 
-  after do |example|
-    servers.each do |server|
-      warn("#{server.log_path}:\n#{server.log[-4000..] || server.log}") if example.exception
-      server.cleanup
-    end
-  end
-
   def serve_one(command, stop_signal)
     server = ServerProcess.new(command, name: "example", env: env)
-    servers << server
-    response = server.start.wait_until_serving
+    response = serve(server)
     expect(response.flags).to include("new-checkout" => false, "banner" => a_string_matching(/\A(blue|gold)\z/))
     # A forked worker (Pitchfork's are forked through a mold and a middle
     # process), with its own native thread.

@@ -1,30 +1,23 @@
 # frozen_string_literal: true
 
-require "securerandom"
-
 # Phusion Passenger 6.0 Standalone (Debian's package, its builtin engine)
 # with smart spawning: a preloader loads examples/config.ru, which creates
 # the client and requires forkflag/passenger, then forks 3 application
 # processes. Against the real Unleash server.
 RSpec.describe "Passenger 6.0 Standalone with require \"forkflag/passenger\"", :integration do
-  include ServerChecks
+  include_context "server processes", "passenger"
 
-  let(:unleash) { UnleashServer.instance }
-  let(:app_name) { "forkflag-passenger-#{SecureRandom.hex(4)}" }
-  let(:refresh_interval) { 0.5 }
-  let(:bound) { refresh_interval + 1.0 }
-  let(:servers) { [] }
   let(:watchdogs) { {} } # server => its watchdog's pid (the pid file is gone once it stops)
 
+  # Before the shared cleanup (which removes the directory holding the
+  # agent's log): the agent's log, and the processes outside the group.
   after do |example|
     servers.each do |server|
-      if example.exception
-        warn("passenger log:\n#{server.log[-3000..] || server.log}")
-        warn("passenger agent log:\n#{File.read(agent_log(server))[-6000..]}") if File.exist?(agent_log(server))
+      if example.exception && File.exist?(agent_log(server))
+        warn("passenger agent log:\n#{File.read(agent_log(server))[-6000..]}")
       end
       server.kill!
       passenger_processes(server).each { |pid| kill_quietly(pid) }
-      server.cleanup
     end
   end
 
@@ -80,9 +73,7 @@ RSpec.describe "Passenger 6.0 Standalone with require \"forkflag/passenger\"", :
        "--no-install-runtime", "--no-compile-runtime",
        "--rackup", "examples/config.ru"]
     end
-    servers << server
-    server.start
-    server.wait_until_serving
+    serve(server)
     watchdogs[server] = Integer(File.read(File.join(server.dir, "passenger.pid")))
     server
   end

@@ -1,7 +1,5 @@
 # frozen_string_literal: true
 
-require "securerandom"
-
 # Pitchfork with reforking (refork_after) serving examples/config.ru with
 # `require "forkflag/pitchfork"` (examples/pitchfork.conf.rb), against the
 # real Unleash server.
@@ -16,13 +14,7 @@ require "securerandom"
 PITCHFORK_BUILD = ENV.fetch("FORKFLAG_PITCHFORK", "")
 
 RSpec.describe "Pitchfork with require \"forkflag/pitchfork\"", :integration do
-  include ServerChecks
-
-  let(:unleash) { UnleashServer.instance }
-  let(:app_name) { "forkflag-pitchfork-#{SecureRandom.hex(4)}" }
-  let(:refresh_interval) { 0.5 }
-  let(:bound) { refresh_interval + 1.0 }
-  let(:servers) { [] }
+  include_context "server processes", "pitchfork"
 
   before do
     skip("skipped: FORKFLAG_PITCHFORK not set (Pitchfork is not packaged by Debian)") if PITCHFORK_BUILD.empty?
@@ -34,22 +26,13 @@ RSpec.describe "Pitchfork with require \"forkflag/pitchfork\"", :integration do
     end
   end
 
-  after do |example|
-    servers.each do |server|
-      warn("pitchfork log:\n#{server.log[-6000..] || server.log}") if example.exception
-      server.cleanup
-    end
-  end
-
   def boot(flags, refork_after)
     lib = File.join(PITCHFORK_BUILD, "lib")
     command = [Gem.ruby, "-I", lib, File.join(PITCHFORK_BUILD, "exe", "pitchfork"),
                "-c", "examples/pitchfork.conf.rb", "examples/config.ru"]
     env = unleash_env(unleash, app_name: app_name, flags: flags, refresh_interval: refresh_interval)
     server = ServerProcess.new(command, name: "pitchfork", env: env.merge("REFORK_AFTER" => refork_after))
-    servers << server
-    server.start
-    server.wait_until_serving
+    serve(server)
     server
   end
 

@@ -1,26 +1,12 @@
 # frozen_string_literal: true
 
-require "securerandom"
-
 # Puma 5.6 in cluster mode (preload_app!, 3 workers) serving
 # examples/config.ru with `plugin :forkflag` (examples/puma.rb), against the
 # real Unleash server.
 RSpec.describe "Puma 5.6 cluster with plugin :forkflag", :integration do
-  include ServerChecks
+  include_context "server processes", "puma"
 
-  let(:unleash) { UnleashServer.instance }
-  let(:app_name) { "forkflag-puma-#{SecureRandom.hex(4)}" }
-  let(:refresh_interval) { 0.5 }
-  let(:bound) { refresh_interval + 1.0 }
   let(:shutdown_timeout) { 10 }
-  let(:servers) { [] }
-
-  after do |example|
-    servers.each do |server|
-      warn("puma log:\n#{server.log[-6000..] || server.log}") if example.exception
-      server.cleanup
-    end
-  end
 
   def boot(flags, variants, **env)
     command = [Gem.ruby, ServerProcess.executable("puma"), "-C", "examples/puma.rb", "examples/config.ru"]
@@ -28,9 +14,7 @@ RSpec.describe "Puma 5.6 cluster with plugin :forkflag", :integration do
                                         env: unleash_env(unleash, app_name: app_name, flags: flags, variants: variants,
                                                                   refresh_interval: refresh_interval)
                                                .merge("SHUTDOWN_TIMEOUT" => shutdown_timeout, **env))
-    servers << server
-    server.start
-    server.wait_until_serving
+    serve(server)
     server
   end
 

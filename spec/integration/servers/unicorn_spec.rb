@@ -1,34 +1,17 @@
 # frozen_string_literal: true
 
-require "securerandom"
-
 # Unicorn 6 (preload_app true, 3 workers) serving examples/config.ru with
 # Forkflag::Unicorn.configure (examples/unicorn.conf.rb), against the real
 # Unleash server.
 RSpec.describe "Unicorn 6 with Forkflag::Unicorn.configure", :integration do
-  include ServerChecks
-
-  let(:unleash) { UnleashServer.instance }
-  let(:app_name) { "forkflag-unicorn-#{SecureRandom.hex(4)}" }
-  let(:refresh_interval) { 0.5 }
-  let(:bound) { refresh_interval + 1.0 }
-  let(:servers) { [] }
-
-  after do |example|
-    servers.each do |server|
-      warn("unicorn log:\n#{server.log[-6000..] || server.log}") if example.exception
-      server.cleanup
-    end
-  end
+  include_context "server processes", "unicorn"
 
   def boot(flags, variants)
     command = [Gem.ruby, ServerProcess.executable("unicorn"), "-c", "examples/unicorn.conf.rb", "examples/config.ru"]
     server = ServerProcess.new(command, name: "unicorn",
                                         env: unleash_env(unleash, app_name: app_name, flags: flags, variants: variants,
                                                                   refresh_interval: refresh_interval))
-    servers << server
-    server.start
-    server.wait_until_serving
+    serve(server)
     server
   end
 

@@ -16,7 +16,8 @@
 # forked without one starts it once a message waits.
 #
 # The client is created here, once, before the server forks (preload_app!
-# in Puma, preload_app true in Unicorn, Pitchfork always). Its source comes
+# in Puma, preload_app true in Unicorn, Pitchfork always, Passenger's smart
+# spawning). Its source comes
 # from FORKFLAG_* variables (FORKFLAG_URL, FORKFLAG_TOKEN,
 # FORKFLAG_APP_NAME, FORKFLAG_REFRESH_INTERVAL, ...; see the README), or by
 # default examples/flags.json, re-read when it changes.

@@ -148,6 +148,64 @@ RSpec.describe Forkflag::Client do
     end
   end
 
+  describe "name objects" do
+    it "remembers the flag of a frozen String or Symbol name, not of other Strings or unknown names" do
+      expect(client._names_remembered).to eq(0)
+      client.enabled?("on") # a frozen literal (frozen_string_literal)
+      client.enabled?(:off)
+      client.variant("banner")
+      client.enabled?("banner")
+      expect(client._names_remembered).to eq(3)
+      client.enabled?(+"half")
+      client.enabled?("missing")
+      client.variant(:missing)
+      expect(client._names_remembered).to eq(3)
+    end
+
+    it "answers from the current configuration after an update, for the same name objects" do
+      names = ["a", "b", "c", :a, :b, :c]
+      client = described_class.new(bootstrap: payload(flag("a"), flag("b", enabled: false), flag("c")))
+      expect(names.map { |n| client.enabled?(n) }).to eq([true, false, true] * 2)
+      expect(client._names_remembered).to eq(6)
+      # Every flag moves to another index, "a" goes, "d" comes.
+      client.update(payload(flag("d"), flag("c", enabled: false), flag("b")))
+      expect(names.map { |n| client.enabled?(n) }).to eq([false, true, false] * 2)
+      expect(client.enabled?("a", nil, default: true)).to be(true)
+      expect(client.enabled?(:a, {}, default: true)).to be(true)
+      expect(client.variant("b").to_h).to include(name: "disabled", feature_enabled: true)
+      expect(client._names_remembered).to eq(4)
+      client.update(payload(flag("a")))
+      expect(names.map { |n| client.enabled?(n) }).to eq([true, false, false] * 2)
+    end
+
+    it "never answers for a freed name object whose address another name takes" do
+      client = described_class.new(bootstrap: payload(flag("on-0"), flag("off-1", enabled: false)))
+      texts = %w[on-0 off-1]
+      answers = Array.new(3000) do |i|
+        # New objects each time: frozen Strings (not interned) and dynamic
+        # Symbols, dropped at once, with collections in between so that
+        # later names land where earlier ones were.
+        name = i.odd? ? texts[i / 2 % 2].dup.freeze : texts[i / 2 % 2].dup.to_sym
+        GC.start if (i % 10).zero?
+        client.enabled?(name)
+      end
+      expect(answers).to eq(Array.new(3000) { |i| (i / 2).even? })
+      expect(client._names_remembered).to be <= 256
+    end
+
+    it "keeps remembered names in place through compaction" do
+      skip "GC.compact is not supported here" unless GC.respond_to?(:verify_compaction_references)
+      client = described_class.new(bootstrap: payload(flag("kept"), flag("other", enabled: false)))
+      kept = "kept".dup.freeze
+      other = "other".dup.freeze
+      expect([client.enabled?(kept), client.enabled?(other)]).to eq([true, false])
+      GC.verify_compaction_references(double_heap: true, toward: :empty)
+      fresh = %w[kept other].map { |t| t.dup.freeze }
+      expect([client.enabled?(kept), client.enabled?(other)]).to eq([true, false])
+      expect(fresh.map { |n| client.enabled?(n) }).to eq([true, false])
+    end
+  end
+
   describe "#on_impression" do
     it "reports evaluations of flags with impression data, and only those" do
       events = []

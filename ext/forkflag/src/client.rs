@@ -18,11 +18,11 @@ use forkflag_core::sync::{Completion, Waited};
 use forkflag_core::{fork, Context, EmptyContext, Engine, Flag, Snapshot};
 use magnus::rb_sys::AsRawValue;
 use magnus::typed_data::DataType;
-use magnus::TypedData;
 use magnus::{
     function, method, prelude::*, typed_data::Obj, Error, RArray, RHash, RModule, RString, Ruby,
     TryConvert, Value,
 };
+use magnus::{gc::Marker, DataTypeFunctions, TypedData};
 use rb_sys::macros::{
     RB_SYMBOL_P, RB_TYPE_P, RSTRING_LEN, RSTRING_PTR, RTYPEDDATA_GET_DATA, RTYPEDDATA_P,
     RTYPEDDATA_TYPE,
@@ -33,16 +33,20 @@ use crate::context::RubyContext;
 use crate::errors::{arg_error, config_error, from_core, type_error};
 use crate::guard::guard;
 use crate::hash_context::HashContext;
+use crate::names::NameCache;
 use crate::nogvl;
 use crate::variant::{self, interned};
 
 /// The native half of a client.
-#[magnus::wrap(class = "Forkflag::Client", free_immediately, size)]
+#[derive(TypedData)]
+#[magnus(class = "Forkflag::Client", free_immediately, size, mark)]
 pub struct Client {
     engine: Arc<Engine>,
     /// This client's handle on the current snapshot (no locked instruction
     /// per evaluation; see [`SnapshotCache`]).
     snapshots: RefCell<SnapshotCache>,
+    /// The flags that name objects evaluated on this client stand for.
+    names: NameCache,
     lifecycle: RefCell<Lifecycle>,
     /// The [`fork::epoch`] seen when this process's background thread was
     /// started (attention bit clear); anything else (a fork happened, the
@@ -53,6 +57,12 @@ pub struct Client {
     impressions: Cell<bool>,
     /// Problems found in payloads loaded on Ruby threads, not yet logged.
     warnings: RefCell<Vec<String>>,
+}
+
+impl DataTypeFunctions for Client {
+    fn mark(&self, marker: &Marker) {
+        self.names.mark(marker);
+    }
 }
 
 /// `live_epoch` of a parked client: never equal to a real epoch.
@@ -230,35 +240,70 @@ fn with_context<R>(
 /// Dispatches evaluation to the concrete context type, so each gets a
 /// monomorphised evaluator.
 trait ContextRef {
-    fn check(&self, at: Current<'_>, name: &[u8], tag: u64) -> Option<(bool, bool)>;
+    fn check(&self, at: Current<'_>, flag: Found<'_>, tag: u64) -> Option<(bool, bool)>;
     fn check_variant(
         &self,
         ruby: &Ruby,
         at: Current<'_>,
-        name: &[u8],
+        flag: Found<'_>,
         tag: u64,
     ) -> Option<(Value, bool, bool)>;
 }
 
-/// The snapshot an evaluation reads (from the client's cache) and the
-/// engine that counts names it does not have.
+/// The snapshot an evaluation reads (from the client's cache), the engine
+/// that counts names it does not have, and the client's remembered names
+/// (`None` when the snapshot is not the client's cached one).
 #[derive(Clone, Copy)]
 struct Current<'a> {
     snapshot: &'a Snapshot,
     engine: &'a Engine,
+    names: Option<&'a NameCache>,
+}
+
+/// What a flag name argument names in the current snapshot.
+#[derive(Clone, Copy)]
+enum Found<'n> {
+    /// The flag at this index.
+    At(u32),
+    /// No flag: the name's bytes, to count it as unknown.
+    Unknown(&'n [u8]),
+}
+
+impl<'a> Current<'a> {
+    /// Looks the name argument up: a remembered name object first, then
+    /// by its bytes (remembering the object when its text cannot change).
+    #[inline]
+    fn find<'n>(&self, ruby: &Ruby, name: Value) -> Result<Found<'n>, Error> {
+        let raw = name.as_raw();
+        if let Some(index) = self.names.and_then(|names| names.get(raw)) {
+            return Ok(Found::At(index));
+        }
+        let bytes = name_bytes(ruby, name)?;
+        Ok(match self.snapshot.index_of(bytes) {
+            Some(index) => {
+                if let Some(names) = self.names {
+                    names.remember(raw, index);
+                }
+                Found::At(index)
+            }
+            None => Found::Unknown(bytes),
+        })
+    }
 }
 
 impl<C: Context> ContextRef for C {
     #[inline]
-    fn check(&self, at: Current<'_>, name: &[u8], tag: u64) -> Option<(bool, bool)> {
-        let Current { snapshot, engine } = at;
-        let answer = snapshot
-            .check(name, self, tag)
-            .map(|(enabled, flag): (bool, &Flag)| (enabled, flag.impression_data()));
-        if answer.is_none() {
-            engine.count_unknown(name, false, tag);
+    fn check(&self, at: Current<'_>, flag: Found<'_>, tag: u64) -> Option<(bool, bool)> {
+        match flag {
+            Found::At(index) => {
+                let (enabled, flag): (bool, &Flag) = at.snapshot.check_at(index, self, tag);
+                Some((enabled, flag.impression_data()))
+            }
+            Found::Unknown(name) => {
+                at.engine.count_unknown(name, false, tag);
+                None
+            }
         }
-        answer
     }
 
     #[inline]
@@ -266,23 +311,23 @@ impl<C: Context> ContextRef for C {
         &self,
         ruby: &Ruby,
         at: Current<'_>,
-        name: &[u8],
+        flag: Found<'_>,
         tag: u64,
     ) -> Option<(Value, bool, bool)> {
-        let Current { snapshot, engine } = at;
-        let answer = snapshot
-            .check_variant(name, self, tag)
-            .map(|(choice, flag)| {
-                (
+        match flag {
+            Found::At(index) => {
+                let (choice, flag) = at.snapshot.check_variant_at(index, self, tag);
+                Some((
                     variant::to_ruby(ruby, &choice),
                     choice.feature_enabled,
                     flag.impression_data(),
-                )
-            });
-        if answer.is_none() {
-            engine.count_unknown(name, true, tag);
+                ))
+            }
+            Found::Unknown(name) => {
+                at.engine.count_unknown(name, true, tag);
+                None
+            }
         }
-        answer
     }
 }
 
@@ -341,6 +386,7 @@ impl Client {
             }
             Ok(Client {
                 snapshots: RefCell::new(engine.cache()),
+                names: NameCache::new(),
                 lifecycle: RefCell::new(Lifecycle::new(Arc::clone(&engine), settings)),
                 engine,
                 live_epoch: Cell::new(PARKED),
@@ -356,13 +402,19 @@ impl Client {
     #[inline]
     fn with_current<R>(&self, f: impl FnOnce(Current<'_>) -> R) -> R {
         match self.snapshots.try_borrow_mut() {
-            Ok(mut cache) => f(Current {
-                snapshot: cache.load(),
-                engine: &self.engine,
-            }),
+            Ok(mut cache) => {
+                let snapshot = cache.load();
+                self.names.follow(snapshot);
+                f(Current {
+                    snapshot,
+                    engine: &self.engine,
+                    names: Some(&self.names),
+                })
+            }
             Err(_) => f(Current {
                 snapshot: &self.engine.load(),
                 engine: &self.engine,
+                names: None,
             }),
         }
     }
@@ -422,16 +474,73 @@ impl Client {
         guard(ruby, || rb_self.wake_up(ruby, true))
     }
 
+    /// The common calls, answered without the general path's argument
+    /// handling: `(name)` or `(name, context)` on a client whose thread is
+    /// running in this process, without impression listeners, where `name`
+    /// is an object the client remembers ([`crate::names`]) and `context`
+    /// is nil, a Hash that is not keywords, or a `Forkflag::Context`.
+    /// Calls `f` with the context, the current snapshot, the flag's index
+    /// and the count tag; `None` (nothing evaluated, nothing counted) sends
+    /// the call through the general path, which answers every call the
+    /// same way and raises for bad arguments.
+    #[inline(always)]
+    fn quick<R>(
+        rb_self: Value,
+        args: &[Value],
+        f: impl FnOnce(&dyn ContextRef, Current<'_>, u32, u64) -> R,
+    ) -> Option<R> {
+        let this = typed::<Client>(rb_self)?;
+        let (name, context) = match *args {
+            [name] => (name.as_raw(), None),
+            [name, context] => (name.as_raw(), Some(context)),
+            _ => return None,
+        };
+        let epoch = fork::epoch();
+        if this.live_epoch.get() != epoch || this.impressions.get() {
+            return None;
+        }
+        let mut cache = this.snapshots.try_borrow_mut().ok()?;
+        let snapshot = cache.load();
+        this.names.follow(snapshot);
+        let index = this.names.get(name)?;
+        let at = Current {
+            snapshot,
+            engine: &this.engine,
+            names: Some(&this.names),
+        };
+        let tag = tag_for(fork::generation_of(epoch));
+        let Some(context) = context.filter(|c| !c.is_nil()) else {
+            return Some(f(&EmptyContext, at, index, tag));
+        };
+        let raw = context.as_raw();
+        // SAFETY: a live argument of the current call; Ruby's keyword state
+        // is that of the current call.
+        if unsafe { RB_TYPE_P(raw, ruby_value_type::RUBY_T_HASH) } {
+            if unsafe { rb_sys::rb_keyword_given_p() } != 0 {
+                return None;
+            }
+            return Some(f(&HashContext::new(raw), at, index, tag));
+        }
+        let ctx = typed::<RubyContext>(context)?;
+        Some(f(ctx, at, index, tag))
+    }
+
     /// `enabled?(name, context = nil, default: false)`
     fn enabled(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result<bool, Error> {
         guard(ruby, || {
+            if let Some(answer) = Client::quick(rb_self, args, |ctx, at, index, tag| {
+                ctx.check(at, Found::At(index), tag)
+            }) {
+                return Ok(answer.is_some_and(|(enabled, _)| enabled));
+            }
             let this = receiver(rb_self)?;
             let a = parse_eval_args(ruby, "enabled?", args, true)?;
-            let name = name_bytes(ruby, a.name)?;
             let epoch = fork::epoch();
             let tag = tag_for(fork::generation_of(epoch));
-            let answer = this
-                .with_current(|at| with_context(ruby, a.context, |ctx| ctx.check(at, name, tag)))?;
+            let answer = this.with_current(|at| {
+                let flag = at.find(ruby, a.name)?;
+                with_context(ruby, a.context, |ctx| ctx.check(at, flag, tag))
+            })?;
             // Answered from the snapshot this process has (inherited, in a
             // forked child); only then are the threads started, if needed.
             this.check_fork(ruby, epoch)?;
@@ -458,14 +567,19 @@ impl Client {
     /// `variant(name, context = nil)`
     fn variant(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result<Value, Error> {
         guard(ruby, || {
+            if let Some(answer) = Client::quick(rb_self, args, |ctx, at, index, tag| {
+                ctx.check_variant(ruby, at, Found::At(index), tag)
+            }) {
+                return Ok(answer.map_or_else(|| variant::shared_disabled(false), |(v, _, _)| v));
+            }
             let this = receiver(rb_self)?;
             let a = parse_eval_args(ruby, "variant", args, false)?;
-            let name = name_bytes(ruby, a.name)?;
             let epoch = fork::epoch();
             let tag = tag_for(fork::generation_of(epoch));
             let answer = this.with_current(|at| {
+                let flag = at.find(ruby, a.name)?;
                 with_context(ruby, a.context, |ctx| {
-                    ctx.check_variant(ruby, at, name, tag)
+                    ctx.check_variant(ruby, at, flag, tag)
                 })
             })?;
             // As in `enabled?`: answer first, then start the threads.
@@ -606,6 +720,11 @@ impl Client {
         Ok(h)
     }
 
+    /// How many name objects the client remembers (tests).
+    fn names_remembered(&self) -> usize {
+        self.names.remembered()
+    }
+
     fn set_impressions(&self, on: bool) {
         self.impressions.set(on);
     }
@@ -743,5 +862,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("_refresh", method!(Client::refresh, 1))?;
     class.define_method("_stop", method!(Client::stop, 3))?;
     class.define_method("_stats", method!(Client::stats, 0))?;
+    class.define_method("_names_remembered", method!(Client::names_remembered, 0))?;
     Ok(())
 }

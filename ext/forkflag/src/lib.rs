@@ -12,6 +12,7 @@ mod errors;
 mod guard;
 mod hash_context;
 mod logging;
+mod names;
 mod nogvl;
 mod variant;
 

@@ -196,9 +196,19 @@ impl Builder {
             });
         }
 
+        let strategy_list = strategies.of(&self.tables.strategies);
+        let always_on = feature.enabled
+            && feature.dependencies.is_empty()
+            && (strategy_list.is_empty()
+                || strategy_list.iter().any(|s| {
+                    matches!(s.kind, StrategyKind::Default)
+                        && s.constraints.is_empty()
+                        && s.segments.is_empty()
+                }));
         Flag {
             name: name_text,
             enabled: feature.enabled,
+            always_on,
             impression_data: feature.impression_data,
             strategies,
             variants,

@@ -44,9 +44,16 @@ impl Snapshot {
         tag: u64,
     ) -> Option<(bool, &Flag)> {
         let i = self.index_of(name)?;
+        Some(self.check_at(i, ctx, tag))
+    }
+
+    /// [`Snapshot::check`] for the flag at an index returned by
+    /// [`Snapshot::index_of`] on this snapshot.
+    #[inline]
+    pub fn check_at<C: Context + ?Sized>(&self, i: u32, ctx: &C, tag: u64) -> (bool, &Flag) {
         let enabled = self.is_enabled_at(i, ctx);
         self.counts.count(i, enabled, tag);
-        Some((enabled, &self.flags[i as usize]))
+        (enabled, &self.flags[i as usize])
     }
 
     /// Chooses a variant by name and counts it. `None` when the snapshot has
@@ -59,18 +66,33 @@ impl Snapshot {
         tag: u64,
     ) -> Option<(VariantChoice<'_>, &Flag)> {
         let i = self.index_of(name)?;
+        Some(self.check_variant_at(i, ctx, tag))
+    }
+
+    /// [`Snapshot::check_variant`] for the flag at an index returned by
+    /// [`Snapshot::index_of`] on this snapshot.
+    #[inline]
+    pub fn check_variant_at<C: Context + ?Sized>(
+        &self,
+        i: u32,
+        ctx: &C,
+        tag: u64,
+    ) -> (VariantChoice<'_>, &Flag) {
         let choice = self.variant_at(i, ctx);
         self.counts.count(i, choice.feature_enabled, tag);
         match choice.variant {
             Some(v) => self.counts.count_variant(v.slot, tag),
             None => self.counts.count_disabled(i, tag),
         }
-        Some((choice, &self.flags[i as usize]))
+        (choice, &self.flags[i as usize])
     }
 
     /// Whether the flag at `i` is enabled for the context (not counted).
     pub fn is_enabled_at<C: Context + ?Sized>(&self, i: u32, ctx: &C) -> bool {
         let flag = &self.flags[i as usize];
+        if flag.always_on {
+            return true;
+        }
         flag.enabled
             && self.dependencies_met(flag, ctx)
             && (flag.strategies.is_empty()
@@ -88,18 +110,20 @@ impl Snapshot {
             variant: None,
             feature_enabled: false,
         };
-        if !flag.enabled || !self.dependencies_met(flag, ctx) {
+        if !flag.always_on && (!flag.enabled || !self.dependencies_met(flag, ctx)) {
             return off;
         }
         let set = if flag.strategies.is_empty() {
             flag.variants
         } else {
-            match flag
-                .strategies
-                .of(&self.strategies)
-                .iter()
-                .find(|s| self.strategy_matches(s, ctx))
-            {
+            let strategies = flag.strategies.of(&self.strategies);
+            // A lone strategy of an always-on flag is one that always matches.
+            let matched = if flag.always_on && strategies.len() == 1 {
+                strategies.first()
+            } else {
+                strategies.iter().find(|s| self.strategy_matches(s, ctx))
+            };
+            match matched {
                 Some(strategy) => strategy.variants.or(flag.variants),
                 None => return off,
             }
@@ -320,5 +344,65 @@ mod tests {
             on += p as u32;
         }
         assert!((40..=100).contains(&on), "about half of 2/3 of 200: {on}");
+    }
+
+    #[test]
+    fn only_unconditional_flags_skip_their_strategies() {
+        // Each flag is marked always on exactly when no context can turn it
+        // off; the others answer from their strategies as before.
+        let s = snapshot(
+            r#"{"version":2,"segments":[{"id":1,"constraints":[
+                {"contextName":"plan","operator":"IN","values":["pro"]}]}],
+              "features":[
+              {"name":"bare","enabled":true,"strategies":[]},
+              {"name":"default","enabled":true,"strategies":[{"name":"default",
+                "variants":[{"name":"v","weight":100,"stickiness":"default"}]}]},
+              {"name":"any","enabled":true,"strategies":[
+                {"name":"userWithId","parameters":{"userIds":"1"}},{"name":"default"}]},
+              {"name":"off","enabled":false,"strategies":[{"name":"default"}]},
+              {"name":"constrained","enabled":true,"strategies":[{"name":"default",
+                "constraints":[{"contextName":"plan","operator":"IN","values":["pro"]}]}]},
+              {"name":"segmented","enabled":true,"strategies":[{"name":"default","segments":[1]}]},
+              {"name":"child","enabled":true,"strategies":[{"name":"default"}],
+                "dependencies":[{"feature":"off"}]},
+              {"name":"rollout","enabled":true,"strategies":[{"name":"flexibleRollout",
+                "parameters":{"rollout":"100","stickiness":"default","groupId":"r"}}]}]}"#,
+        );
+        let always: Vec<&str> = s
+            .flags()
+            .filter(|f| f.always_on)
+            .map(|f| s.flag_name(f))
+            .collect();
+        assert_eq!(always, ["bare", "default", "any"]);
+        let mut pro = OwnedContext::default();
+        pro.properties.insert("plan".into(), "pro".into());
+        let free = OwnedContext::default();
+        for (name, for_pro, for_free) in [
+            ("bare", true, true),
+            ("default", true, true),
+            ("any", true, true),
+            ("off", false, false),
+            ("constrained", true, false),
+            ("segmented", true, false),
+            ("child", false, false),
+            ("rollout", true, true),
+        ] {
+            assert_eq!(
+                s.check(name.as_bytes(), &pro, 0).unwrap().0,
+                for_pro,
+                "{name}"
+            );
+            assert_eq!(
+                s.check(name.as_bytes(), &free, 0).unwrap().0,
+                for_free,
+                "{name}"
+            );
+        }
+        let (choice, _) = s.check_variant(b"default", &free, 0).unwrap();
+        assert_eq!((choice.name(), choice.feature_enabled), ("v", true));
+        let (choice, _) = s.check_variant(b"any", &free, 0).unwrap();
+        assert_eq!((choice.name(), choice.feature_enabled), ("disabled", true));
+        let (choice, _) = s.check_variant(b"off", &free, 0).unwrap();
+        assert_eq!((choice.name(), choice.feature_enabled), ("disabled", false));
     }
 }

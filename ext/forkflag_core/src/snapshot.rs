@@ -198,6 +198,10 @@ pub(crate) struct Dependency {
 pub struct Flag {
     pub(crate) name: Text,
     pub(crate) enabled: bool,
+    /// On for every context: switched on, no dependencies, and no strategy
+    /// or one with neither condition nor segment (the `default` strategy).
+    /// Lets evaluation skip the strategies.
+    pub(crate) always_on: bool,
     pub(crate) impression_data: bool,
     /// In [`Snapshot::strategies`].
     pub(crate) strategies: Span,

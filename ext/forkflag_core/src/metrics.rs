@@ -61,9 +61,15 @@ impl Counter {
         }
     }
 
-    /// Takes this generation's count, leaving zero.
+    /// Takes this generation's count, leaving zero. A counter with nothing
+    /// to take (zero, or last written by an ancestor process) is only read:
+    /// see [`SmallCounter::take`].
     #[inline]
     pub(crate) fn take(&self, tag: u64) -> u64 {
+        let current = self.0.load(Relaxed);
+        if current & TAG_MASK != tag || current & COUNT_MASK == 0 {
+            return 0;
+        }
         let old = self.0.swap(tag, Relaxed);
         if old & TAG_MASK == tag {
             old & COUNT_MASK
@@ -191,8 +197,18 @@ impl SmallCounter {
         }
     }
 
+    /// Takes this generation's count, leaving zero. A counter with nothing
+    /// to take (zero, or last written by an ancestor process) is only read,
+    /// not written: a collection in a forked child then copies only the
+    /// counter pages the child itself wrote, not every page it shares with
+    /// its parent. A count added between the read and now stays for the
+    /// next collection.
     fn take(&self, tag: u64) -> u64 {
         let short = short_tag(tag);
+        let current = self.0.load(Relaxed);
+        if current & !SMALL_COUNT != short || current & SMALL_COUNT == 0 {
+            return 0;
+        }
         let old = self.0.swap(short, Relaxed);
         if old & !SMALL_COUNT == short {
             u64::from(old & SMALL_COUNT)
@@ -564,6 +580,45 @@ mod tests {
         // ...and the child's first count replaces the ancestor's.
         counts.count(0, true, child);
         assert_eq!(counts.flag(0, child, true), [1, 0, 0]);
+    }
+
+    #[test]
+    fn taking_leaves_counters_with_nothing_to_take_unwritten() {
+        // A forked child collects: counters it never wrote (an ancestor's,
+        // or zero) must keep their bits, so their pages stay shared.
+        let counts = SnapshotCounts::new(3, 1);
+        let parent = tag_for(1);
+        let child = tag_for(2);
+        for _ in 0..40_000 {
+            counts.count(0, true, parent);
+        }
+        counts.count(1, false, parent);
+        counts.count_variant(0, parent);
+        let words = |c: &SnapshotCounts| -> Vec<u64> {
+            let small = c.flags.iter().flat_map(|f| [&f.yes, &f.no, &f.disabled]);
+            let small = small
+                .chain(c.variants.iter())
+                .map(|s| u64::from(s.0.load(Relaxed)));
+            let big = c.overflow.get().unwrap().iter().map(|o| o.0.load(Relaxed));
+            small.chain(big).collect()
+        };
+        let before = words(&counts);
+        counts.count(2, true, child);
+        for i in 0..3 {
+            let expected = if i == 2 { [1, 0, 0] } else { [0, 0, 0] };
+            assert_eq!(counts.flag(i, child, true), expected);
+        }
+        assert_eq!(counts.variant(0, child, true), 0);
+        let after = words(&counts);
+        let changed: Vec<usize> = (0..before.len())
+            .filter(|&i| before[i] != after[i])
+            .collect();
+        // Only flag 2's yes counter: written by the count, then taken.
+        assert_eq!(changed, [6]);
+        assert_eq!(after[6], u64::from(short_tag(child)));
+        // The parent's counts are still there for the parent's collection.
+        assert_eq!(counts.flag(0, parent, true), [40_000, 0, 0]);
+        assert_eq!(counts.flag(1, parent, true), [0, 1, 0]);
     }
 
     #[test]

@@ -60,6 +60,20 @@ subjects = {
   end
 end
 
+# The name objects above are frozen literals, which the client remembers
+# (see ext/forkflag/src/names.rs). A String that is not frozen is looked up
+# by its bytes at every call: shown for reference, without a goal.
+unfrozen = +"plain"
+{ "Hash" => hash, "Context" => prebuilt }.each do |kind, ctx|
+  subjects["unfrozen name enabled? #{kind}"] = ["unfrozen name", "enabled?", kind, lambda { |times|
+    i = 0
+    while i < times
+      client.enabled?(unfrozen, ctx)
+      i += 1
+    end
+  }]
+end
+
 labels = subjects.keys
 ns = Hash.new { |h, k| h[k] = [] }
 ratios = Hash.new { |h, k| h[k] = [] }
@@ -84,18 +98,20 @@ rows = labels.drop(1).map do |label|
   shape, op, kind, = subjects[label]
   time = Bench.median(ns[label])
   ratio = Bench.median(ratios[label])
-  goal, met = if shape == "default strategy"
-                ["<= 2x floor", ratio <= 2.0]
-              else
-                ["< 1000 ns", time < 1000]
+  goal, met = case shape
+              when "default strategy" then ["<= 2x floor", ratio <= 2.0]
+              when "3 constraints" then ["< 1000 ns", time < 1000]
+              else ["(reference)", nil]
               end
   [shape, op, kind, format("%.0f", time), format("%.2fx", ratio),
-   format("%<min>.2f-%<max>.2f", min: ratios[label].min, max: ratios[label].max), goal, Bench.verdict(met)]
+   format("%<min>.2f-%<max>.2f", min: ratios[label].min, max: ratios[label].max), goal,
+   met.nil? ? "" : Bench.verdict(met)]
 end
 puts
 puts "floor (client._noop(name, hash)): #{format("%.1f", Bench.median(ns["floor"]))} ns per call"
 Bench.table(["shape", "call", "context", "ns/call", "x floor", "x floor range", "goal", ""], rows)
-missed = rows.count { |r| r.last != "met" }
+missed = rows.count { |r| r.last != "met" && r.last != "" }
+goals = rows.count { |r| r.last != "" }
 puts
 puts "goal (default strategy within 2x of the floor; constrained under 1 us): " \
-     "#{missed.zero? ? "met" : "MISSED on #{missed} of #{rows.size}"}"
+     "#{missed.zero? ? "met" : "MISSED on #{missed} of #{goals}"}"

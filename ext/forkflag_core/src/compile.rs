@@ -205,10 +205,18 @@ impl Builder {
                         && s.constraints.is_empty()
                         && s.segments.is_empty()
                 }));
+        let plain_on = always_on
+            && variants.is_none()
+            && match strategy_list {
+                [] => true,
+                [only] => only.variants.is_none(),
+                _ => false,
+            };
         Flag {
             name: name_text,
             enabled: feature.enabled,
             always_on,
+            plain_on,
             impression_data: feature.impression_data,
             strategies,
             variants,

@@ -88,11 +88,14 @@ impl Snapshot {
     }
 
     /// Whether the flag at `i` is enabled for the context (not counted).
+    #[inline]
     pub fn is_enabled_at<C: Context + ?Sized>(&self, i: u32, ctx: &C) -> bool {
         let flag = &self.flags[i as usize];
-        if flag.always_on {
-            return true;
-        }
+        flag.always_on || self.is_enabled_by_strategies(flag, ctx)
+    }
+
+    /// [`Snapshot::is_enabled_at`] for a flag that is not always on.
+    fn is_enabled_by_strategies<C: Context + ?Sized>(&self, flag: &Flag, ctx: &C) -> bool {
         flag.enabled
             && self.dependencies_met(flag, ctx)
             && (flag.strategies.is_empty()
@@ -104,8 +107,24 @@ impl Snapshot {
     }
 
     /// The variant of the flag at `i` for the context (not counted).
+    #[inline]
     pub fn variant_at<C: Context + ?Sized>(&self, i: u32, ctx: &C) -> VariantChoice<'_> {
         let flag = &self.flags[i as usize];
+        if flag.plain_on {
+            return VariantChoice {
+                variant: None,
+                feature_enabled: true,
+            };
+        }
+        self.variant_by_strategies(flag, ctx)
+    }
+
+    /// [`Snapshot::variant_at`] for a flag that is not plainly on.
+    fn variant_by_strategies<C: Context + ?Sized>(
+        &self,
+        flag: &Flag,
+        ctx: &C,
+    ) -> VariantChoice<'_> {
         let off = VariantChoice {
             variant: None,
             feature_enabled: false,
@@ -355,6 +374,7 @@ mod tests {
                 {"contextName":"plan","operator":"IN","values":["pro"]}]}],
               "features":[
               {"name":"bare","enabled":true,"strategies":[]},
+              {"name":"simple","enabled":true,"strategies":[{"name":"default"}]},
               {"name":"default","enabled":true,"strategies":[{"name":"default",
                 "variants":[{"name":"v","weight":100,"stickiness":"default"}]}]},
               {"name":"any","enabled":true,"strategies":[
@@ -373,12 +393,19 @@ mod tests {
             .filter(|f| f.always_on)
             .map(|f| s.flag_name(f))
             .collect();
-        assert_eq!(always, ["bare", "default", "any"]);
+        assert_eq!(always, ["bare", "simple", "default", "any"]);
+        let plain: Vec<&str> = s
+            .flags()
+            .filter(|f| f.plain_on)
+            .map(|f| s.flag_name(f))
+            .collect();
+        assert_eq!(plain, ["bare", "simple"]);
         let mut pro = OwnedContext::default();
         pro.properties.insert("plan".into(), "pro".into());
         let free = OwnedContext::default();
         for (name, for_pro, for_free) in [
             ("bare", true, true),
+            ("simple", true, true),
             ("default", true, true),
             ("any", true, true),
             ("off", false, false),
@@ -397,6 +424,10 @@ mod tests {
                 for_free,
                 "{name}"
             );
+        }
+        for plain in [&b"bare"[..], b"simple"] {
+            let (choice, _) = s.check_variant(plain, &free, 0).unwrap();
+            assert_eq!((choice.name(), choice.feature_enabled), ("disabled", true));
         }
         let (choice, _) = s.check_variant(b"default", &free, 0).unwrap();
         assert_eq!((choice.name(), choice.feature_enabled), ("v", true));

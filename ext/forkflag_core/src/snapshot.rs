@@ -202,6 +202,9 @@ pub struct Flag {
     /// or one with neither condition nor segment (the `default` strategy).
     /// Lets evaluation skip the strategies.
     pub(crate) always_on: bool,
+    /// Always on, and its variant is always the disabled one: no strategy,
+    /// or one, and no variants from it or the flag.
+    pub(crate) plain_on: bool,
     pub(crate) impression_data: bool,
     /// In [`Snapshot::strategies`].
     pub(crate) strategies: Span,

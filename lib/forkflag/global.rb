@@ -91,7 +91,8 @@ module Forkflag
 
     # {Client#enabled?} on the application's client.
     def enabled?(name, context = nil, default: false)
-      client.enabled?(name, context, default: default)
+      # Without keywords the call can take the client's direct path.
+      default ? client.enabled?(name, context, default: default) : client.enabled?(name, context)
     end
 
     # {Client#variant} on the application's client.

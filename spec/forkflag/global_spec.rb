@@ -55,6 +55,17 @@ RSpec.describe "Forkflag.client and the environment" do
     saved.each { |v, value| ENV[v] = value if value }
   end
 
+  it "answers default: only for flags the configuration lacks" do
+    flags = FlagPayloads.payload(FlagPayloads.flag("on"), FlagPayloads.flag("off", enabled: false))
+    Forkflag.configure(bootstrap: flags)
+    expect(Forkflag.enabled?("missing")).to be(false)
+    expect(Forkflag.enabled?("missing", default: true)).to be(true)
+    expect(Forkflag.enabled?(:missing, { userId: "1" }, default: 1)).to be(true)
+    expect(Forkflag.enabled?("off", default: true)).to be(false)
+    expect(Forkflag.enabled?("on", nil, default: false)).to be(true)
+    expect { Forkflag.enabled?(false, default: true) }.to raise_error(TypeError, /flag name must be/)
+  end
+
   it "configure replaces the client and closes the one before" do
     first = Forkflag.configure(bootstrap: payload)
     second = Forkflag.configure(bootstrap: FlagPayloads.payload)

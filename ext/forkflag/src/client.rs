@@ -725,6 +725,11 @@ impl Client {
         self.names.remembered()
     }
 
+    /// Whether the client remembers this name object (tests).
+    fn remembers(&self, name: Value) -> bool {
+        self.names.get(name.as_raw()).is_some()
+    }
+
     fn set_impressions(&self, on: bool) {
         self.impressions.set(on);
     }
@@ -863,5 +868,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("_stop", method!(Client::stop, 3))?;
     class.define_method("_stats", method!(Client::stats, 0))?;
     class.define_method("_names_remembered", method!(Client::names_remembered, 0))?;
+    class.define_method("_remembers?", method!(Client::remembers, 1))?;
     Ok(())
 }

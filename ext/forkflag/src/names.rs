@@ -26,18 +26,24 @@ use std::cell::Cell;
 use forkflag_core::Snapshot;
 use magnus::{gc::Marker, rb_sys::FromRawValue, Value};
 use rb_sys::macros::{RB_TYPE_P, SPECIAL_CONST_P, STATIC_SYM_P};
-use rb_sys::{ruby_fl_type, ruby_value_type, RBasic, VALUE};
+use rb_sys::{ruby_fl_type, ruby_special_consts, ruby_value_type, RBasic, VALUE};
 
 /// Entries per client (a power of two): 4 KiB.
 const SLOTS: usize = 256;
 
-/// A remembered name object and the index of its flag; `key` 0 (Ruby's
-/// `false`, never a name) marks a free slot.
-#[derive(Clone, Copy, Default)]
+/// A remembered name object and the index of its flag.
+#[derive(Clone, Copy)]
 struct Entry {
     key: VALUE,
     index: u32,
 }
+
+/// A free slot. Its key is Ruby's `Qundef`, which no argument can be (every
+/// other value, `false` and `nil` included, can be passed as a name).
+const FREE: Entry = Entry {
+    key: ruby_special_consts::RUBY_Qundef as VALUE,
+    index: 0,
+};
 
 /// The name objects a client has evaluated, for its current snapshot.
 pub struct NameCache {
@@ -50,7 +56,7 @@ pub struct NameCache {
 impl NameCache {
     pub fn new() -> NameCache {
         NameCache {
-            entries: (0..SLOTS).map(|_| Cell::new(Entry::default())).collect(),
+            entries: (0..SLOTS).map(|_| Cell::new(FREE)).collect(),
             snapshot: Cell::new(0),
         }
     }
@@ -68,7 +74,7 @@ impl NameCache {
     #[cold]
     fn reset(&self, snapshot: usize) {
         for entry in self.entries.iter() {
-            entry.set(Entry::default());
+            entry.set(FREE);
         }
         self.snapshot.set(snapshot);
     }
@@ -101,7 +107,7 @@ impl NameCache {
     pub fn mark(&self, marker: &Marker) {
         for entry in self.entries.iter() {
             let key = entry.get().key;
-            if key != 0 && !SPECIAL_CONST_P(key) {
+            if !SPECIAL_CONST_P(key) {
                 // SAFETY: a remembered key is an object this table has kept
                 // marked since it was remembered, so it is live.
                 marker.mark(unsafe { Value::from_raw(key) });
@@ -111,7 +117,10 @@ impl NameCache {
 
     /// How many entries are in use (for tests).
     pub fn remembered(&self) -> usize {
-        self.entries.iter().filter(|e| e.get().key != 0).count()
+        self.entries
+            .iter()
+            .filter(|e| e.get().key != FREE.key)
+            .count()
     }
 }
 

@@ -8,7 +8,9 @@
 //! at no cost in the fork itself.
 //!
 //! A snapshot's counters are 32 bits (a 16-bit tag and a 16-bit count), so
-//! a worker that evaluates every flag writes 12 bytes a flag; a counter
+//! a worker that evaluates every flag with `enabled?` writes 8 bytes a flag
+//! (yes and no side by side; the disabled-variant counters, which only
+//! `variant` writes, are in an array of their own); a counter
 //! that reaches half its range moves that half into a full-width overflow
 //! counter, mapped only when the first one does.
 
@@ -321,14 +323,15 @@ impl Drop for Overflow {
     }
 }
 
-/// Counters of one flag of a snapshot: yes, no and the disabled variant.
-/// The counters of its other variants are in [`SnapshotCounts::variants`],
-/// so this array stays 12 bytes a flag.
+/// The yes and no counters of one flag of a snapshot, side by side: 8
+/// bytes a flag, all that a process which only calls `enabled?` writes. The
+/// disabled-variant counters are in an array of their own
+/// ([`SnapshotCounts::disabled`]), the other variants' in
+/// [`SnapshotCounts::variants`].
 #[derive(Debug, Default)]
 pub(crate) struct FlagCounts {
     yes: SmallCounter,
     no: SmallCounter,
-    disabled: SmallCounter,
 }
 
 /// The usage counters of a snapshot: three per flag (yes, no, disabled
@@ -337,6 +340,8 @@ pub(crate) struct FlagCounts {
 #[derive(Debug)]
 pub(crate) struct SnapshotCounts {
     flags: Box<[FlagCounts]>,
+    /// Per flag: the disabled variant chosen (by `variant` only).
+    disabled: Box<[SmallCounter]>,
     variants: Box<[SmallCounter]>,
     overflow: Overflow,
 }
@@ -345,6 +350,7 @@ impl SnapshotCounts {
     pub(crate) fn new(flags: usize, slots: usize) -> SnapshotCounts {
         SnapshotCounts {
             flags: (0..flags).map(|_| FlagCounts::default()).collect(),
+            disabled: (0..flags).map(|_| SmallCounter::default()).collect(),
             variants: (0..slots).map(|_| SmallCounter::default()).collect(),
             overflow: Overflow::new(3 * flags + slots),
         }
@@ -366,9 +372,7 @@ impl SnapshotCounts {
     #[inline]
     pub(crate) fn count_disabled(&self, i: u32, tag: u64) {
         let i = i as usize;
-        self.flags[i]
-            .disabled
-            .add_one(tag, &self.overflow, 3 * i + 2)
+        self.disabled[i].add_one(tag, &self.overflow, 3 * i + 2)
     }
 
     /// Counts variant slot `slot` being chosen.
@@ -384,7 +388,7 @@ impl SnapshotCounts {
         [
             self.read(&counts.yes, 3 * i, tag, take),
             self.read(&counts.no, 3 * i + 1, tag, take),
-            self.read(&counts.disabled, 3 * i + 2, tag, take),
+            self.read(&self.disabled[i], 3 * i + 2, tag, take),
         ]
     }
 
@@ -595,7 +599,8 @@ mod tests {
         counts.count(1, false, parent);
         counts.count_variant(0, parent);
         let words = |c: &SnapshotCounts| -> Vec<u64> {
-            let small = c.flags.iter().flat_map(|f| [&f.yes, &f.no, &f.disabled]);
+            let small =
+                (0..c.flags.len()).flat_map(|i| [&c.flags[i].yes, &c.flags[i].no, &c.disabled[i]]);
             let small = small
                 .chain(c.variants.iter())
                 .map(|s| u64::from(s.0.load(Relaxed)));

@@ -91,8 +91,7 @@ module Forkflag
 
     # {Client#enabled?} on the application's client.
     def enabled?(name, context = nil, default: false)
-      # Without keywords the call can take the client's direct path.
-      default ? client.enabled?(name, context, default: default) : client.enabled?(name, context)
+      client.enabled?(name, context, default: default)
     end
 
     # {Client#variant} on the application's client.

@@ -16,7 +16,7 @@ use forkflag_core::metrics::tag_for;
 use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
 use forkflag_core::sync::{Completion, Waited};
 use forkflag_core::{fork, Context, EmptyContext, Engine, Flag, Snapshot};
-use magnus::rb_sys::AsRawValue;
+use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::typed_data::DataType;
 use magnus::{
     function, method, prelude::*, typed_data::Obj, Error, RArray, RHash, RModule, RString, Ruby,
@@ -24,8 +24,8 @@ use magnus::{
 };
 use magnus::{gc::Marker, DataTypeFunctions, TypedData};
 use rb_sys::macros::{
-    RB_SYMBOL_P, RB_TYPE_P, RSTRING_LEN, RSTRING_PTR, RTYPEDDATA_GET_DATA, RTYPEDDATA_P,
-    RTYPEDDATA_TYPE,
+    RB_SYMBOL_P, RB_TYPE_P, RHASH_SIZE, RSTRING_LEN, RSTRING_PTR, RTYPEDDATA_GET_DATA,
+    RTYPEDDATA_P, RTYPEDDATA_TYPE,
 };
 use rb_sys::ruby_value_type;
 
@@ -68,8 +68,9 @@ impl DataTypeFunctions for Client {
 /// `live_epoch` of a parked client: never equal to a real epoch.
 const PARKED: u64 = u64::MAX;
 
-/// The flag name argument, borrowed from the Ruby object.
-fn name_bytes<'a>(ruby: &Ruby, name: Value) -> Result<&'a [u8], Error> {
+/// The flag name argument's text, borrowed from the Ruby object; `None`
+/// when it is neither a String nor a Symbol.
+fn name_bytes<'a>(name: Value) -> Option<&'a [u8]> {
     let raw = name.as_raw();
     // SAFETY: `raw` is a live argument of the current call; String bytes are
     // read in place and not kept beyond it.
@@ -79,22 +80,27 @@ fn name_bytes<'a>(ruby: &Ruby, name: Value) -> Result<&'a [u8], Error> {
         } else if RB_SYMBOL_P(raw) {
             rb_sys::rb_sym2str(raw)
         } else {
-            return Err(type_error(
-                ruby,
-                format!(
-                    "flag name must be a String or Symbol, got {} ({})",
-                    name.inspect(),
-                    name.class()
-                ),
-            ));
+            return None;
         };
         let len = RSTRING_LEN(s) as usize;
-        Ok(if len == 0 {
+        Some(if len == 0 {
             &[]
         } else {
             std::slice::from_raw_parts(RSTRING_PTR(s) as *const u8, len)
         })
     }
+}
+
+/// The error for a flag name argument of the wrong type.
+fn name_type_error(ruby: &Ruby, name: Value) -> Error {
+    type_error(
+        ruby,
+        format!(
+            "flag name must be a String or Symbol, got {} ({})",
+            name.inspect(),
+            name.class()
+        ),
+    )
 }
 
 /// `value`'s Rust data when it is a Ruby object wrapping a `T`.
@@ -156,25 +162,51 @@ struct EvalArgs {
     default: Option<Value>,
 }
 
+/// The positional arguments of a method call, and its keywords (a Hash) if
+/// the call passed any. Called from a method body, where Ruby's keyword
+/// state is that of the current call.
+#[inline]
+fn split_keywords(args: &[Value]) -> (&[Value], Option<Value>) {
+    match args.split_last() {
+        // Keywords arrive as a last Hash argument; only then is Ruby asked
+        // whether the call passed them (it reads the frame through TLS).
+        // SAFETY: a live argument of the current call, and the keyword
+        // state of the current call.
+        Some((last, rest))
+            if unsafe {
+                RB_TYPE_P(last.as_raw(), ruby_value_type::RUBY_T_HASH)
+                    && rb_sys::rb_keyword_given_p() != 0
+            } =>
+        {
+            (rest, Some(*last))
+        }
+        _ => (args, None),
+    }
+}
+
+/// The value of `default:` when the keywords are that one alone; `None`
+/// for any other keywords (the general path names them in its error).
+#[inline]
+fn only_default(ruby: &Ruby, keywords: Value) -> Option<Value> {
+    let raw = keywords.as_raw();
+    // SAFETY: `raw` is the keywords Hash of the current call.
+    unsafe {
+        if RHASH_SIZE(raw) != 1 {
+            return None;
+        }
+        let undef = rb_sys::Qundef as rb_sys::VALUE;
+        let value = rb_sys::rb_hash_lookup2(raw, ruby.to_symbol("default").as_raw(), undef);
+        (value != undef).then(|| Value::from_raw(value))
+    }
+}
+
 fn parse_eval_args(
     ruby: &Ruby,
     method_name: &str,
     args: &[Value],
     accepts_default: bool,
 ) -> Result<EvalArgs, Error> {
-    // Keywords arrive as a last Hash argument; only then is Ruby asked
-    // whether the call passed them (it reads the frame through TLS).
-    let last_is_hash = args
-        .last()
-        // SAFETY: a live argument of the current call.
-        .is_some_and(|v| unsafe { RB_TYPE_P(v.as_raw(), ruby_value_type::RUBY_T_HASH) });
-    // SAFETY: called from a method body, where Ruby's keyword state is that
-    // of the current call.
-    let kw_given = last_is_hash && unsafe { rb_sys::rb_keyword_given_p() } != 0;
-    let (positional, keywords) = match (kw_given, args.split_last()) {
-        (true, Some((last, rest))) => (rest, Some(*last)),
-        _ => (args, None),
-    };
+    let (positional, keywords) = split_keywords(args);
     if positional.is_empty() || positional.len() > 2 {
         return Err(arg_error(
             ruby,
@@ -210,31 +242,58 @@ fn parse_eval_args(
     })
 }
 
+/// An evaluation's context argument, by kind.
+#[derive(Clone, Copy)]
+enum ContextArg<'a> {
+    Empty,
+    Hash(rb_sys::VALUE),
+    Prebuilt(&'a RubyContext),
+}
+
+impl<'a> ContextArg<'a> {
+    /// The kind of `context`; `None` when it is none of nil, a Hash or a
+    /// `Forkflag::Context`.
+    #[inline(always)]
+    fn of(context: Value) -> Option<ContextArg<'a>> {
+        let raw = context.as_raw();
+        if context.is_nil() {
+            return Some(ContextArg::Empty);
+        }
+        // SAFETY: `raw` is a live argument of the current call.
+        if unsafe { RB_TYPE_P(raw, ruby_value_type::RUBY_T_HASH) } {
+            return Some(ContextArg::Hash(raw));
+        }
+        typed::<RubyContext>(context).map(ContextArg::Prebuilt)
+    }
+
+    /// Runs `f` with the argument viewed as a [`Context`].
+    #[inline(always)]
+    fn with<R>(self, f: impl FnOnce(&dyn ContextRef) -> R) -> R {
+        match self {
+            ContextArg::Empty => f(&EmptyContext),
+            ContextArg::Hash(raw) => f(&HashContext::new(raw)),
+            ContextArg::Prebuilt(ctx) => f(ctx),
+        }
+    }
+}
+
 /// Runs `f` with the context argument viewed as a [`Context`].
 fn with_context<R>(
     ruby: &Ruby,
     context: Value,
     f: impl FnOnce(&dyn ContextRef) -> R,
 ) -> Result<R, Error> {
-    let raw = context.as_raw();
-    if context.is_nil() {
-        return Ok(f(&EmptyContext));
+    match ContextArg::of(context) {
+        Some(arg) => Ok(arg.with(f)),
+        None => Err(type_error(
+            ruby,
+            format!(
+                "context must be a Hash, a Forkflag::Context or nil, got {} ({})",
+                context.inspect(),
+                context.class()
+            ),
+        )),
     }
-    // SAFETY: `raw` is a live argument of the current call.
-    if unsafe { RB_TYPE_P(raw, ruby_value_type::RUBY_T_HASH) } {
-        return Ok(f(&HashContext::new(raw)));
-    }
-    if let Some(ctx) = typed::<RubyContext>(context) {
-        return Ok(f(ctx));
-    }
-    Err(type_error(
-        ruby,
-        format!(
-            "context must be a Hash, a Forkflag::Context or nil, got {} ({})",
-            context.inspect(),
-            context.class()
-        ),
-    ))
 }
 
 /// Dispatches evaluation to the concrete context type, so each gets a
@@ -272,14 +331,21 @@ enum Found<'n> {
 impl<'a> Current<'a> {
     /// Looks the name argument up: a remembered name object first, then
     /// by its bytes (remembering the object when its text cannot change).
-    #[inline]
-    fn find<'n>(&self, ruby: &Ruby, name: Value) -> Result<Found<'n>, Error> {
-        let raw = name.as_raw();
-        if let Some(index) = self.names.and_then(|names| names.get(raw)) {
-            return Ok(Found::At(index));
+    /// `None` when the argument is neither a String nor a Symbol.
+    #[inline(always)]
+    fn find<'n>(&self, name: Value) -> Option<Found<'n>> {
+        match self.names.and_then(|names| names.get(name.as_raw())) {
+            Some(index) => Some(Found::At(index)),
+            None => self.find_by_text(name),
         }
-        let bytes = name_bytes(ruby, name)?;
-        Ok(match self.snapshot.index_of(bytes) {
+    }
+
+    /// [`Current::find`] for a name object not remembered.
+    #[inline(never)]
+    fn find_by_text<'n>(&self, name: Value) -> Option<Found<'n>> {
+        let raw = name.as_raw();
+        let bytes = name_bytes(name)?;
+        Some(match self.snapshot.index_of(bytes) {
             Some(index) => {
                 if let Some(names) = self.names {
                     names.remember(raw, index);
@@ -402,20 +468,25 @@ impl Client {
     #[inline]
     fn with_current<R>(&self, f: impl FnOnce(Current<'_>) -> R) -> R {
         match self.snapshots.try_borrow_mut() {
-            Ok(mut cache) => {
-                let snapshot = cache.load();
-                self.names.follow(snapshot);
-                f(Current {
-                    snapshot,
-                    engine: &self.engine,
-                    names: Some(&self.names),
-                })
-            }
+            Ok(mut cache) => f(self.cached(&mut cache)),
             Err(_) => f(Current {
                 snapshot: &self.engine.load(),
                 engine: &self.engine,
                 names: None,
             }),
+        }
+    }
+
+    /// The current snapshot through the client's cache, with the names
+    /// remembered for it.
+    #[inline(always)]
+    fn cached<'a>(&'a self, cache: &'a mut SnapshotCache) -> Current<'a> {
+        let snapshot = cache.load();
+        self.names.follow(snapshot);
+        Current {
+            snapshot,
+            engine: &self.engine,
+            names: Some(&self.names),
         }
     }
 
@@ -474,25 +545,33 @@ impl Client {
         guard(ruby, || rb_self.wake_up(ruby, true))
     }
 
-    /// The common calls, answered without the general path's argument
-    /// handling: `(name)` or `(name, context)` on a client whose thread is
-    /// running in this process, without impression listeners, where `name`
-    /// is an object the client remembers ([`crate::names`]) and `context`
-    /// is nil, a Hash that is not keywords, or a `Forkflag::Context`.
-    /// Calls `f` with the context, the current snapshot, the flag's index
-    /// and the count tag; `None` (nothing evaluated, nothing counted) sends
-    /// the call through the general path, which answers every call the
-    /// same way and raises for bad arguments.
+    /// Evaluations on a client whose thread runs in this process, without
+    /// impression listeners: `(name)` or `(name, context)`, and
+    /// `default:` where the method takes it, with a String or Symbol name
+    /// and a nil, Hash or `Forkflag::Context` context. Calls `f` with the
+    /// context, the current snapshot, the flag found and the count tag, and
+    /// returns its result with the `default:` value. `None` (nothing
+    /// evaluated, nothing counted) sends the call through the general path,
+    /// which answers every call the same way, raises for bad arguments,
+    /// starts threads after a fork and emits impressions.
     #[inline(always)]
     fn quick<R>(
+        ruby: &Ruby,
         rb_self: Value,
         args: &[Value],
-        f: impl FnOnce(&dyn ContextRef, Current<'_>, u32, u64) -> R,
-    ) -> Option<R> {
+        accepts_default: bool,
+        f: impl FnOnce(&dyn ContextRef, Current<'_>, Found<'_>, u64) -> R,
+    ) -> Option<(R, Option<Value>)> {
         let this = typed::<Client>(rb_self)?;
-        let (name, context) = match *args {
-            [name] => (name.as_raw(), None),
-            [name, context] => (name.as_raw(), Some(context)),
+        let (positional, keywords) = split_keywords(args);
+        let default = match keywords {
+            None => None,
+            Some(kw) if accepts_default => Some(only_default(ruby, kw)?),
+            Some(_) => return None,
+        };
+        let (name, context) = match *positional {
+            [name] => (name, ContextArg::Empty),
+            [name, context] => (name, ContextArg::of(context)?),
             _ => return None,
         };
         let epoch = fork::epoch();
@@ -500,45 +579,33 @@ impl Client {
             return None;
         }
         let mut cache = this.snapshots.try_borrow_mut().ok()?;
-        let snapshot = cache.load();
-        this.names.follow(snapshot);
-        let index = this.names.get(name)?;
-        let at = Current {
-            snapshot,
-            engine: &this.engine,
-            names: Some(&this.names),
-        };
+        let at = this.cached(&mut cache);
+        let flag = at.find(name)?;
         let tag = tag_for(fork::generation_of(epoch));
-        let Some(context) = context.filter(|c| !c.is_nil()) else {
-            return Some(f(&EmptyContext, at, index, tag));
-        };
-        let raw = context.as_raw();
-        // SAFETY: a live argument of the current call; Ruby's keyword state
-        // is that of the current call.
-        if unsafe { RB_TYPE_P(raw, ruby_value_type::RUBY_T_HASH) } {
-            if unsafe { rb_sys::rb_keyword_given_p() } != 0 {
-                return None;
-            }
-            return Some(f(&HashContext::new(raw), at, index, tag));
-        }
-        let ctx = typed::<RubyContext>(context)?;
-        Some(f(ctx, at, index, tag))
+        Some((context.with(|ctx| f(ctx, at, flag, tag)), default))
     }
 
     /// `enabled?(name, context = nil, default: false)`
     fn enabled(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result<bool, Error> {
         guard(ruby, || {
-            if let Some(answer) = Client::quick(rb_self, args, |ctx, at, index, tag| {
-                ctx.check(at, Found::At(index), tag)
-            }) {
-                return Ok(answer.is_some_and(|(enabled, _)| enabled));
+            if let Some((answer, default)) =
+                Client::quick(ruby, rb_self, args, true, |ctx, at, flag, tag| {
+                    ctx.check(at, flag, tag)
+                })
+            {
+                return Ok(match answer {
+                    Some((enabled, _)) => enabled,
+                    None => default.is_some_and(|d| d.to_bool()),
+                });
             }
             let this = receiver(rb_self)?;
             let a = parse_eval_args(ruby, "enabled?", args, true)?;
             let epoch = fork::epoch();
             let tag = tag_for(fork::generation_of(epoch));
             let answer = this.with_current(|at| {
-                let flag = at.find(ruby, a.name)?;
+                let flag = at
+                    .find(a.name)
+                    .ok_or_else(|| name_type_error(ruby, a.name))?;
                 with_context(ruby, a.context, |ctx| ctx.check(at, flag, tag))
             })?;
             // Answered from the snapshot this process has (inherited, in a
@@ -567,9 +634,11 @@ impl Client {
     /// `variant(name, context = nil)`
     fn variant(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result<Value, Error> {
         guard(ruby, || {
-            if let Some(answer) = Client::quick(rb_self, args, |ctx, at, index, tag| {
-                ctx.check_variant(ruby, at, Found::At(index), tag)
-            }) {
+            if let Some((answer, _)) =
+                Client::quick(ruby, rb_self, args, false, |ctx, at, flag, tag| {
+                    ctx.check_variant(ruby, at, flag, tag)
+                })
+            {
                 return Ok(answer.map_or_else(|| variant::shared_disabled(false), |(v, _, _)| v));
             }
             let this = receiver(rb_self)?;
@@ -577,7 +646,9 @@ impl Client {
             let epoch = fork::epoch();
             let tag = tag_for(fork::generation_of(epoch));
             let answer = this.with_current(|at| {
-                let flag = at.find(ruby, a.name)?;
+                let flag = at
+                    .find(a.name)
+                    .ok_or_else(|| name_type_error(ruby, a.name))?;
                 with_context(ruby, a.context, |ctx| {
                     ctx.check_variant(ruby, at, flag, tag)
                 })

@@ -96,8 +96,8 @@ RSpec.describe "Forkflag::Client through TLS", :integration do
         t if t[:yes] + t[:no] >= 23
       end
       expect(totals.slice(:yes, :no)).to eq(yes: 23, no: 0)
-      app = wait_for(10, "application #{app_name}") { server.application(app_name) }
-      expect(app.fetch("instances").map { |i| i["instanceId"] }).to include("tls-#{app_name}")
+      instances = server.wait_for_instance(app_name, "tls-#{app_name}")
+      expect(instances).to include("tls-#{app_name}")
       expect(requests.map(&:path)).to include("/api/client/metrics", "/api/client/register")
     end
 

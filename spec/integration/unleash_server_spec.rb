@@ -95,12 +95,7 @@ RSpec.describe "Forkflag::Client against a real Unleash server", :integration do
     expect(totals).to eq(expected)
     expect(c.stats[:reported_evaluations]).to eq(75)
 
-    # The server stores applications and their instances in separate batched
-    # writes: wait for the instance, not only the application.
-    instances = UnleashServer.wait_for(timeout: 20, interval: 0.2, message: "instance it-#{app_name}") do
-      ids = server.application(app_name)&.fetch("instances")&.map { |i| i["instanceId"] }
-      ids if ids&.include?("it-#{app_name}")
-    end
+    instances = server.wait_for_instance(app_name, "it-#{app_name}")
     expect(instances).to include("it-#{app_name}")
   end
 

@@ -280,6 +280,16 @@ class UnleashServer
     parse(res)
   end
 
+  # The instance ids the server lists for an application, once they include
+  # `instance_id`. Applications and their instances are stored in separate
+  # batched writes, so an application can be listed before its instance.
+  def wait_for_instance(app_name, instance_id, timeout: 20)
+    wait_for(timeout: timeout, interval: 0.2, message: "instance #{instance_id} of #{app_name}") do
+      ids = application(app_name)&.fetch("instances")&.map { |i| i["instanceId"] }
+      ids if ids&.include?(instance_id)
+    end
+  end
+
   # ---- client API (what an SDK does) ---------------------------------------
 
   def client_headers(app_name: "forkflag-test", instance_id: nil, connection_id: nil)

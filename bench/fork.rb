@@ -2,15 +2,25 @@
 
 # Benchmark 3: what a live client adds to fork + first evaluation in the child.
 #
-# Two worker processes run side by side, forked from this one after the gem
-# is loaded: one holds a live client (a real background thread watching a
-# flags file, 1,000 flags, ready, evaluated once), the other holds no client.
-# In each round this process asks both, in alternating order, to fork once;
-# the forked child answers its first question (with the client:
-# `enabled?("flag-00000", ctx)`; without: a constant) and reports the
-# monotonic time of its answer and, with the client, `stats[:refreshes]` at
-# that moment: refreshes the child's own thread made before the answer,
-# i.e. round trips to the source before the first answer.
+# Three worker processes run side by side, forked from this one after the
+# gem is loaded: one holds a live client (a real background thread watching
+# a flags file, 1,000 flags, ready, evaluated once), the others hold no
+# client. In each round this process asks each, in rotating order, to fork
+# once; the forked child answers its first question and reports the
+# monotonic time of its answer:
+#
+# - with the client: `enabled?("flag-00000", ctx)`, and `stats[:refreshes]`
+#   at that moment: refreshes the child's own thread made before the
+#   answer, i.e. round trips to the source before the first answer;
+# - without: a constant;
+# - thread only (the reference for the system's part): a worker that, like
+#   the one with the client, holds an idle native thread, and whose child
+#   starts a native thread the way a client starts its background thread
+#   (`Forkflag._bench_spawn_thread`), then answers a constant. A process
+#   with a background thread forks more slowly (the kernel has more to do
+#   for a multi-threaded process), and a forked child's first answer starts
+#   the child's own thread (the child refreshes at once), so this is the
+#   part of "added" that the threads cost on this machine, whoever owns them.
 #
 # Latency = child's answer time - parent's time just before fork (the clock
 # is system-wide). The figures are medians and p99 over FORKS rounds of each;
@@ -33,6 +43,15 @@ def now_ns
   Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
 end
 
+# The child's first answer, per worker kind.
+def first_answer(kind, client, ctx)
+  case kind
+  when :with then client.enabled?("flag-00000", ctx)
+  when :thread then Forkflag._bench_spawn_thread(0) && false
+  else false
+  end
+end
+
 # Reads one line from `io` within DEADLINE seconds.
 def read_line(io, what)
   raise "no answer from #{what} within #{DEADLINE} s" unless io.wait_readable(DEADLINE)
@@ -45,7 +64,7 @@ end
 
 # A worker: forks a child on each "fork" command and reports
 # "latency_ns parent_fork_ns refreshes".
-def worker(commands, results, client)
+def worker(commands, results, kind, client)
   ctx = { userId: "user-1", properties: { plan: "plan-1", version: "1.2.0" } }
   while (command = commands.gets)
     break unless command.start_with?("fork")
@@ -54,7 +73,7 @@ def worker(commands, results, client)
     started = now_ns
     pid = fork do
       in_child = now_ns
-      answer = client ? client.enabled?("flag-00000", ctx) : false
+      answer = first_answer(kind, client, ctx)
       answered = now_ns
       answered_ms = Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
       before = 0
@@ -80,21 +99,25 @@ def worker(commands, results, client)
   end
 end
 
-def start_worker(with_client, flags_path)
+def start_worker(kind, flags_path)
   commands_r, commands_w = IO.pipe
   results_r, results_w = IO.pipe
   pid = fork do
     commands_w.close
     results_r.close
     client = nil
-    if with_client
+    case kind
+    when :with
       client = Forkflag::Client.new(file: flags_path, backup_path: false, disable_metrics: true)
       client.enabled?("flag-00000") # starts the background thread
       abort "the client is not ready" unless client.wait_until_ready(DEADLINE)
       abort "the client has no live thread" unless client.stats[:thread_alive]
+    when :thread
+      # An idle background thread, as the client's is between refreshes.
+      abort "no thread" unless Forkflag._bench_spawn_thread(3600)
     end
     results_w.write("ready\n")
-    worker(commands_r, results_w, client)
+    worker(commands_r, results_w, kind, client)
     client&.close(timeout: 1)
     exit!(0)
   end
@@ -110,16 +133,17 @@ end
 Dir.mktmpdir("forkflag-bench-fork") do |dir|
   flags_path = File.join(dir, "flags.json")
   File.write(flags_path, Bench.payload(Bench.mixed_features(FLAGS)))
-  workers = { with: start_worker(true, flags_path), without: start_worker(false, flags_path) }
+  kinds = %i[with without thread]
+  workers = kinds.to_h { |kind| [kind, start_worker(kind, flags_path)] }
   begin
     workers.each { |name, (_, _, results)| read_line(results, "worker #{name}") }
     fields = %i[total parent_fork child_start first_answer]
-    samples = { with: Hash.new { |h, k| h[k] = [] }, without: Hash.new { |h, k| h[k] = [] } }
+    samples = kinds.to_h { |kind| [kind, Hash.new { |h, k| h[k] = [] }] }
     refreshes = []
-    puts "bench/fork.rb: #{FORKS} forks per worker (+#{WARMUP} warm-up), #{FLAGS} flags, alternating order"
+    puts "bench/fork.rb: #{FORKS} forks per worker (+#{WARMUP} warm-up), #{FLAGS} flags, rotating order"
     puts Bench.machine
     (WARMUP + FORKS).times do |round|
-      order = round.even? ? %i[with without] : %i[without with]
+      order = kinds.rotate(round % kinds.size)
       order.each do |name|
         _, commands, results = workers[name]
         commands.write("fork\n")
@@ -137,14 +161,21 @@ Dir.mktmpdir("forkflag-bench-fork") do |dir|
     rows = fields.map do |field|
       w_med, w_p99 = summary(samples[:with][field])
       o_med, o_p99 = summary(samples[:without][field])
+      t_med, = summary(samples[:thread][field])
       [labels[field], format("%.1f", w_med), format("%.1f", o_med), format("%.1f", w_med - o_med),
-       format("%.2fx", w_med / o_med), format("%.1f", w_p99), format("%.1f", o_p99), format("%.1f", w_p99 - o_p99)]
+       format("%.2fx", w_med / o_med), format("%.1f", w_p99), format("%.1f", o_p99), format("%.1f", w_p99 - o_p99),
+       format("%.1f", t_med - o_med)]
     end
     puts
     puts "microseconds after the parent calls fork; medians and p99 over #{FORKS} forks each"
-    Bench.table(["", "with", "without", "added", "ratio", "p99 with", "p99 without", "p99 added"], rows)
+    Bench.table(["", "with", "without", "added", "ratio", "p99 with", "p99 without", "p99 added", "thread only"],
+                rows)
     added_med = Bench.median(samples[:with][:total]) - Bench.median(samples[:without][:total])
+    thread_med = Bench.median(samples[:thread][:total]) - Bench.median(samples[:without][:total])
     puts
+    puts "thread only: what a background thread adds to a fork and a forked child's first answer, with no " \
+         "client (the system's part of \"added\"): #{format("%.1f", thread_med)} us; added beyond it: " \
+         "#{format("%.1f", added_med - thread_med)} us"
     puts "round trips completed before the child's first answer (its thread's refreshes): " \
          "max #{refreshes.max} over #{refreshes.size} children"
     puts "goal: under 50 us added (median): #{Bench.verdict(added_med < 50)} (#{format("%.1f", added_med)} us); " \

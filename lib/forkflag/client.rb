@@ -143,15 +143,6 @@ module Forkflag
       @closed
     end
 
-    # ForkSafe callback, in a forked child: lets go of the parent's thread
-    # and connections at once (close(2) only: nothing is sent on a socket the
-    # parent still uses). The child's own thread starts on first use.
-    # @api private
-    def after_fork
-      _forget_inherited
-      nil
-    end
-
     # Counters for operators.
     #
     # @return [Hash] state (:running, :idle, :parked, :closed), thread_alive,
@@ -210,7 +201,6 @@ module Forkflag
       Logging.register(id, @logger)
       ObjectSpace.define_finalizer(self, Logging.finalizer(id))
       log_payload_warnings
-      ForkSafe.register(self)
       _start
     end
 

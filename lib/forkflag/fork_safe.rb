@@ -119,8 +119,7 @@ module ForkSafe
     # @return [Hash] pid, fork generation, forkflag threads alive in this
     #   process, clients (open ones) and the last refresh of any of them
     def stats
-      clients = registered.select { |o| o.is_a?(Forkflag::Client) && !o.closed? }
-      client_stats = clients.map(&:stats)
+      client_stats = Forkflag::Client.open_clients.map(&:stats)
       {
         pid: Process.pid,
         generation: generation,

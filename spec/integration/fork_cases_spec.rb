@@ -2,6 +2,7 @@
 
 require "logger"
 require "securerandom"
+require "uri"
 
 # Every way a process gets forked, with a client created once before the
 # fork, against the real Unleash server: the child answers at once from the
@@ -194,6 +195,42 @@ RSpec.describe "a client in every kind of forked process", :integration do
     reap(pid)
   ensure
     ForkSafe.unregister(object) if object
+  end
+
+  # Sockets of this process connected to the flag server (from /proc: the
+  # socket inodes of our descriptors, matched against the TCP table).
+  def server_connections
+    port = URI(server.url).port
+    inodes = Dir.children("/proc/self/fd").filter_map do |fd|
+      File.readlink("/proc/self/fd/#{fd}")[/\Asocket:\[(\d+)\]\z/, 1]
+    rescue SystemCallError
+      nil
+    end
+    rows = %w[tcp tcp6].flat_map { |table| File.readlines("/proc/self/net/#{table}").drop(1) }
+    rows.count do |row|
+      fields = row.split
+      fields[2].split(":").last.to_i(16) == port && inodes.include?(fields[9])
+    end
+  end
+
+  it "closes the parent's connections in a child at once, with no Ruby hook and before any use of the client" do
+    # The client's keep-alive connection, open between polls.
+    held = UnleashServer.wait_for(timeout: 10, interval: 0.02, message: "the client's connection") do
+      server_connections.positive? && server_connections
+    end
+    ForkSafe.automatic = false
+    pid = Forking.fork_child { channel.send_message(event: "fds", connections: server_connections) }
+    pids << pid
+    ForkSafe.automatic = true
+    expect(wait_event("fds")[:connections]).to eq(0)
+    reap(pid)
+    expect(held).to be >= 1
+    # The parent's connection went on: its next polls still succeed.
+    refreshes = client.stats[:refreshes]
+    UnleashServer.wait_for(timeout: 10, interval: 0.05, message: "two more polls") do
+      client.stats[:refreshes] >= refreshes + 2
+    end
+    expect(client.stats[:failures]).to eq(0)
   end
 
   it "works with the explicit hooks called on top of automatic detection, each callback once" do

@@ -532,15 +532,6 @@ impl Client {
         Ok(())
     }
 
-    /// In a forked child: forgets the parent's thread and closes its
-    /// sockets (close(2) only) without starting a new thread.
-    fn forget_inherited(ruby: &Ruby, rb_self: &Client) -> Result<(), Error> {
-        guard(ruby, || {
-            rb_self.lifecycle.borrow_mut().forget_inherited();
-            Ok(())
-        })
-    }
-
     fn start(ruby: &Ruby, rb_self: &Client) -> Result<(), Error> {
         guard(ruby, || rb_self.wake_up(ruby, true))
     }
@@ -931,7 +922,6 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("_update", method!(Client::update, 1))?;
     class.define_method("_take_warnings", method!(Client::take_warnings, 0))?;
     class.define_method("_start", method!(Client::start, 0))?;
-    class.define_method("_forget_inherited", method!(Client::forget_inherited, 0))?;
     class.define_method("ready?", method!(Client::is_ready, 0))?;
     class.define_method("_wait_until_ready", method!(Client::wait_until_ready, 1))?;
     class.define_method("_flush", method!(Client::flush, 1))?;

@@ -4,6 +4,10 @@
 //! loaded forkflag and this one. A `pthread_atfork` child handler bumps it in
 //! every forked child, whoever called fork (Ruby, a C extension,
 //! `Process.daemon`), so the hot path notices a fork with one atomic load.
+//! The same handler closes the sockets the child inherited from the
+//! parent's threads (close(2) only), so no Ruby code runs for the clients at
+//! a fork: the rest of what the parent's threads owned is forgotten on each
+//! client's first use in the child.
 //!
 //! The fork gate keeps a fork from happening while a background thread is
 //! inside the C library's resolver: glibc's `getaddrinfo` takes process-wide
@@ -116,14 +120,20 @@ extern "C" fn in_parent() {
 }
 
 extern "C" fn in_child() {
-    // Async-signal-safe: atomic stores only. The child has one thread; no
-    // resolution is in progress in it.
+    // Async-signal-safe: atomics and close(2) only. The child has one
+    // thread; no resolution is in progress in it.
     RESOLVING.store(0, Ordering::SeqCst);
     FORKING.store(0, Ordering::SeqCst);
     // The only thread of the child: a load and a store are enough. The
     // child's log queue starts empty: no attention inherited.
     let generation = generation_of(EPOCH.load(Ordering::SeqCst)) + 1;
     EPOCH.store(generation << 1, Ordering::SeqCst);
+    // The parent's connections, copied by the fork: closed at once, so a
+    // child that never evaluates holds none of them open. The parent's
+    // threads do not exist here; the rest of what they owned is forgotten
+    // on the child's first use of each client.
+    // SAFETY: this is the forked child, right after the fork.
+    unsafe { crate::http::close_every_inherited() };
 }
 
 /// Runs the one-time initialisers that background threads would otherwise

@@ -38,7 +38,7 @@ use crate::CoreError;
 pub use endpoint::Endpoint;
 pub use error::HttpError;
 use resolve::Resolver;
-pub use socket::SocketRegistry;
+pub use socket::{close_every_inherited, SocketRegistry};
 use socket::{Budget, Connection};
 pub use tls::TlsOptions;
 

@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::mem::ManuallyDrop;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,42 @@ use rustls::ClientConnection;
 
 const SLOTS: usize = 8;
 const EMPTY: RawFd = -1;
+/// How many registries the fork handler can reach (clients with a running
+/// thread, per process). A registry beyond them is closed on the child's
+/// first use of its client instead.
+const ENLISTED: usize = 64;
+
+/// The registries of this process that a forked child closes from the fork
+/// handler, at once, before any Ruby code runs. A registry leaves the list
+/// (in `Drop`) before its memory is freed, so each pointer in it at the
+/// instant of a fork points to a live registry in the child.
+static LIST: [AtomicPtr<SocketRegistry>; ENLISTED] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; ENLISTED];
+
+/// In a forked child, from the fork handler: closes (close(2) only) the
+/// sockets of every enlisted registry, all inherited from the parent, and
+/// empties the list (the registries belong to the parent's threads, which
+/// the child forgets without dropping). Returns how many it closed.
+///
+/// Async-signal-safe: atomic swaps and close(2) only.
+///
+/// # Safety
+/// Only in a forked child, before any thread of the child registers a
+/// socket (right after the fork).
+pub unsafe fn close_every_inherited() -> usize {
+    let mut closed = 0;
+    for entry in &LIST {
+        let registry = entry.swap(std::ptr::null_mut(), Ordering::SeqCst);
+        if !registry.is_null() {
+            // SAFETY: the registry was enlisted at the fork (so alive: it
+            // leaves the list before it is freed, and the child frees
+            // nothing of the parent's threads), and the caller guarantees
+            // we are the forked child.
+            closed += unsafe { (*registry).close_inherited() };
+        }
+    }
+    closed
+}
 
 /// Open socket file descriptors of one client, so a forked child can close
 /// them without touching the parent's connections.
@@ -31,12 +67,37 @@ impl SocketRegistry {
         }
     }
 
+    /// An empty registry that a forked child closes from the fork handler
+    /// (see [`close_every_inherited`]), when the list has room; otherwise
+    /// only [`SocketRegistry::close_inherited`] closes it.
+    pub fn enlisted() -> Arc<SocketRegistry> {
+        let registry = Arc::new(SocketRegistry::new());
+        let ptr = Arc::as_ptr(&registry).cast_mut();
+        for entry in &LIST {
+            if entry
+                .compare_exchange(
+                    std::ptr::null_mut(),
+                    ptr,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok()
+            {
+                break;
+            }
+        }
+        registry
+    }
+
     /// In a forked child only (right after the fork, or at least before the
     /// child opens sockets through this registry's client): close(2) every
     /// registered fd, never shutdown(2) and never a TLS close_notify, so the
     /// parent's connections go on undisturbed. Returns how many were closed.
+    /// Empty slots are only read: a child that has nothing to close writes
+    /// nothing (no copy-on-write of the registry's page).
     ///
-    /// Async-signal-safe: atomic swaps and close(2) only, no allocation.
+    /// Async-signal-safe: atomic loads, swaps and close(2) only, no
+    /// allocation.
     ///
     /// # Safety
     /// The caller guarantees that the process is a forked child and that the
@@ -46,6 +107,9 @@ impl SocketRegistry {
     pub unsafe fn close_inherited(&self) -> usize {
         let mut closed = 0;
         for slot in &self.slots {
+            if slot.load(Ordering::SeqCst) == EMPTY {
+                continue;
+            }
             let fd = slot.swap(EMPTY, Ordering::SeqCst);
             if fd != EMPTY {
                 // SAFETY: per this function's contract, `fd` is a socket the
@@ -90,6 +154,32 @@ impl SocketRegistry {
         self.slots[index]
             .compare_exchange(fd, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
+    }
+}
+
+/// Whether the fork handler would close this registry (tests).
+#[cfg(test)]
+pub(super) fn is_enlisted(registry: *const SocketRegistry) -> bool {
+    LIST.iter()
+        .any(|entry| std::ptr::eq(entry.load(Ordering::SeqCst), registry))
+}
+
+impl Drop for SocketRegistry {
+    fn drop(&mut self) {
+        let ptr: *mut SocketRegistry = self;
+        for entry in &LIST {
+            if entry
+                .compare_exchange(
+                    ptr,
+                    std::ptr::null_mut(),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok()
+            {
+                break;
+            }
+        }
     }
 }
 

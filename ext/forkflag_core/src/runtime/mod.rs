@@ -310,7 +310,7 @@ impl Lifecycle {
         let (commands, inbox) = sync_channel(16);
         let shared = Arc::new(Shared {
             ready: Completion::new(),
-            sockets: Arc::new(SocketRegistry::new()),
+            sockets: SocketRegistry::enlisted(),
             alive: AtomicBool::new(true),
             last_refresh_millis: AtomicI64::new(0),
             refreshes: AtomicU64::new(0),

@@ -26,11 +26,21 @@ fn open_count_follows_the_keep_alive_connection() {
     assert!(server.join().unwrap(), "disconnect closes the socket");
 }
 
-/// Forks. The child closes the registry's fds, checks that each is closed,
-/// reports over a pipe and leaves with `_exit`, making raw system calls
-/// only: it runs inside the multi-threaded test harness. Returns how many
-/// the child closed and whether all registered fds were closed in it.
-fn close_in_forked_child(sockets: &SocketRegistry) -> (u8, bool) {
+/// How a forked child lets go of the parent's sockets.
+#[derive(Clone, Copy)]
+enum Closer {
+    /// `close_inherited` on the client's registry (a client's first use).
+    Registry,
+    /// `close_every_inherited`, as the fork handler does.
+    Handler,
+}
+
+/// Forks. The child closes the registry's fds as `closer` says, checks that
+/// each is closed, reports over a pipe and leaves with `_exit`, making raw
+/// system calls only: it runs inside the multi-threaded test harness.
+/// Returns how many the child closed (the handler may close other tests'
+/// enlisted sockets too) and whether all registered fds were closed in it.
+fn close_in_forked_child(sockets: &SocketRegistry, closer: Closer) -> (u8, bool) {
     let fds = sockets.registered_fds();
     let mut pipe = [-1; 2];
     // SAFETY: `pipe` has room for the two fds pipe(2) writes.
@@ -42,7 +52,12 @@ fn close_in_forked_child(sockets: &SocketRegistry) -> (u8, bool) {
     if pid == 0 {
         // SAFETY: this is the forked child and the registry's fds are the
         // parent's client's sockets, copied by the fork.
-        let closed = unsafe { sockets.close_inherited() };
+        let closed = unsafe {
+            match closer {
+                Closer::Registry => sockets.close_inherited(),
+                Closer::Handler => close_every_inherited(),
+            }
+        };
         let mut all_closed = 1u8;
         for &fd in &fds {
             // SAFETY: F_GETFD on any number is harmless; -1 means closed.
@@ -103,7 +118,7 @@ fn serve_two<S: Read + Write>(mut conn: S) -> bool {
     true
 }
 
-fn the_parent_keeps_its_connection(pki: Option<&Pki>) {
+fn the_parent_keeps_its_connection(pki: Option<&Pki>, closer: Closer) {
     let config = pki.map(|p| Arc::clone(&p.server));
     let (addr, server) = serve(move |l| {
         let both = match &config {
@@ -122,12 +137,19 @@ fn the_parent_keeps_its_connection(pki: Option<&Pki>) {
         ),
         None => ("http", TlsOptions::default()),
     };
-    let (mut http, sockets) = client_with(&format!("{scheme}://{addr}/api"), &tls, TIMEOUT, LARGE);
+    let url = format!("{scheme}://{addr}/api");
+    let (mut http, sockets) = match closer {
+        Closer::Registry => client_with(&url, &tls, TIMEOUT, LARGE),
+        Closer::Handler => client_in(SocketRegistry::enlisted(), &url, &tls, TIMEOUT, LARGE),
+    };
     assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
     assert_eq!(sockets.open_count(), 1);
 
-    let (closed, all_closed) = close_in_forked_child(&sockets);
-    assert_eq!(closed, 1, "the child closed the inherited socket");
+    let (closed, all_closed) = close_in_forked_child(&sockets, closer);
+    match closer {
+        Closer::Registry => assert_eq!(closed, 1, "the child closed the inherited socket"),
+        Closer::Handler => assert!(closed >= 1, "the child closed the inherited socket"),
+    }
     assert!(all_closed, "the fd is closed in the child");
     assert_eq!(sockets.open_count(), 1, "the parent's registry is its own");
 
@@ -141,10 +163,29 @@ fn the_parent_keeps_its_connection(pki: Option<&Pki>) {
 
 #[test]
 fn close_inherited_in_a_forked_child_leaves_the_parent_connection_alone() {
-    the_parent_keeps_its_connection(None);
+    the_parent_keeps_its_connection(None, Closer::Registry);
 }
 
 #[test]
 fn close_inherited_in_a_forked_child_leaves_the_parent_tls_connection_alone() {
-    the_parent_keeps_its_connection(Some(&pki(&["127.0.0.1"])));
+    the_parent_keeps_its_connection(Some(&pki(&["127.0.0.1"])), Closer::Registry);
+}
+
+#[test]
+fn the_fork_handler_closes_enlisted_sockets_and_leaves_the_parent_connection_alone() {
+    the_parent_keeps_its_connection(None, Closer::Handler);
+}
+
+#[test]
+fn the_fork_handler_closes_enlisted_tls_sockets_and_leaves_the_parent_connection_alone() {
+    the_parent_keeps_its_connection(Some(&pki(&["127.0.0.1"])), Closer::Handler);
+}
+
+#[test]
+fn a_dropped_registry_leaves_the_fork_handlers_list() {
+    let registry = SocketRegistry::enlisted();
+    let ptr = Arc::as_ptr(&registry);
+    assert!(super::super::socket::is_enlisted(ptr));
+    drop(registry);
+    assert!(!super::super::socket::is_enlisted(ptr));
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Endpoint, HttpClient, Request, SocketRegistry, TlsOptions};
+use super::{close_every_inherited, Endpoint, HttpClient, Request, SocketRegistry, TlsOptions};
 
 /// Bound on every wait of a test server (accept, read).
 const LIMIT: Duration = Duration::from_secs(5);
@@ -118,7 +118,16 @@ fn client_with(
     timeout: Duration,
     max_body: usize,
 ) -> (HttpClient, Arc<SocketRegistry>) {
-    let sockets = Arc::new(SocketRegistry::new());
+    client_in(Arc::new(SocketRegistry::new()), url, tls, timeout, max_body)
+}
+
+fn client_in(
+    sockets: Arc<SocketRegistry>,
+    url: &str,
+    tls: &TlsOptions,
+    timeout: Duration,
+    max_body: usize,
+) -> (HttpClient, Arc<SocketRegistry>) {
     let endpoint = Endpoint::parse(url).expect("endpoint");
     let client =
         HttpClient::new(endpoint, tls, timeout, max_body, Arc::clone(&sockets)).expect("client");

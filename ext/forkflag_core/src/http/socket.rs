@@ -30,7 +30,7 @@ static LIST: [AtomicPtr<SocketRegistry>; ENLISTED] =
 /// empties the list (the registries belong to the parent's threads, which
 /// the child forgets without dropping). Returns how many it closed.
 ///
-/// Async-signal-safe: atomic swaps and close(2) only.
+/// Async-signal-safe: atomic loads, swaps and close(2) only.
 ///
 /// # Safety
 /// Only in a forked child, before any thread of the child registers a
@@ -38,6 +38,11 @@ static LIST: [AtomicPtr<SocketRegistry>; ENLISTED] =
 pub unsafe fn close_every_inherited() -> usize {
     let mut closed = 0;
     for entry in &LIST {
+        // Free entries are only read: a process without clients writes
+        // nothing here (no copy-on-write of the list's page).
+        if entry.load(Ordering::SeqCst).is_null() {
+            continue;
+        }
         let registry = entry.swap(std::ptr::null_mut(), Ordering::SeqCst);
         if !registry.is_null() {
             // SAFETY: the registry was enlisted at the fork (so alive: it

@@ -216,7 +216,8 @@ RSpec.describe "a client in every kind of forked process", :integration do
   it "closes the parent's connections in a child at once, with no Ruby hook and before any use of the client" do
     # The client's keep-alive connection, open between polls.
     held = UnleashServer.wait_for(timeout: 10, interval: 0.02, message: "the client's connection") do
-      server_connections.positive? && server_connections
+      open = server_connections
+      open if open.positive?
     end
     ForkSafe.automatic = false
     pid = Forking.fork_child { channel.send_message(event: "fds", connections: server_connections) }

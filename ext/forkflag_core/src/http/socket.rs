@@ -25,6 +25,16 @@ const ENLISTED: usize = 64;
 static LIST: [AtomicPtr<SocketRegistry>; ENLISTED] =
     [const { AtomicPtr::new(std::ptr::null_mut()) }; ENLISTED];
 
+/// Puts `to` in the first entry of the list that holds `from` (enlisting
+/// with `from` null, leaving with `to` null); false when none holds it.
+fn replace_entry(from: *mut SocketRegistry, to: *mut SocketRegistry) -> bool {
+    LIST.iter().any(|entry| {
+        entry
+            .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    })
+}
+
 /// In a forked child, from the fork handler: closes (close(2) only) the
 /// sockets of every enlisted registry, all inherited from the parent, and
 /// empties the list (the registries belong to the parent's threads, which
@@ -77,20 +87,7 @@ impl SocketRegistry {
     /// only [`SocketRegistry::close_inherited`] closes it.
     pub fn enlisted() -> Arc<SocketRegistry> {
         let registry = Arc::new(SocketRegistry::new());
-        let ptr = Arc::as_ptr(&registry).cast_mut();
-        for entry in &LIST {
-            if entry
-                .compare_exchange(
-                    std::ptr::null_mut(),
-                    ptr,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                )
-                .is_ok()
-            {
-                break;
-            }
-        }
+        replace_entry(std::ptr::null_mut(), Arc::as_ptr(&registry).cast_mut());
         registry
     }
 
@@ -171,20 +168,7 @@ pub(super) fn is_enlisted(registry: *const SocketRegistry) -> bool {
 
 impl Drop for SocketRegistry {
     fn drop(&mut self) {
-        let ptr: *mut SocketRegistry = self;
-        for entry in &LIST {
-            if entry
-                .compare_exchange(
-                    ptr,
-                    std::ptr::null_mut(),
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                )
-                .is_ok()
-            {
-                break;
-            }
-        }
+        replace_entry(self, std::ptr::null_mut());
     }
 }
 

@@ -15,7 +15,7 @@ use forkflag_core::http::{Endpoint, HttpClient, SocketRegistry, TlsOptions};
 use forkflag_core::metrics::tag_for;
 use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
 use forkflag_core::sync::{Completion, Waited};
-use forkflag_core::{fork, Context, EmptyContext, Engine, Flag, Snapshot};
+use forkflag_core::{fork, heap, Context, EmptyContext, Engine, Flag, Snapshot};
 use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::typed_data::DataType;
 use magnus::{
@@ -428,9 +428,9 @@ impl Client {
                 }
             }
             if let Some(json) = bootstrap {
-                let outcome = engine
-                    .update_json(json.as_bytes(), None)
-                    .map_err(|e| config_error(ruby, format!("bootstrap: {e}")))?;
+                let result = engine.update_json(json.as_bytes(), None);
+                heap::after_update(json.len(), &result);
+                let outcome = result.map_err(|e| config_error(ruby, format!("bootstrap: {e}")))?;
                 warnings.extend(outcome.warnings);
             }
             if let Source::File(path) = &settings.source {
@@ -442,7 +442,11 @@ impl Client {
                         format!("cannot read flags file {}: {e}", path.display()),
                     )
                 })?;
-                let outcome = engine.update_json(&bytes, None).map_err(|e| {
+                let result = engine.update_json(&bytes, None);
+                let len = bytes.len();
+                drop(bytes);
+                heap::after_update(len, &result);
+                let outcome = result.map_err(|e| {
                     config_error(ruby, format!("flags file {}: {e}", path.display()))
                 })?;
                 warnings.extend(outcome.warnings);
@@ -803,10 +807,9 @@ impl Client {
         guard(ruby, || {
             // SAFETY: update_json copies what it needs before Ruby runs again.
             let bytes = unsafe { json.as_slice() };
-            let outcome = rb_self
-                .engine
-                .update_json(bytes, None)
-                .map_err(|e| from_core(ruby, e))?;
+            let result = rb_self.engine.update_json(bytes, None);
+            heap::after_update(bytes.len(), &result);
+            let outcome = result.map_err(|e| from_core(ruby, e))?;
             rb_self.warnings.borrow_mut().extend(outcome.warnings);
             Ok(outcome.flags)
         })

@@ -18,6 +18,7 @@ mod error;
 pub mod eval;
 pub mod fork;
 pub mod hashing;
+pub mod heap;
 pub mod http;
 pub mod logging;
 pub mod metrics;

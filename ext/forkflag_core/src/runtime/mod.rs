@@ -499,8 +499,11 @@ pub fn load_backup(engine: &Engine, settings: &Settings) -> Result<bool, CoreErr
     match read_backup(path)? {
         None => Ok(false),
         Some(bytes) => {
-            engine.update_json(&bytes, None)?;
-            Ok(true)
+            let result = engine.update_json(&bytes, None);
+            let len = bytes.len();
+            drop(bytes);
+            crate::heap::after_update(len, &result);
+            result.map(|_| true)
         }
     }
 }

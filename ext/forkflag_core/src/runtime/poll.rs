@@ -196,13 +196,17 @@ impl Poller {
         match response.status {
             200 => {
                 let new_etag = response.header("etag").map(str::to_owned);
-                match engine.update_json(&response.body, new_etag.as_deref()) {
+                let result = engine.update_json(&response.body, new_etag.as_deref());
+                if matches!(&result, Ok(outcome) if outcome.changed) {
+                    self.save_backup(&response.body, settings);
+                }
+                let len = response.body.len();
+                drop(response);
+                crate::heap::after_update(len, &result);
+                match result {
                     Ok(outcome) => {
                         for w in outcome.warnings {
                             logging::log(Level::Warn, settings.client_id, format!("forkflag: {w}"));
-                        }
-                        if outcome.changed {
-                            self.save_backup(&response.body, settings);
                         }
                         Outcome::Current
                     }
@@ -255,7 +259,11 @@ impl Poller {
                 return Outcome::Failed(format!("cannot read flags file {}: {e}", path.display()))
             }
         };
-        match engine.update_json(&bytes, None) {
+        let result = engine.update_json(&bytes, None);
+        let len = bytes.len();
+        drop(bytes);
+        crate::heap::after_update(len, &result);
+        match result {
             Ok(outcome) => {
                 for w in outcome.warnings {
                     logging::log(Level::Warn, settings.client_id, format!("forkflag: {w}"));

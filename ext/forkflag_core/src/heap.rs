@@ -1,0 +1,40 @@
+//! Giving back the heap that loading a payload freed.
+//!
+//! Reading a payload allocates several times its JSON in short-lived
+//! values (the parsed document, the compiler's tables) and keeps only the
+//! compiled snapshot: about 5 MiB freed per MiB of JSON. The C library's
+//! allocator keeps freed memory for reuse, so it stays resident, and each
+//! `fork` copies the page-table entries of every resident page: a forked
+//! worker pays for a load's garbage as much as for live data (see
+//! docs/PERFORMANCE.md, section 3). After a large load, and once its bytes
+//! are dropped too, [`after_update`] hands the allocator's free pages back
+//! to the kernel.
+
+use crate::{CoreError, UpdateOutcome};
+
+/// JSON size from which a load is followed by [`release_freed`]: below it,
+/// what a load frees is small beside the cost of walking the heap.
+pub const RELEASE_AFTER_BYTES: usize = 64 * 1024;
+
+/// Returns the allocator's free pages to the kernel (glibc's
+/// `malloc_trim(0)`: it walks every arena's free chunks, under each arena's
+/// lock in turn). Does nothing with other C libraries.
+pub fn release_freed() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers and is safe to call from any
+    // thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Called by whoever loaded `json_len` bytes of payload into an engine, with
+/// the update's result, once those bytes are dropped: gives the freed heap
+/// back when the payload was large and was read through (a payload
+/// identical to the current one is not parsed and frees nothing).
+pub fn after_update(json_len: usize, result: &Result<UpdateOutcome, CoreError>) {
+    let parsed = !matches!(result, Ok(outcome) if !outcome.changed);
+    if parsed && json_len >= RELEASE_AFTER_BYTES {
+        release_freed();
+    }
+}

@@ -429,7 +429,9 @@ impl Client {
             }
             if let Some(json) = bootstrap {
                 let result = engine.update_json(json.as_bytes(), None);
-                heap::after_update(json.len(), &result);
+                let len = json.len();
+                drop(json);
+                heap::after_update(len, &result);
                 let outcome = result.map_err(|e| config_error(ruby, format!("bootstrap: {e}")))?;
                 warnings.extend(outcome.warnings);
             }

@@ -429,9 +429,7 @@ impl Client {
             }
             if let Some(json) = bootstrap {
                 let result = engine.update_json(json.as_bytes(), None);
-                let len = json.len();
-                drop(json);
-                heap::after_update(len, &result);
+                heap::after_update(json, &result);
                 let outcome = result.map_err(|e| config_error(ruby, format!("bootstrap: {e}")))?;
                 warnings.extend(outcome.warnings);
             }
@@ -445,9 +443,7 @@ impl Client {
                     )
                 })?;
                 let result = engine.update_json(&bytes, None);
-                let len = bytes.len();
-                drop(bytes);
-                heap::after_update(len, &result);
+                heap::after_update(bytes, &result);
                 let outcome = result.map_err(|e| {
                     config_error(ruby, format!("flags file {}: {e}", path.display()))
                 })?;
@@ -810,7 +806,7 @@ impl Client {
             // SAFETY: update_json copies what it needs before Ruby runs again.
             let bytes = unsafe { json.as_slice() };
             let result = rb_self.engine.update_json(bytes, None);
-            heap::after_update(bytes.len(), &result);
+            heap::after_update(bytes, &result);
             let outcome = result.map_err(|e| from_core(ruby, e))?;
             rb_self.warnings.borrow_mut().extend(outcome.warnings);
             Ok(outcome.flags)

@@ -6,9 +6,9 @@
 //! allocator keeps freed memory for reuse, so it stays resident, and each
 //! `fork` copies the page-table entries of every resident page: a forked
 //! worker pays for a load's garbage as much as for live data (see
-//! docs/PERFORMANCE.md, section 3). After a large load, and once its bytes
-//! are dropped too, [`after_update`] hands the allocator's free pages back
-//! to the kernel.
+//! docs/PERFORMANCE.md, section 3). After a large load, [`after_update`]
+//! drops the payload's bytes and hands the allocator's free pages back to
+//! the kernel.
 
 use crate::{CoreError, UpdateOutcome};
 
@@ -28,13 +28,15 @@ pub fn release_freed() {
     }
 }
 
-/// Called by whoever loaded `json_len` bytes of payload into an engine, with
-/// the update's result, once those bytes are dropped: gives the freed heap
-/// back when the payload was large and was read through (a payload
-/// identical to the current one is not parsed and frees nothing).
-pub fn after_update(json_len: usize, result: &Result<UpdateOutcome, CoreError>) {
+/// Called by whoever loaded `json` into an engine, with the update's
+/// result: drops the bytes (when owned), then gives the freed heap back if
+/// the payload was large and was read through (a payload identical to the
+/// current one is not parsed and frees nothing).
+pub fn after_update<B: AsRef<[u8]>>(json: B, result: &Result<UpdateOutcome, CoreError>) {
+    let len = json.as_ref().len();
+    drop(json);
     let parsed = !matches!(result, Ok(outcome) if !outcome.changed);
-    if parsed && json_len >= RELEASE_AFTER_BYTES {
+    if parsed && len >= RELEASE_AFTER_BYTES {
         release_freed();
     }
 }

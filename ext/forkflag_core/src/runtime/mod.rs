@@ -500,9 +500,7 @@ pub fn load_backup(engine: &Engine, settings: &Settings) -> Result<bool, CoreErr
         None => Ok(false),
         Some(bytes) => {
             let result = engine.update_json(&bytes, None);
-            let len = bytes.len();
-            drop(bytes);
-            crate::heap::after_update(len, &result);
+            crate::heap::after_update(bytes, &result);
             result.map(|_| true)
         }
     }

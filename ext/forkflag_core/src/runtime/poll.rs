@@ -200,9 +200,7 @@ impl Poller {
                 if matches!(&result, Ok(outcome) if outcome.changed) {
                     self.save_backup(&response.body, settings);
                 }
-                let len = response.body.len();
-                drop(response);
-                crate::heap::after_update(len, &result);
+                crate::heap::after_update(response.body, &result);
                 match result {
                     Ok(outcome) => {
                         for w in outcome.warnings {
@@ -260,9 +258,7 @@ impl Poller {
             }
         };
         let result = engine.update_json(&bytes, None);
-        let len = bytes.len();
-        drop(bytes);
-        crate::heap::after_update(len, &result);
+        crate::heap::after_update(bytes, &result);
         match result {
             Ok(outcome) => {
                 for w in outcome.warnings {

@@ -109,6 +109,18 @@ RSpec.describe Forkflag::Client do
       allocations.call(10) # warm up symbol-to-string caches
       expect(allocations.call(3000)).to eq(allocations.call(1))
     end
+
+    it "allocates nothing with default: beyond the keywords Hash Ruby builds for any native method" do
+      ctx = { userId: "42" }
+      allocations = lambda do |method|
+        before = GC.stat(:total_allocated_objects)
+        3000.times { client.public_send(method, "on", ctx, default: true) }
+        GC.stat(:total_allocated_objects) - before
+      end
+      allocations.call(:enabled?) # warm up
+      allocations.call(:_noop)
+      expect(allocations.call(:enabled?)).to eq(allocations.call(:_noop))
+    end
   end
 
   describe "#variant" do

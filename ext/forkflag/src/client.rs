@@ -18,6 +18,7 @@ use forkflag_core::sync::{Completion, Waited};
 use forkflag_core::{fork, heap, Context, EmptyContext, Engine, Flag, Snapshot};
 use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::typed_data::DataType;
+use magnus::value::{LazyId, StaticSymbol};
 use magnus::{
     function, method, prelude::*, typed_data::Obj, Error, RArray, RHash, RModule, RString, Ruby,
     TryConvert, Value,
@@ -184,6 +185,16 @@ fn split_keywords(args: &[Value]) -> (&[Value], Option<Value>) {
     }
 }
 
+/// The `default:` keyword's name, interned once (a lookup by text would
+/// build a Ruby String on every call).
+static DEFAULT_KEYWORD: LazyId = LazyId::new("default");
+
+/// `:default`, the keyword's Symbol.
+#[inline]
+fn default_keyword(ruby: &Ruby) -> StaticSymbol {
+    StaticSymbol::from(LazyId::get_inner_with(&DEFAULT_KEYWORD, ruby))
+}
+
 /// The value of `default:` when the keywords are that one alone; `None`
 /// for any other keywords (the general path names them in its error).
 #[inline]
@@ -195,7 +206,7 @@ fn only_default(ruby: &Ruby, keywords: Value) -> Option<Value> {
             return None;
         }
         let undef = rb_sys::Qundef as rb_sys::VALUE;
-        let value = rb_sys::rb_hash_lookup2(raw, ruby.to_symbol("default").as_raw(), undef);
+        let value = rb_sys::rb_hash_lookup2(raw, default_keyword(ruby).as_raw(), undef);
         (value != undef).then(|| Value::from_raw(value))
     }
 }
@@ -219,7 +230,7 @@ fn parse_eval_args(
     let mut default = None;
     if let Some(kw) = keywords {
         let kw = RHash::from_value(kw).expect("keywords arrive as a Hash");
-        let default_key = ruby.to_symbol("default");
+        let default_key = default_keyword(ruby);
         kw.foreach(|k: Value, v: Value| {
             if accepts_default && k.as_raw() == default_key.as_raw() {
                 default = Some(v);

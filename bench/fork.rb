@@ -13,14 +13,19 @@
 #   at that moment: refreshes the child's own thread made before the
 #   answer, i.e. round trips to the source before the first answer;
 # - without: a constant;
-# - thread only (the reference for the system's part): a worker that, like
-#   the one with the client, holds an idle native thread, and whose child
-#   starts a native thread the way a client starts its background thread
-#   (`Forkflag._bench_spawn_thread`), then answers a constant. A process
-#   with a background thread forks more slowly (the kernel has more to do
-#   for a multi-threaded process), and a forked child's first answer starts
-#   the child's own thread (the child refreshes at once), so this is the
-#   part of "added" that the threads cost on this machine, whoever owns them.
+# - two references for the system's part, with no client: "native thread"
+#   holds an idle native thread, like the client's between refreshes;
+#   "client's threads" also holds a Ruby thread waiting with the GVL
+#   released, like the client's log thread (the client's creator runs one).
+#   Their children start a native thread the way a client starts its
+#   background thread (`Forkflag._bench_spawn_thread`), then answer a
+#   constant. A process with threads forks more slowly (the C library and
+#   Ruby have more to do in the child of a multi-threaded process), and a
+#   forked child's first answer starts the child's own thread (the child
+#   refreshes at once), so these are the parts of "added" that the threads
+#   cost on this machine, whoever owns them. Like a client's process, the
+#   references have started a thread on an ended thread's stack before they
+#   fork (see `bind_thread_start` in fork.rs).
 #
 # Latency = child's answer time - parent's time just before fork (the clock
 # is system-wide). The figures are medians and p99 over FORKS rounds of each;
@@ -47,7 +52,7 @@ end
 def first_answer(kind, client, ctx)
   case kind
   when :with then client.enabled?("flag-00000", ctx)
-  when :thread then Forkflag._bench_spawn_thread(0) && false
+  when :native, :threads then Forkflag._bench_spawn_thread(0) && false
   else false
   end
 end
@@ -112,9 +117,16 @@ def start_worker(kind, flags_path)
       client.enabled?("flag-00000") # starts the background thread
       abort "the client is not ready" unless client.wait_until_ready(DEADLINE)
       abort "the client has no live thread" unless client.stats[:thread_alive]
-    when :thread
+    when :native, :threads
+      # A thread started on an ended thread's stack, as a client does once.
+      2.times do
+        abort "no thread" unless Forkflag._bench_spawn_thread(0)
+        sleep 0.02
+      end
       # An idle background thread, as the client's is between refreshes.
       abort "no thread" unless Forkflag._bench_spawn_thread(3600)
+      # A Ruby thread waiting with the GVL released, as the log thread does.
+      Thread.new { Queue.new.pop } if kind == :threads
     end
     results_w.write("ready\n")
     worker(commands_r, results_w, kind, client)
@@ -133,7 +145,7 @@ end
 Dir.mktmpdir("forkflag-bench-fork") do |dir|
   flags_path = File.join(dir, "flags.json")
   File.write(flags_path, Bench.payload(Bench.mixed_features(FLAGS)))
-  kinds = %i[with without thread]
+  kinds = %i[with without native threads]
   workers = kinds.to_h { |kind| [kind, start_worker(kind, flags_path)] }
   begin
     workers.each { |name, (_, _, results)| read_line(results, "worker #{name}") }
@@ -161,21 +173,24 @@ Dir.mktmpdir("forkflag-bench-fork") do |dir|
     rows = fields.map do |field|
       w_med, w_p99 = summary(samples[:with][field])
       o_med, o_p99 = summary(samples[:without][field])
-      t_med, = summary(samples[:thread][field])
+      n_med, = summary(samples[:native][field])
+      t_med, = summary(samples[:threads][field])
       [labels[field], format("%.1f", w_med), format("%.1f", o_med), format("%.1f", w_med - o_med),
        format("%.2fx", w_med / o_med), format("%.1f", w_p99), format("%.1f", o_p99), format("%.1f", w_p99 - o_p99),
-       format("%.1f", t_med - o_med)]
+       format("%.1f", n_med - o_med), format("%.1f", t_med - o_med)]
     end
     puts
-    puts "microseconds after the parent calls fork; medians and p99 over #{FORKS} forks each"
-    Bench.table(["", "with", "without", "added", "ratio", "p99 with", "p99 without", "p99 added", "thread only"],
-                rows)
-    added_med = Bench.median(samples[:with][:total]) - Bench.median(samples[:without][:total])
-    thread_med = Bench.median(samples[:thread][:total]) - Bench.median(samples[:without][:total])
+    puts "microseconds after the parent calls fork; medians and p99 over #{FORKS} forks each; the last two columns " \
+         "are what the references add (median)"
+    Bench.table(["", "with", "without", "added", "ratio", "p99 with", "p99 without", "p99 added", "native thread",
+                 "client's threads"], rows)
+    added = ->(kind) { Bench.median(samples[kind][:total]) - Bench.median(samples[:without][:total]) }
+    added_med = added.call(:with)
     puts
-    puts "thread only: what a background thread adds to a fork and a forked child's first answer, with no " \
-         "client (the system's part of \"added\"): #{format("%.1f", thread_med)} us; added beyond it: " \
-         "#{format("%.1f", added_med - thread_med)} us"
+    puts "the system's part of \"added\" (what threads cost a fork and a forked child's first answer, with no " \
+         "client): a native thread #{format("%.1f", added.call(:native))} us; a native and a Ruby thread, as a " \
+         "client's #{format("%.1f", added.call(:threads))} us; added beyond them: " \
+         "#{format("%.1f", added_med - added.call(:threads))} us"
     puts "round trips completed before the child's first answer (its thread's refreshes): " \
          "max #{refreshes.max} over #{refreshes.size} children"
     puts "goal: under 50 us added (median): #{Bench.verdict(added_med < 50)} (#{format("%.1f", added_med)} us); " \

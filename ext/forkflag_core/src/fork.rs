@@ -145,7 +145,34 @@ pub fn warm_up() {
     WARM.call_once(|| {
         let _ = crate::snapshot::host_name();
         let _ = ring::digest::digest(&ring::digest::SHA256, b"forkflag");
+        bind_thread_start();
     });
+}
+
+/// Makes a forked child's first thread start as cheap as the parent's.
+///
+/// glibc keeps the stacks of ended threads for reuse, and a forked child
+/// inherits as ended every thread its parent had. So a child's first thread
+/// start reuses a stack, and glibc's reuse path calls into the dynamic
+/// loader through a lazily bound symbol that a process which has only ever
+/// started threads on new stacks has not bound. Binding it in the child
+/// walks the symbol tables of every library the process loaded: about ten
+/// page faults, each a copy-on-write or a mapping in a fresh child (some
+/// 20-30 us on a virtual machine), on the child's first evaluation. Two
+/// short threads here, the second on the first one's stack, bind it in the
+/// parent once, for every child it will fork.
+fn bind_thread_start() {
+    for _ in 0..2 {
+        let started = std::thread::Builder::new()
+            .name("forkflag-warm-up".into())
+            .spawn(|| ());
+        match started {
+            Ok(thread) => {
+                let _ = thread.join();
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// Installs the fork handlers (once per process; later calls do nothing).

@@ -137,7 +137,7 @@ pub struct Shared {
     /// Evaluations reported to the server.
     pub reported_evaluations: AtomicU64,
     /// Connection id of this process.
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
 }
 
 /// A running thread, as the process that started it sees it.
@@ -229,22 +229,45 @@ pub struct Lifecycle {
     stopped: Option<(u64, Arc<Shared>)>,
 }
 
-fn new_connection_id() -> String {
-    let mut bytes = [0u8; 16];
-    for chunk in bytes.chunks_mut(4) {
-        chunk.copy_from_slice(&crate::random::random_u32().to_le_bytes());
+/// The connection id of one process's thread: a random (version 4) UUID.
+///
+/// Made without the heap: a forked child makes one on its first
+/// evaluation, when every heap page written costs a copy-on-write fault.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionId([u8; 36]);
+
+impl ConnectionId {
+    fn random() -> ConnectionId {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut bytes = [0u8; 16];
+        for chunk in bytes.chunks_mut(4) {
+            chunk.copy_from_slice(&crate::random::random_u32().to_le_bytes());
+        }
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        let mut text = [b'-'; 36];
+        let mut at = 0;
+        for (i, byte) in bytes.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                at += 1;
+            }
+            text[at] = HEX[usize::from(byte >> 4)];
+            text[at + 1] = HEX[usize::from(byte & 0x0f)];
+            at += 2;
+        }
+        ConnectionId(text)
     }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+
+    /// The id as text (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Lifecycle {
@@ -317,7 +340,7 @@ impl Lifecycle {
             failures: AtomicU32::new(0),
             polling_stopped: AtomicBool::new(false),
             reported_evaluations: AtomicU64::new(0),
-            connection_id: new_connection_id(),
+            connection_id: ConnectionId::random(),
         });
         let worker = worker::Worker::new(
             Arc::clone(&self.engine),
@@ -451,7 +474,7 @@ impl Lifecycle {
                 polling_stopped: rt.shared.polling_stopped.load(Ordering::Relaxed),
                 reported_evaluations: rt.shared.reported_evaluations.load(Ordering::Relaxed),
                 state,
-                connection_id: rt.shared.connection_id.clone(),
+                connection_id: rt.shared.connection_id.as_str().to_owned(),
             },
             _ => match &self.stopped {
                 Some((generation, shared)) if *generation == fork::generation() => Stats {
@@ -463,7 +486,7 @@ impl Lifecycle {
                     polling_stopped: shared.polling_stopped.load(Ordering::Relaxed),
                     reported_evaluations: shared.reported_evaluations.load(Ordering::Relaxed),
                     state,
-                    connection_id: shared.connection_id.clone(),
+                    connection_id: shared.connection_id.as_str().to_owned(),
                 },
                 _ => Stats {
                     refreshes: self.carried_refreshes,
@@ -502,6 +525,31 @@ pub fn load_backup(engine: &Engine, settings: &Settings) -> Result<bool, CoreErr
             let result = engine.update_json(&bytes, None);
             crate::heap::after_update(bytes, &result);
             result.map(|_| true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectionId;
+
+    #[test]
+    fn a_connection_id_is_a_version_4_uuid_and_a_new_one_each_time() {
+        let ids: Vec<ConnectionId> = (0..64).map(|_| ConnectionId::random()).collect();
+        for id in &ids {
+            let text = id.as_str();
+            assert_eq!(text.len(), 36, "{text}");
+            for (i, c) in text.char_indices() {
+                match i {
+                    8 | 13 | 18 | 23 => assert_eq!(c, '-', "{text}"),
+                    14 => assert_eq!(c, '4', "{text}"),
+                    19 => assert!(matches!(c, '8' | '9' | 'a' | 'b'), "{text}"),
+                    _ => assert!(c.is_ascii_hexdigit() && !c.is_ascii_uppercase(), "{text}"),
+                }
+            }
+        }
+        for (i, id) in ids.iter().enumerate() {
+            assert!(!ids[i + 1..].contains(id), "{id:?} twice");
         }
     }
 }

@@ -55,6 +55,9 @@ RSpec.describe "what a forked child's first evaluation costs" do
       expect(status).to be_success
       result = JSON.parse(out, symbolize_names: true)
       expect(result[:statuses]).to eq([0, 0])
+      # The parent's thread ran at the fork: the child's first evaluation
+      # started its own, on the stack of the parent's.
+      expect(result[:threads]).to be(true)
       log = Dir.glob(File.join(dir, "ld.*")).map { |file| File.read(file) }.join
       idle = bound_symbols(log, result[:idle])
       evaluated = bound_symbols(log, result[:evaluated])

@@ -166,12 +166,8 @@ fn bind_thread_start() {
         let started = std::thread::Builder::new()
             .name("forkflag-warm-up".into())
             .spawn(|| ());
-        match started {
-            Ok(thread) => {
-                let _ = thread.join();
-            }
-            Err(_) => return,
-        }
+        let Ok(thread) = started else { return };
+        let _ = thread.join();
     }
 }
 

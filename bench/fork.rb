@@ -32,6 +32,11 @@
 # "added" is the difference between the worker with a client and the one
 # without, measured in the same rounds.
 #
+# Beside the times, the minor page faults each child's answering thread took
+# by its answer (from /proc/thread-self/stat): on a virtual machine a fault costs
+# microseconds, and unlike the times the count hardly moves with the load of
+# the machine, so it shows what a change to the child's path saves.
+#
 # Goal: under 50 us added, and zero round trips before the child's first answer.
 #
 #   ruby bench/fork.rb           (or: rake bench:fork)
@@ -81,6 +86,10 @@ def worker(commands, results, kind, client)
       answer = first_answer(kind, client, ctx)
       answered = now_ns
       answered_ms = Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
+      # Minor page faults of this thread (the one that forked and answers)
+      # since the fork; not those of threads the child started, which run
+      # beside it.
+      faults = File.read("/proc/thread-self/stat").split(") ", 2).last.split[7]
       before = 0
       if client
         # Refreshes by this child's own thread that had completed when it
@@ -90,17 +99,17 @@ def worker(commands, results, kind, client)
         refreshed_at = stats[:last_refresh_ms]
         before = stats[:refreshes].positive? && refreshed_at.positive? && refreshed_at < answered_ms ? 1 : 0
       end
-      writer.write("#{in_child} #{answered} #{before} #{answer}\n")
+      writer.write("#{in_child} #{answered} #{before} #{faults} #{answer}\n")
       writer.close
       exit!(0)
     end
     forked = now_ns
     writer.close
-    in_child, answered, refreshes = read_line(reader, "the forked child").split.first(3).map { |v| Integer(v) }
+    in_child, answered, refreshes, faults = read_line(reader, "the forked child").split.first(4).map { |v| Integer(v) }
     reader.close
     Process.wait(pid)
     times = [answered - started, forked - started, in_child - started, answered - in_child]
-    results.write("#{times.join(" ")} #{refreshes}\n")
+    results.write("#{times.join(" ")} #{faults} #{refreshes}\n")
   end
 end
 
@@ -114,7 +123,11 @@ def start_worker(kind, flags_path)
     case kind
     when :with
       client = Forkflag::Client.new(file: flags_path, backup_path: false, disable_metrics: true)
-      client.enabled?("flag-00000") # starts the background thread
+      # Starts the background thread. With the arguments the children pass:
+      # Ruby caches a method's lookup per call shape, and a shape a process
+      # never used costs its first caller a lookup and an allocation (in a
+      # forked child, copy-on-write faults), whoever's method it is.
+      client.enabled?("flag-00000", { userId: "user-0" })
       abort "the client is not ready" unless client.wait_until_ready(DEADLINE)
       abort "the client has no live thread" unless client.stats[:thread_alive]
     when :native, :threads
@@ -152,6 +165,7 @@ Dir.mktmpdir("forkflag-bench-fork") do |dir|
     fields = %i[total parent_fork child_start first_answer]
     samples = kinds.to_h { |kind| [kind, Hash.new { |h, k| h[k] = [] }] }
     refreshes = []
+    faults = kinds.to_h { |kind| [kind, []] }
     puts "bench/fork.rb: #{FORKS} forks per worker (+#{WARMUP} warm-up), #{FLAGS} flags, rotating order"
     puts Bench.machine
     (WARMUP + FORKS).times do |round|
@@ -159,10 +173,11 @@ Dir.mktmpdir("forkflag-bench-fork") do |dir|
       order.each do |name|
         _, commands, results = workers[name]
         commands.write("fork\n")
-        *times, child_refreshes = read_line(results, "worker #{name}").split.map { |v| Integer(v) }
+        *times, child_faults, child_refreshes = read_line(results, "worker #{name}").split.map { |v| Integer(v) }
         next if round < WARMUP
 
         fields.zip(times).each { |field, ns| samples[name][field] << (ns / 1000.0) }
+        faults[name] << child_faults
         refreshes << child_refreshes if name == :with
       end
     end
@@ -191,6 +206,10 @@ Dir.mktmpdir("forkflag-bench-fork") do |dir|
          "client): a native thread #{format("%.1f", added.call(:native))} us; a native and a Ruby thread, as a " \
          "client's #{format("%.1f", added.call(:threads))} us; added beyond them: " \
          "#{format("%.1f", added_med - added.call(:threads))} us"
+    puts "page faults of the child's answering thread by its answer (median; about 2 us each here): " \
+         "#{kinds.map { |kind| "#{kind} #{Bench.median(faults[kind]).round}" }.join(", ")}; " \
+         "the client adds #{(Bench.median(faults[:with]) - Bench.median(faults[:without])).round}, " \
+         "#{(Bench.median(faults[:with]) - Bench.median(faults[:threads])).round} beyond the client's threads"
     puts "round trips completed before the child's first answer (its thread's refreshes): " \
          "max #{refreshes.max} over #{refreshes.size} children"
     puts "goal: under 50 us added (median): #{Bench.verdict(added_med < 50)} (#{format("%.1f", added_med)} us); " \

@@ -790,6 +790,7 @@ impl Client {
             stats.reported_evaluations,
         )?;
         h.aset(ruby.to_symbol("connection_id"), stats.connection_id)?;
+        h.aset(ruby.to_symbol("prepared_start"), stats.prepared_start)?;
         h.aset(ruby.to_symbol("flags"), rb_self.engine.load().len())?;
         h.aset(ruby.to_symbol("fork_generation"), fork::generation())?;
         Ok(h)

@@ -14,9 +14,9 @@ mod report;
 mod worker;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -136,8 +136,123 @@ pub struct Shared {
     pub polling_stopped: AtomicBool,
     /// Evaluations reported to the server.
     pub reported_evaluations: AtomicU64,
-    /// Connection id of this process.
-    pub connection_id: ConnectionId,
+    /// Connection id of this process, set before the thread starts.
+    connection_id: OnceLock<ConnectionId>,
+    /// A start made ready by this thread for a forked child (see
+    /// [`Prepared`]); null until the thread made it. Owned by this value.
+    spare: AtomicPtr<Prepared>,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            ready: Completion::new(),
+            sockets: SocketRegistry::enlisted(),
+            alive: AtomicBool::new(true),
+            last_refresh_millis: AtomicI64::new(0),
+            refreshes: AtomicU64::new(0),
+            failures: AtomicU32::new(0),
+            polling_stopped: AtomicBool::new(false),
+            reported_evaluations: AtomicU64::new(0),
+            connection_id: OnceLock::new(),
+            spare: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// Connection id of this process's thread (empty before it starts).
+    pub fn connection_id(&self) -> &str {
+        self.connection_id.get().map_or("", ConnectionId::as_str)
+    }
+
+    /// Called by the running thread: makes the start a forked child of
+    /// this process will take, once.
+    pub(crate) fn prepare_spare(&self, engine: &Arc<Engine>, settings: &Arc<Settings>) {
+        if !self.spare.load(Ordering::Acquire).is_null() {
+            return;
+        }
+        let spare = Box::into_raw(Box::new(Prepared::new(engine, settings)));
+        if self
+            .spare
+            .compare_exchange(
+                std::ptr::null_mut(),
+                spare,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            // SAFETY: `spare` came from Box::into_raw above and was not published.
+            drop(unsafe { Box::from_raw(spare) });
+        }
+    }
+
+    /// In a forked child, the spare an ancestor's thread made in the
+    /// shared state this process inherited (and forgets).
+    ///
+    /// Read, not taken: the inherited value is never dropped in this
+    /// process, so the spare is owned by the caller alone, and reading it
+    /// writes nothing (no copy-on-write of this page).
+    ///
+    /// # Safety
+    /// `self` is inherited from an ancestor process and is forgotten, never
+    /// dropped, in this one; called at most once per process and value.
+    unsafe fn inherited_spare(&self) -> Option<Box<Prepared>> {
+        let spare = self.spare.load(Ordering::Acquire);
+        (!spare.is_null()).then(|| Box::from_raw(spare))
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let spare = *self.spare.get_mut();
+        if !spare.is_null() {
+            // SAFETY: published by `prepare_spare` from Box::into_raw and
+            // owned by this value.
+            drop(unsafe { Box::from_raw(spare) });
+        }
+    }
+}
+
+/// Everything a thread start allocates but the thread itself: the shared
+/// state, the command channel and the worker holding them.
+///
+/// A forked child starts its thread on its first evaluation, where every
+/// heap page written costs a copy-on-write fault, and an allocation in a
+/// long-lived heap writes several (the chunk, and its free-list
+/// neighbours). So each running thread makes one of these for its process's
+/// future children (`prepare_spare`); the child finds it in the state it
+/// inherited and only fills in its connection id.
+pub(crate) struct Prepared {
+    worker: worker::Worker,
+    commands: SyncSender<Command>,
+    shared: Arc<Shared>,
+    /// The thread's name, with room for the nul the standard library adds
+    /// (so naming the thread does not reallocate it).
+    name: String,
+}
+
+/// The background thread's name (what `ForkSafe.native_threads` counts).
+const THREAD_NAME: &str = "forkflag-worker";
+
+impl Prepared {
+    fn new(engine: &Arc<Engine>, settings: &Arc<Settings>) -> Prepared {
+        let (commands, inbox) = sync_channel(16);
+        let shared = Arc::new(Shared::new());
+        let worker = worker::Worker::new(
+            Arc::clone(engine),
+            Arc::clone(settings),
+            Arc::clone(&shared),
+            inbox,
+        );
+        let mut name = String::with_capacity(THREAD_NAME.len() + 1);
+        name.push_str(THREAD_NAME);
+        Prepared {
+            worker,
+            commands,
+            shared,
+            name,
+        }
+    }
 }
 
 /// A running thread, as the process that started it sees it.
@@ -180,6 +295,9 @@ pub struct Stats {
     pub state: &'static str,
     /// Connection id of this process (empty before the first start).
     pub connection_id: String,
+    /// Whether this process's running thread started from the start its
+    /// parent's thread prepared (see [`Prepared`]).
+    pub prepared_start: bool,
 }
 
 /// A stop in progress, from [`Lifecycle::stop`].
@@ -227,6 +345,10 @@ pub struct Lifecycle {
     /// The shared state of the last thread this process stopped, so stats
     /// after `park` or `close` still show what it did (with its generation).
     stopped: Option<(u64, Arc<Shared>)>,
+    /// A start an ancestor's thread prepared, found after a fork.
+    spare: Option<Box<Prepared>>,
+    /// Whether the running thread started from such a start.
+    prepared_start: bool,
 }
 
 /// The connection id of one process's thread: a random (version 4) UUID.
@@ -280,6 +402,8 @@ impl Lifecycle {
             state: State::Idle,
             carried_refreshes: 0,
             stopped: None,
+            spare: None,
+            prepared_start: false,
         }
     }
 
@@ -299,7 +423,11 @@ impl Lifecycle {
     /// are closed with close(2) only.
     pub fn forget_inherited(&mut self) -> bool {
         if matches!(&self.stopped, Some((generation, _)) if *generation != fork::generation()) {
-            std::mem::forget(self.stopped.take());
+            if let Some((_, shared)) = self.stopped.take() {
+                // SAFETY: inherited (its generation differs) and forgotten next.
+                self.spare = unsafe { shared.inherited_spare() };
+                std::mem::forget(shared);
+            }
         }
         let inherited =
             matches!(&self.state, State::Running(rt) if rt.generation != fork::generation());
@@ -309,6 +437,8 @@ impl Lifecycle {
                 // generation differs), so we are a forked child and its
                 // sockets are copies of the ancestor's descriptors.
                 unsafe { rt.shared.sockets.close_inherited() };
+                // SAFETY: as above; `rt` is forgotten next.
+                self.spare = unsafe { rt.shared.inherited_spare() };
                 std::mem::forget(rt);
             }
             self.carried_refreshes = 0;
@@ -330,26 +460,24 @@ impl Lifecycle {
     }
 
     fn start(&mut self) {
-        let (commands, inbox) = sync_channel(16);
-        let shared = Arc::new(Shared {
-            ready: Completion::new(),
-            sockets: SocketRegistry::enlisted(),
-            alive: AtomicBool::new(true),
-            last_refresh_millis: AtomicI64::new(0),
-            refreshes: AtomicU64::new(0),
-            failures: AtomicU32::new(0),
-            polling_stopped: AtomicBool::new(false),
-            reported_evaluations: AtomicU64::new(0),
-            connection_id: ConnectionId::random(),
-        });
-        let worker = worker::Worker::new(
-            Arc::clone(&self.engine),
-            Arc::clone(&self.settings),
-            Arc::clone(&shared),
-            inbox,
-        );
+        let Prepared {
+            worker,
+            commands,
+            shared,
+            name,
+        } = match self.spare.take() {
+            Some(spare) => {
+                self.prepared_start = true;
+                *spare
+            }
+            None => {
+                self.prepared_start = false;
+                Prepared::new(&self.engine, &self.settings)
+            }
+        };
+        let _ = shared.connection_id.set(ConnectionId::random());
         let spawned = std::thread::Builder::new()
-            .name("forkflag-worker".into())
+            .name(name)
             .spawn(move || worker.run());
         match spawned {
             Ok(handle) => {
@@ -474,7 +602,8 @@ impl Lifecycle {
                 polling_stopped: rt.shared.polling_stopped.load(Ordering::Relaxed),
                 reported_evaluations: rt.shared.reported_evaluations.load(Ordering::Relaxed),
                 state,
-                connection_id: rt.shared.connection_id.as_str().to_owned(),
+                connection_id: rt.shared.connection_id().to_owned(),
+                prepared_start: self.prepared_start,
             },
             _ => match &self.stopped {
                 Some((generation, shared)) if *generation == fork::generation() => Stats {
@@ -486,7 +615,8 @@ impl Lifecycle {
                     polling_stopped: shared.polling_stopped.load(Ordering::Relaxed),
                     reported_evaluations: shared.reported_evaluations.load(Ordering::Relaxed),
                     state,
-                    connection_id: shared.connection_id.as_str().to_owned(),
+                    connection_id: shared.connection_id().to_owned(),
+                    prepared_start: false,
                 },
                 _ => Stats {
                     refreshes: self.carried_refreshes,

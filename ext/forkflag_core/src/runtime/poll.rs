@@ -177,12 +177,8 @@ impl Poller {
         };
         let etag = engine.etag();
         let interval = settings.refresh_interval.as_millis().to_string();
-        let mut headers = super::report::common_headers(
-            settings,
-            token,
-            &interval,
-            shared.connection_id.as_str(),
-        );
+        let mut headers =
+            super::report::common_headers(settings, token, &interval, shared.connection_id());
         if let Some(etag) = etag.as_deref() {
             headers.push(("If-None-Match", etag));
         }

@@ -101,7 +101,7 @@ impl Reporter {
             return Ok(());
         };
         let interval = settings.metrics_interval.as_millis().to_string();
-        let mut headers = common_headers(settings, token, &interval, shared.connection_id.as_str());
+        let mut headers = common_headers(settings, token, &interval, shared.connection_id());
         headers.push(("Content-Type", "application/json"));
         let body = serde_json::to_vec(body).map_err(|e| (0, e.to_string()))?;
         let url = endpoint.display_url(path);
@@ -122,7 +122,7 @@ impl Reporter {
         let body = json!({
             "appName": settings.app_name,
             "instanceId": settings.instance_id,
-            "connectionId": shared.connection_id.as_str(),
+            "connectionId": shared.connection_id(),
             "sdkVersion": settings.sdk,
             "strategies": STRATEGIES,
             "started": format_millis(self.started),
@@ -172,7 +172,7 @@ impl Reporter {
         let body = json!({
             "appName": settings.app_name,
             "instanceId": settings.instance_id,
-            "connectionId": shared.connection_id.as_str(),
+            "connectionId": shared.connection_id(),
             "environment": settings.environment,
             "sdkVersion": settings.sdk,
             "platformName": settings.platform_name,

@@ -75,6 +75,8 @@ impl Worker {
 
     pub(crate) fn run(self) {
         let _alive = AliveFlag(Arc::clone(&self.shared));
+        // Made here, off the Ruby thread, for this process's future children.
+        self.shared.prepare_spare(&self.engine, &self.settings);
         let settings = &*self.settings;
         let engine = &*self.engine;
         let shared = &*self.shared;

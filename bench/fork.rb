@@ -2,8 +2,8 @@
 
 # Benchmark 3: what a live client adds to fork + first evaluation in the child.
 #
-# Three worker processes run side by side, forked from this one after the
-# gem is loaded: one holds a live client (a real background thread watching
+# Five worker processes run side by side, forked from this one after the
+# gem is loaded: two hold a live client (a real background thread watching
 # a flags file, 1,000 flags, ready, evaluated once), the others hold no
 # client. In each round this process asks each, in rotating order, to fork
 # once; the forked child answers its first question and reports the
@@ -25,7 +25,12 @@
 #   refreshes at once), so these are the parts of "added" that the threads
 #   cost on this machine, whoever owns them. Like a client's process, the
 #   references have started a thread on an ended thread's stack before they
-#   fork (see `bind_thread_start` in fork.rs).
+#   fork (see `bind_thread_start` in fork.rs);
+# - "bare start": a second process with a live client, made the same way,
+#   whose children start a native thread as the references' do instead of
+#   evaluating. "with" minus "bare start" is what forkflag's own code adds
+#   to a forked child's first answer beyond the thread start it needs: the
+#   same process state, the same inherited client and threads.
 #
 # Latency = child's answer time - parent's time just before fork (the clock
 # is system-wide). The figures are medians and p99 over FORKS rounds of each;
@@ -57,7 +62,7 @@ end
 def first_answer(kind, client, ctx)
   case kind
   when :with then client.enabled?("flag-00000", ctx)
-  when :native, :threads then Forkflag._bench_spawn_thread(0) && false
+  when :native, :threads, :bare then Forkflag._bench_spawn_thread(0) && false
   else false
   end
 end
@@ -121,7 +126,7 @@ def start_worker(kind, flags_path)
     results_r.close
     client = nil
     case kind
-    when :with
+    when :with, :bare
       client = Forkflag::Client.new(file: flags_path, backup_path: false, disable_metrics: true)
       # Starts the background thread. With the arguments the children pass:
       # Ruby caches a method's lookup per call shape, and a shape a process
@@ -158,7 +163,7 @@ end
 Dir.mktmpdir("forkflag-bench-fork") do |dir|
   flags_path = File.join(dir, "flags.json")
   File.write(flags_path, Bench.payload(Bench.mixed_features(FLAGS)))
-  kinds = %i[with without native threads]
+  kinds = %i[with without native threads bare]
   workers = kinds.to_h { |kind| [kind, start_worker(kind, flags_path)] }
   begin
     workers.each { |name, (_, _, results)| read_line(results, "worker #{name}") }
@@ -190,15 +195,16 @@ Dir.mktmpdir("forkflag-bench-fork") do |dir|
       o_med, o_p99 = summary(samples[:without][field])
       n_med, = summary(samples[:native][field])
       t_med, = summary(samples[:threads][field])
+      b_med, = summary(samples[:bare][field])
       [labels[field], format("%.1f", w_med), format("%.1f", o_med), format("%.1f", w_med - o_med),
        format("%.2fx", w_med / o_med), format("%.1f", w_p99), format("%.1f", o_p99), format("%.1f", w_p99 - o_p99),
-       format("%.1f", n_med - o_med), format("%.1f", t_med - o_med)]
+       format("%.1f", n_med - o_med), format("%.1f", t_med - o_med), format("%.1f", w_med - b_med)]
     end
     puts
-    puts "microseconds after the parent calls fork; medians and p99 over #{FORKS} forks each; the last two columns " \
-         "are what the references add (median)"
+    puts "microseconds after the parent calls fork; medians and p99 over #{FORKS} forks each; \"native thread\" and " \
+         "\"client's threads\": what those references add (median); \"beyond a bare start\": with - bare start (median)"
     Bench.table(["", "with", "without", "added", "ratio", "p99 with", "p99 without", "p99 added", "native thread",
-                 "client's threads"], rows)
+                 "client's threads", "beyond a bare start"], rows)
     added = ->(kind) { Bench.median(samples[kind][:total]) - Bench.median(samples[:without][:total]) }
     added_med = added.call(:with)
     puts
@@ -206,10 +212,14 @@ Dir.mktmpdir("forkflag-bench-fork") do |dir|
          "client): a native thread #{format("%.1f", added.call(:native))} us; a native and a Ruby thread, as a " \
          "client's #{format("%.1f", added.call(:threads))} us; added beyond them: " \
          "#{format("%.1f", added_med - added.call(:threads))} us"
+    beyond_bare = Bench.median(samples[:with][:total]) - Bench.median(samples[:bare][:total])
+    puts "forkflag's own part (a client's child evaluating, against one starting a bare thread, same process state): " \
+         "#{format("%.1f", beyond_bare)} us"
     puts "page faults of the child's answering thread by its answer (median; about 2 us each here): " \
          "#{kinds.map { |kind| "#{kind} #{Bench.median(faults[kind]).round}" }.join(", ")}; " \
          "the client adds #{(Bench.median(faults[:with]) - Bench.median(faults[:without])).round}, " \
-         "#{(Bench.median(faults[:with]) - Bench.median(faults[:threads])).round} beyond the client's threads"
+         "#{(Bench.median(faults[:with]) - Bench.median(faults[:threads])).round} beyond the client's threads, " \
+         "#{(Bench.median(faults[:with]) - Bench.median(faults[:bare])).round} beyond a bare start"
     puts "round trips completed before the child's first answer (its thread's refreshes): " \
          "max #{refreshes.max} over #{refreshes.size} children"
     puts "goal: under 50 us added (median): #{Bench.verdict(added_med < 50)} (#{format("%.1f", added_med)} us); " \

@@ -46,6 +46,18 @@ RSpec.describe Forkflag::Client do
       expect(ids.map { |id| client.enabled?("half", { user_id: id.to_i }) }).to eq(reference)
     end
 
+    it "reads a field given twice from its camelCase Symbol, then its snake_case Symbol, then a String key" do
+      on, off = (1..200).map(&:to_s).partition { |id| client.enabled?("half", { userId: id }) }.map(&:first)
+      expect([on, off]).to all(be_a(String))
+      expect(client.enabled?("half", { "userId" => off, user_id: off, userId: on })).to be(true)
+      expect(client.enabled?("half", { "userId" => on, userId: off, user_id: on })).to be(false)
+      expect(client.enabled?("half", { "userId" => off, user_id: on })).to be(true)
+      expect(client.enabled?("half", { "user_id" => on, user_id: off })).to be(false)
+      # Among String keys alone, the last one wins.
+      expect(client.enabled?("half", { "user_id" => off, "userId" => on })).to be(true)
+      expect(client.enabled?("half", { "userId" => on, "user_id" => off })).to be(false)
+    end
+
     it "reads custom fields from properties, or at the top level" do
       expect(client.enabled?("pro-only", { properties: { plan: "pro" } })).to be(true)
       expect(client.enabled?("pro-only", { "properties" => { "plan" => "pro" } })).to be(true)

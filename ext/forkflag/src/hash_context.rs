@@ -1,10 +1,15 @@
 //! A Ruby Hash read as an evaluation context, lazily and without copying.
 //!
 //! Keys may be Symbols or Strings, in snake_case or the camelCase of the
-//! Unleash API. The hash is scanned once, on the first field an evaluation
-//! needs; a flag whose strategies read no field never scans it. Values are
-//! read in place: Strings and Symbols as they are, Integers formatted on the
-//! stack, anything else through `to_s`.
+//! Unleash API. A field is read when an evaluation needs it, and a flag
+//! whose strategies read no field never looks at the hash: first as a Symbol
+//! key, by a direct lookup (camelCase, then snake_case), which is how
+//! applications write contexts; only a field missing as a Symbol makes the
+//! hash be scanned, once per evaluation, for String keys (the last such key
+//! wins). Custom properties are read the same way: the Symbol of their name,
+//! when Ruby knows one, then a scan by text. Values are read in place:
+//! Strings and Symbols as they are, Integers formatted on the stack,
+//! anything else through `to_s`.
 
 use std::cell::Cell;
 use std::os::raw::c_int;
@@ -12,12 +17,11 @@ use std::sync::OnceLock;
 
 use forkflag_core::time::parse_timestamp_millis;
 use forkflag_core::{Context, CurrentTime, Field};
-use magnus::rb_sys::AsRawValue;
 use magnus::{Error, Ruby};
 use rb_sys::{
     macros::{FIXNUM_P, RB_SYMBOL_P, RB_TYPE_P, RSTRING_LEN, RSTRING_PTR},
-    rb_cTime, rb_hash_foreach, rb_obj_as_string, rb_obj_is_kind_of, rb_protect, rb_sym2str,
-    rb_time_timespec, ruby_special_consts, ruby_value_type, st_retval, VALUE,
+    rb_cTime, rb_hash_foreach, rb_hash_lookup2, rb_obj_as_string, rb_obj_is_kind_of, rb_protect,
+    rb_sym2str, rb_time_timespec, ruby_special_consts, ruby_value_type, st_retval, VALUE,
 };
 
 /// Slots of the standard fields in a scanned hash.
@@ -56,10 +60,19 @@ const QUNDEF: VALUE = ruby_special_consts::RUBY_Qundef as VALUE;
 static KEY_SYMBOLS: OnceLock<[VALUE; 12]> = OnceLock::new();
 
 /// Interns the key symbols.
-pub fn init(ruby: &Ruby) -> Result<(), Error> {
+/// (`_ruby`: called on a Ruby thread.)
+pub fn init(_ruby: &Ruby) -> Result<(), Error> {
     let mut syms = [QNIL; 12];
     for (i, (name, _)) in KEY_NAMES.iter().enumerate() {
-        syms[i] = magnus::IntoValue::into_value_with(ruby.to_symbol(name), ruby).as_raw();
+        // SAFETY: on a Ruby thread at load time; rb_intern2 makes a
+        // permanent ID, and the Symbol of an ID is static (an immediate
+        // value the GC never frees), so it may be kept and looked up later.
+        syms[i] = unsafe {
+            rb_sys::rb_id2sym(rb_sys::rb_intern2(
+                name.as_ptr().cast(),
+                name.len() as std::os::raw::c_long,
+            ))
+        };
     }
     let _ = KEY_SYMBOLS.set(syms);
     Ok(())
@@ -196,7 +209,28 @@ impl HashContext {
         }
     }
 
-    fn fields(&self) -> [VALUE; SLOTS] {
+    /// The value of a standard field: its Symbol keys by lookup, then the
+    /// String keys the scan found.
+    fn field(&self, slot: usize) -> VALUE {
+        if let Some(syms) = KEY_SYMBOLS.get() {
+            for (i, (_, of)) in KEY_NAMES.iter().enumerate() {
+                if *of == slot {
+                    // SAFETY: `self.hash` is a live Hash and `syms[i]` a static
+                    // Symbol; rb_hash_lookup2 neither raises nor calls Ruby code
+                    // for Symbol keys.
+                    let value = unsafe { rb_hash_lookup2(self.hash, syms[i], QUNDEF) };
+                    if value != QUNDEF {
+                        return value;
+                    }
+                }
+            }
+        }
+        self.scanned()[slot]
+    }
+
+    /// The hash scanned once for every standard field, String keys
+    /// included.
+    fn scanned(&self) -> [VALUE; SLOTS] {
         if let Some(f) = self.fields.get() {
             return f;
         }
@@ -224,7 +258,7 @@ impl HashContext {
     }
 
     fn custom(&self, name: &str) -> VALUE {
-        let props = self.fields()[PROPERTIES];
+        let props = self.field(PROPERTIES);
         // SAFETY: `props` is a live VALUE from the context hash.
         if props != QUNDEF && unsafe { RB_TYPE_P(props, ruby_value_type::RUBY_T_HASH) } {
             let found = find_by_text(props, name.as_bytes());
@@ -266,19 +300,19 @@ fn find_by_text(hash: VALUE, name: &[u8]) -> VALUE {
 impl Context for HashContext {
     fn with_field<R>(&self, field: &Field, f: impl FnOnce(Option<&str>) -> R) -> R {
         let value = match field {
-            Field::UserId => self.fields()[USER_ID],
-            Field::SessionId => self.fields()[SESSION_ID],
-            Field::RemoteAddress => self.fields()[REMOTE_ADDRESS],
-            Field::Environment => self.fields()[ENVIRONMENT],
-            Field::AppName => self.fields()[APP_NAME],
-            Field::CurrentTime => self.fields()[CURRENT_TIME],
+            Field::UserId => self.field(USER_ID),
+            Field::SessionId => self.field(SESSION_ID),
+            Field::RemoteAddress => self.field(REMOTE_ADDRESS),
+            Field::Environment => self.field(ENVIRONMENT),
+            Field::AppName => self.field(APP_NAME),
+            Field::CurrentTime => self.field(CURRENT_TIME),
             Field::Property(name) => self.custom(name),
         };
         with_value_text(value, f)
     }
 
     fn current_time(&self) -> CurrentTime {
-        time_of(self.fields()[CURRENT_TIME])
+        time_of(self.field(CURRENT_TIME))
     }
 }
 

@@ -22,8 +22,14 @@
 # most 10% higher: more than the p99 of one server varies from run to run
 # here is not a change this benchmark can see).
 #
+# PIN=1 runs the servers on the first CPU and wrk on the second (taskset), so
+# that the load generator does not take the server's CPU: the server is then
+# bound by its own CPU, and the ratio of requests per second is the ratio of
+# the cost of a request.
+#
 #   ruby bench/throughput.rb      (or: rake bench:throughput)
 #   DURATION=10 PAIRS=3 ruby bench/throughput.rb
+#   PIN=1 DURATION=5 PAIRS=6 ruby bench/throughput.rb
 require_relative "support"
 require_relative "../support/loopback"
 require "socket"
@@ -34,11 +40,14 @@ DURATION = Bench.env_number("DURATION", 10).to_i
 PAIRS = Bench.env_number("PAIRS", 3).to_i
 CONNECTIONS = 16
 P99_TOLERANCE = 10 # percent
+PIN = ENV["PIN"] == "1"
+SERVER_CPUS = PIN ? %w[taskset -c 0] : [].freeze
+WRK_CPUS = PIN ? %w[taskset -c 1] : [].freeze
 DEADLINE = 30
 
 def start_puma(port, evaluate, flags_path, log)
   env = { "FORKFLAG_BENCH_EVALUATE" => evaluate ? "1" : "0", "FORKFLAG_BENCH_FLAGS" => flags_path }
-  pid = Process.spawn(env, "puma", "--workers", "2", "--threads", "4:4", "--preload", "--bind",
+  pid = Process.spawn(env, *SERVER_CPUS, "puma", "--workers", "2", "--threads", "4:4", "--preload", "--bind",
                       "tcp://127.0.0.1:#{port}", "--environment", "production",
                       File.expand_path("throughput/config.ru", __dir__),
                       out: log, err: log, pgroup: true)
@@ -71,7 +80,7 @@ end
 # One wrk run against a server: [req/s, p99 ms, errors, CPU us per request].
 def wrk(port, pgid)
   cpu_before = group_cpu_seconds(pgid)
-  out = IO.popen(["wrk", "--threads", "2", "--connections", CONNECTIONS.to_s, "--duration", "#{DURATION}s",
+  out = IO.popen([*WRK_CPUS, "wrk", "--threads", "2", "--connections", CONNECTIONS.to_s, "--duration", "#{DURATION}s",
                   "--latency", "http://127.0.0.1:#{port}/?user-42"], err: %i[child out], &:read)
   rps = Float(out[%r{Requests/sec:\s+([\d.]+)}, 1] || raise("wrk said: #{out}"))
   p99 = out.match(/^\s+99%\s+([\d.]+)(us|ms|s)$/) || raise("wrk printed no p99: #{out}")
@@ -102,7 +111,8 @@ begin
     servers[name] = start_puma(port, name == :with, flags_path, File.join(tmp, "puma-#{name}.log"))
   end
   puts "bench/throughput.rb: puma #{`puma --version`.split.last} cluster (2 workers x 4 threads, preload), " \
-       "wrk 2 threads #{CONNECTIONS} connections #{DURATION} s per run, #{PAIRS} alternating pairs"
+       "wrk 2 threads #{CONNECTIONS} connections #{DURATION} s per run, #{PAIRS} alternating pairs" \
+       "#{PIN ? "; servers on CPU 0, wrk on CPU 1" : ""}"
   puts Bench.machine
   ports.each_value { |port| IO.popen(["wrk", "--duration", "2s", "http://127.0.0.1:#{port}/?warm-up"], &:read) }
   runs = { with: [], without: [] }

@@ -8,7 +8,10 @@
 $LOAD_PATH.unshift(File.expand_path("../../lib", __dir__))
 require "forkflag"
 
-FLAG_NAMES = Array.new(10) { |i| format("flag-%05d", i * 7) }.freeze
+# The names as an application writes them: literals, frozen in a file with
+# `# frozen_string_literal: true` (`-` gives the same deduplicated frozen
+# String a literal is).
+FLAG_NAMES = Array.new(10) { |i| -format("flag-%05d", i * 7) }.freeze
 EVALUATE = ENV["FORKFLAG_BENCH_EVALUATE"] == "1"
 CLIENT = if EVALUATE
            Forkflag::Client.new(file: ENV.fetch("FORKFLAG_BENCH_FLAGS"), backup_path: false,

@@ -234,6 +234,14 @@ pub(crate) struct Prepared {
 /// The background thread's name (what `ForkSafe.native_threads` counts).
 const THREAD_NAME: &str = "forkflag-worker";
 
+// A spare is made on a client's thread and used, or dropped with the state
+// that holds it, on another: it must be Send (a raw pointer hides it from
+// the compiler's own check).
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<Prepared>();
+};
+
 impl Prepared {
     fn new(engine: &Arc<Engine>, settings: &Arc<Settings>) -> Prepared {
         let (commands, inbox) = sync_channel(16);

@@ -6,10 +6,11 @@
 //! key, by a direct lookup (camelCase, then snake_case), which is how
 //! applications write contexts; only a field missing as a Symbol makes the
 //! hash be scanned, once per evaluation, for String keys (the last such key
-//! wins). Custom properties are read the same way: the Symbol of their name,
-//! when Ruby knows one, then a scan by text. Values are read in place:
-//! Strings and Symbols as they are, Integers formatted on the stack,
-//! anything else through `to_s`.
+//! wins). Custom properties are found by a scan of the properties hash
+//! (then of the top level) for a String or Symbol key with their name:
+//! looking a Symbol up by name costs more than that scan. Values are read
+//! in place: Strings and Symbols as they are, Integers formatted on the
+//! stack, anything else through `to_s`.
 
 use std::cell::Cell;
 use std::os::raw::c_int;

@@ -86,16 +86,6 @@ fn slot_of_text(text: &[u8]) -> Option<usize> {
         .map(|(_, slot)| *slot)
 }
 
-fn slot_of_key(key: VALUE) -> Option<usize> {
-    if let Some(syms) = KEY_SYMBOLS.get() {
-        if let Some(i) = syms.iter().position(|&s| s == key) {
-            return Some(KEY_NAMES[i].1);
-        }
-    }
-    // SAFETY: `key` is a live VALUE owned by the hash being iterated.
-    unsafe { key_text(key) }.and_then(slot_of_text)
-}
-
 /// The text of a String or Symbol key, borrowed from the Ruby object.
 ///
 /// # Safety
@@ -229,8 +219,9 @@ impl HashContext {
         self.scanned()[slot]
     }
 
-    /// The hash scanned once for every standard field, String keys
-    /// included.
+    /// The standard fields given under String keys, the hash scanned once
+    /// (a Symbol key is found by [`HashContext::field`]'s lookup; a field
+    /// missing as a Symbol can only come from a String).
     fn scanned(&self) -> [VALUE; SLOTS] {
         if let Some(f) = self.fields.get() {
             return f;
@@ -240,8 +231,10 @@ impl HashContext {
             // SAFETY: `arg` is the address of `fields` below, alive for the
             // whole iteration; the callback neither raises nor allocates.
             let fields = &mut *(arg as *mut [VALUE; SLOTS]);
-            if let Some(slot) = slot_of_key(key) {
-                fields[slot] = value;
+            if RB_TYPE_P(key, ruby_value_type::RUBY_T_STRING) {
+                if let Some(slot) = slot_of_text(string_bytes(key)) {
+                    fields[slot] = value;
+                }
             }
             st_retval::ST_CONTINUE as c_int
         }

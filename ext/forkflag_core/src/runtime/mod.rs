@@ -164,25 +164,15 @@ impl Shared {
         self.connection_id.get().map_or("", ConnectionId::as_str)
     }
 
-    /// Called by the running thread: makes the start a forked child of
-    /// this process will take, once.
+    /// Called by the running thread, once as it starts: makes the start a
+    /// forked child of this process will take.
     pub(crate) fn prepare_spare(&self, engine: &Arc<Engine>, settings: &Arc<Settings>) {
-        if !self.spare.load(Ordering::Acquire).is_null() {
-            return;
-        }
         let spare = Box::into_raw(Box::new(Prepared::new(engine, settings)));
-        if self
-            .spare
-            .compare_exchange(
-                std::ptr::null_mut(),
-                spare,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-        {
-            // SAFETY: `spare` came from Box::into_raw above and was not published.
-            drop(unsafe { Box::from_raw(spare) });
+        let previous = self.spare.swap(spare, Ordering::AcqRel);
+        if !previous.is_null() {
+            // SAFETY: published here earlier from Box::into_raw, owned by
+            // this value, and no longer reachable from it.
+            drop(unsafe { Box::from_raw(previous) });
         }
     }
 
@@ -265,6 +255,8 @@ impl Prepared {
 
 /// A running thread, as the process that started it sees it.
 struct Runtime {
+    /// Whether it started from a start an ancestor's thread prepared.
+    prepared: bool,
     handle: JoinHandle<()>,
     commands: SyncSender<Command>,
     shared: Arc<Shared>,
@@ -355,8 +347,6 @@ pub struct Lifecycle {
     stopped: Option<(u64, Arc<Shared>)>,
     /// A start an ancestor's thread prepared, found after a fork.
     spare: Option<Box<Prepared>>,
-    /// Whether the running thread started from such a start.
-    prepared_start: bool,
 }
 
 /// The connection id of one process's thread: a random (version 4) UUID.
@@ -411,7 +401,6 @@ impl Lifecycle {
             carried_refreshes: 0,
             stopped: None,
             spare: None,
-            prepared_start: false,
         }
     }
 
@@ -468,20 +457,16 @@ impl Lifecycle {
     }
 
     fn start(&mut self) {
+        let spare = self.spare.take();
+        let prepared = spare.is_some();
         let Prepared {
             worker,
             commands,
             shared,
             name,
-        } = match self.spare.take() {
-            Some(spare) => {
-                self.prepared_start = true;
-                *spare
-            }
-            None => {
-                self.prepared_start = false;
-                Prepared::new(&self.engine, &self.settings)
-            }
+        } = match spare {
+            Some(spare) => *spare,
+            None => Prepared::new(&self.engine, &self.settings),
         };
         let _ = shared.connection_id.set(ConnectionId::random());
         let spawned = std::thread::Builder::new()
@@ -490,6 +475,7 @@ impl Lifecycle {
         match spawned {
             Ok(handle) => {
                 self.state = State::Running(Runtime {
+                    prepared,
                     handle,
                     commands,
                     shared,
@@ -611,7 +597,7 @@ impl Lifecycle {
                 reported_evaluations: rt.shared.reported_evaluations.load(Ordering::Relaxed),
                 state,
                 connection_id: rt.shared.connection_id().to_owned(),
-                prepared_start: self.prepared_start,
+                prepared_start: rt.prepared,
             },
             _ => match &self.stopped {
                 Some((generation, shared)) if *generation == fork::generation() => Stats {

@@ -49,9 +49,7 @@ if (label = ARGV[0])
   exit!(0)
 end
 
-valgrind = ENV.fetch("PATH", "").split(File::PATH_SEPARATOR).map { |d| File.join(d, "valgrind") }
-              .find { |f| File.executable?(f) }
-abort "bench/instructions.rb needs valgrind (apt-get install valgrind)" unless valgrind
+valgrind = Bench.valgrind("bench/instructions.rb")
 
 puts "bench/instructions.rb: #{CALLS} calls a loop, counted by callgrind"
 puts Bench.machine

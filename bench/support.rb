@@ -127,6 +127,13 @@ module Bench
     end
   end
 
+  # The valgrind executable on PATH; aborts naming `script` when there is none.
+  def valgrind(script)
+    found = ENV.fetch("PATH", "").split(File::PATH_SEPARATOR).map { |d| File.join(d, "valgrind") }
+               .find { |f| File.executable?(f) }
+    found or abort "#{script} needs valgrind (apt-get install valgrind)"
+  end
+
   def verdict(met)
     met ? "met" : "MISSED"
   end

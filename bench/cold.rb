@@ -14,8 +14,8 @@
 # run without calls) / REQUESTS, so the set-up, the client's build and the
 # sweeps cancel; the median of RUNS such pairs, because a process's layout
 # (its hash seeds, where its heap objects land) differs from run to run and
-# moves the data and page figures by a fifth or so. Instructions and code
-# lines move far less. The floor is the same 10 calls to Forkflag::Client#_noop,
+# moves the data and page figures by up to a half. Instructions and code
+# lines move by about a tenth. The floor is the same 10 calls to Forkflag::Client#_noop,
 # an empty native method with the same arguments. These are counts, not
 # times: they do not depend on the machine's load, and they show where a
 # cold request's time goes (on a virtual machine a page missed from the TLB

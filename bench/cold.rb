@@ -15,8 +15,9 @@
 # sweeps cancel; the median of RUNS such pairs, because a process's layout
 # (its hash seeds, where its heap objects land) differs from run to run and
 # moves the data and page figures by up to a half. Instructions and code
-# lines move by about a tenth. The floor is the same 10 calls to Forkflag::Client#_noop,
-# an empty native method with the same arguments. These are counts, not
+# lines move by about a tenth. The floor is the same 10 calls to
+# Forkflag::Client#_noop, an empty native method with the same arguments.
+# These are counts, not
 # times: they do not depend on the machine's load, and they show where a
 # cold request's time goes (on a virtual machine a page missed from the TLB
 # costs a walk of two page tables).
@@ -46,7 +47,7 @@ SUBJECTS = {
 # In the process valgrind runs: REQUESTS requests, then exit.
 if (label = ARGV[0])
   client = Bench.local_client(Bench.payload(Bench.mixed_features(1000)))
-  names = Array.new(10) { |i| -format("flag-%05d", i * 7) }.freeze # as bench/throughput/config.ru
+  names = Bench.request_names
   sweep = "x" * SWEEP_BYTES
   call = SUBJECTS.fetch(label)
   names.each { |name| client.public_send(call, name, {}) } if call # a first call of each, as a warm server has made
@@ -55,7 +56,7 @@ if (label = ARGV[0])
   i = 0
   while i < REQUESTS
     sweep.sum # reads every line of the buffer
-    context = { userId: "user-42", environment: "production", properties: { plan: "plan-3", version: "1.4.0" } }
+    context = Bench.request_context("user-42")
     names.each { |name| client.public_send(call, name, context) } if call
     i += 1
   end

@@ -14,6 +14,18 @@ require "etc"
 module Bench
   module_function
 
+  # The 10 names bench/throughput/config.ru evaluates per request (and
+  # bench/cold.rb), frozen as literals are: flags of every shape of
+  # mixed_features.
+  def request_names
+    Array.new(10) { |i| -format("flag-%05d", i * 7) }.freeze
+  end
+
+  # The context that app builds for a request.
+  def request_context(user)
+    { userId: user, environment: "production", properties: { plan: "plan-3", version: "1.4.0" } }
+  end
+
   # The constrained shape: three constraints, one of them SEMVER and one an
   # IN list of 1,000 values (the same shape as the core benchmark's).
   def constrained_flag(name)

@@ -5,13 +5,12 @@
 # without it the same request does the same work minus the evaluations.
 # Loaded once in Puma's master (preload_app!), so the client is created
 # before the workers fork, as the README recommends.
-$LOAD_PATH.unshift(File.expand_path("../../lib", __dir__))
-require "forkflag"
+require_relative "../support"
 
 # The names as an application writes them: literals, frozen in a file with
 # `# frozen_string_literal: true` (`-` gives the same deduplicated frozen
 # String a literal is).
-FLAG_NAMES = Array.new(10) { |i| -format("flag-%05d", i * 7) }.freeze
+FLAG_NAMES = Bench.request_names
 EVALUATE = ENV["FORKFLAG_BENCH_EVALUATE"] == "1"
 CLIENT = if EVALUATE
            Forkflag::Client.new(file: ENV.fetch("FORKFLAG_BENCH_FLAGS"), backup_path: false,
@@ -19,8 +18,7 @@ CLIENT = if EVALUATE
          end
 
 run(lambda do |env|
-  context = { userId: env["QUERY_STRING"], environment: "production",
-              properties: { plan: "plan-3", version: "1.4.0" } }
+  context = Bench.request_context(env["QUERY_STRING"])
   on = 0
   FLAG_NAMES.each { |name| on += 1 if EVALUATE && CLIENT.enabled?(name, context) }
   [200, { "content-type" => "text/plain" }, [on.to_s]]

@@ -139,11 +139,17 @@ module Bench
     end
   end
 
+  # The path of `program` on PATH; aborts naming `script` and the Debian
+  # package to install when there is none.
+  def executable(program, script, package = program)
+    found = ENV.fetch("PATH", "").split(File::PATH_SEPARATOR).map { |d| File.join(d, program) }
+               .find { |f| File.executable?(f) }
+    found or abort "#{script} needs #{program} (apt-get install #{package})"
+  end
+
   # The valgrind executable on PATH; aborts naming `script` when there is none.
   def valgrind(script)
-    found = ENV.fetch("PATH", "").split(File::PATH_SEPARATOR).map { |d| File.join(d, "valgrind") }
-               .find { |f| File.executable?(f) }
-    found or abort "#{script} needs valgrind (apt-get install valgrind)"
+    executable("valgrind", script)
   end
 
   def verdict(met)

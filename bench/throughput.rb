@@ -30,6 +30,8 @@
 #   ruby bench/throughput.rb      (or: rake bench:throughput)
 #   DURATION=10 PAIRS=3 ruby bench/throughput.rb
 #   PIN=1 DURATION=5 PAIRS=6 ruby bench/throughput.rb
+#
+# Needs wrk (Debian: apt-get install wrk).
 require_relative "support"
 require_relative "../support/loopback"
 require "socket"
@@ -43,6 +45,7 @@ P99_TOLERANCE = 10 # percent
 PIN = ENV["PIN"] == "1"
 SERVER_CPUS = PIN ? %w[taskset -c 0] : [].freeze
 WRK_CPUS = PIN ? %w[taskset -c 1] : [].freeze
+WRK = Bench.executable("wrk", "bench/throughput.rb")
 DEADLINE = 30
 
 def start_puma(port, evaluate, flags_path, log)
@@ -63,7 +66,6 @@ def start_puma(port, evaluate, flags_path, log)
   raise "puma on port #{port} did not start within #{DEADLINE} s (see #{log})"
 end
 
-# Runs wrk; returns [requests per second, p99 in ms, non-2xx/errors].
 # CPU seconds used so far by the processes of a server's process group.
 def group_cpu_seconds(pgid)
   ticks = Dir.children("/proc").sum do |entry|
@@ -80,7 +82,7 @@ end
 # One wrk run against a server: [req/s, p99 ms, errors, CPU us per request].
 def wrk(port, pgid)
   cpu_before = group_cpu_seconds(pgid)
-  out = IO.popen([*WRK_CPUS, "wrk", "--threads", "2", "--connections", CONNECTIONS.to_s, "--duration", "#{DURATION}s",
+  out = IO.popen([*WRK_CPUS, WRK, "--threads", "2", "--connections", CONNECTIONS.to_s, "--duration", "#{DURATION}s",
                   "--latency", "http://127.0.0.1:#{port}/?user-42"], err: %i[child out], &:read)
   rps = Float(out[%r{Requests/sec:\s+([\d.]+)}, 1] || raise("wrk said: #{out}"))
   p99 = out.match(/^\s+99%\s+([\d.]+)(us|ms|s)$/) || raise("wrk printed no p99: #{out}")
@@ -114,7 +116,7 @@ begin
        "wrk 2 threads #{CONNECTIONS} connections #{DURATION} s per run, #{PAIRS} alternating pairs" \
        "#{PIN ? "; servers on CPU 0, wrk on CPU 1" : ""}"
   puts Bench.machine
-  ports.each_value { |port| IO.popen(["wrk", "--duration", "2s", "http://127.0.0.1:#{port}/?warm-up"], &:read) }
+  ports.each_value { |port| IO.popen([WRK, "--duration", "2s", "http://127.0.0.1:#{port}/?warm-up"], &:read) }
   runs = { with: [], without: [] }
   PAIRS.times do |pair|
     (pair.even? ? %i[with without] : %i[without with]).each do |name|

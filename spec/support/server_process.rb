@@ -237,18 +237,20 @@ module ServerChecks
   end
 
   # Requests until each pid answered the flag with value, and checks that
-  # each did within bound seconds of flipped_at: no response asked after
-  # that showed the old value. Returns [{pid => seconds after the flip},
-  # the responses].
+  # each served it within bound seconds of flipped_at: no response asked
+  # after that showed the old value. Returns [{pid => seconds after the
+  # flip of its first answer with the new value}, the responses]. Those
+  # delays include how long the server took to route a request to the
+  # process (Passenger sends requests to the least busy one, and a fast
+  # machine may not ask a third process for seconds; a respawned one
+  # answers only once spawned), so they are reported, not bounded.
   def expect_flip_everywhere(server, pids, flag, value, flipped_at:, bound:, timeout: 30)
     seen = server.request_until(timeout: timeout, what: "#{pids.size} workers serving #{flag}=#{value}") do |rs|
       (pids - rs.select { |r| r.flags[flag] == value }.map(&:pid)).empty?
     end
     late = seen.select { |r| r.started_at > flipped_at + bound && r.flags[flag] != value }
     expect(late.map { |r| [r.pid, r.started_at - flipped_at] }).to eq([]), "workers still serving the old value"
-    delays = flip_delays(seen, pids, flag, value, flipped_at)
-    expect(delays.values).to all(be <= bound)
-    [delays, seen]
+    [flip_delays(seen, pids, flag, value, flipped_at), seen]
   end
 
   def flip_delays(responses, pids, flag, value, flipped_at)

@@ -9,6 +9,7 @@
 //! with close(2) only, and a new thread starts on first use.
 
 mod backup;
+mod native;
 mod poll;
 mod report;
 mod worker;
@@ -17,7 +18,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::engine::Engine;
@@ -28,6 +28,9 @@ use crate::sync::Completion;
 use crate::CoreError;
 
 pub use backup::{read as read_backup, write as write_backup};
+pub use native::spawn_sleeper;
+
+use native::NativeThread;
 
 /// Where flags come from.
 #[derive(Debug, Clone)]
@@ -203,8 +206,9 @@ impl Drop for Shared {
     }
 }
 
-/// Everything a thread start allocates but the thread itself: the shared
-/// state, the command channel and the worker holding them.
+/// Everything a thread start allocates: the shared state, the command
+/// channel and the worker holding them (the thread itself is started
+/// without allocating, see `native`).
 ///
 /// A forked child starts its thread on its first evaluation, where every
 /// heap page written costs a copy-on-write fault, and an allocation in a
@@ -216,13 +220,13 @@ pub(crate) struct Prepared {
     worker: worker::Worker,
     commands: SyncSender<Command>,
     shared: Arc<Shared>,
-    /// The thread's name, with room for the nul the standard library adds
-    /// (so naming the thread does not reallocate it).
-    name: String,
 }
 
-/// The background thread's name (what `ForkSafe.native_threads` counts).
-const THREAD_NAME: &str = "forkflag-worker";
+/// What the starting thread keeps of a [`Prepared`] once the thread runs.
+pub(crate) struct Started {
+    commands: SyncSender<Command>,
+    shared: Arc<Shared>,
+}
 
 // A spare is made on a client's thread and used, or dropped with the state
 // that holds it, on another: it must be Send (a raw pointer hides it from
@@ -242,13 +246,10 @@ impl Prepared {
             Arc::clone(&shared),
             inbox,
         );
-        let mut name = String::with_capacity(THREAD_NAME.len() + 1);
-        name.push_str(THREAD_NAME);
         Prepared {
             worker,
             commands,
             shared,
-            name,
         }
     }
 }
@@ -257,7 +258,7 @@ impl Prepared {
 struct Runtime {
     /// Whether it started from a start an ancestor's thread prepared.
     prepared: bool,
-    handle: JoinHandle<()>,
+    handle: NativeThread,
     commands: SyncSender<Command>,
     shared: Arc<Shared>,
     generation: u64,
@@ -305,7 +306,7 @@ pub struct Stopping {
     done: Completion<Result<u64, String>>,
     /// The thread, when it was asked to stop: it answers Shutdown right
     /// before it returns.
-    thread: Option<JoinHandle<()>>,
+    thread: Option<NativeThread>,
 }
 
 impl Stopping {
@@ -329,7 +330,7 @@ impl Stopping {
     ) -> crate::sync::Waited<Result<u64, String>> {
         let waited = self.done.wait(Some(timeout), interrupted);
         if let (crate::sync::Waited::Done(_), Some(thread)) = (&waited, self.thread) {
-            let _ = thread.join();
+            thread.join();
         }
         waited
     }
@@ -459,21 +460,10 @@ impl Lifecycle {
     fn start(&mut self) {
         let spare = self.spare.take();
         let prepared = spare.is_some();
-        let Prepared {
-            worker,
-            commands,
-            shared,
-            name,
-        } = match spare {
-            Some(spare) => *spare,
-            None => Prepared::new(&self.engine, &self.settings),
-        };
-        let _ = shared.connection_id.set(ConnectionId::random());
-        let spawned = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || worker.run());
-        match spawned {
-            Ok(handle) => {
+        let spare = spare.unwrap_or_else(|| Box::new(Prepared::new(&self.engine, &self.settings)));
+        let _ = spare.shared.connection_id.set(ConnectionId::random());
+        match native::spawn(spare) {
+            Ok((handle, Started { commands, shared })) => {
                 self.state = State::Running(Runtime {
                     prepared,
                     handle,
@@ -482,7 +472,8 @@ impl Lifecycle {
                     generation: fork::generation(),
                 })
             }
-            Err(e) => {
+            Err((e, started)) => {
+                drop(started);
                 logging::log(
                     Level::Error,
                     self.settings.client_id,

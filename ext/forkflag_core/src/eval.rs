@@ -79,10 +79,15 @@ impl Snapshot {
         tag: u64,
     ) -> (VariantChoice<'_>, &Flag) {
         let choice = self.variant_at(i, ctx);
-        self.counts.count(i, choice.feature_enabled, tag);
+        // One counter per call: the variant's slot, which also counts a
+        // yes (a variant is chosen only for an enabled feature), or the
+        // disabled variant's yes or no (see `SnapshotCounts`).
         match choice.variant {
-            Some(v) => self.counts.count_variant(v.slot, tag),
-            None => self.counts.count_disabled(i, tag),
+            Some(v) => {
+                debug_assert!(choice.feature_enabled, "a variant of a disabled feature");
+                self.counts.count_variant(v.slot, tag)
+            }
+            None => self.counts.count_disabled(i, choice.feature_enabled, tag),
         }
         (choice, &self.flags[i as usize])
     }
@@ -305,7 +310,8 @@ mod tests {
                  "variants":[{"name":"x","weight":100,"stickiness":"default"}]}]},
               {"name":"b","enabled":true,"strategies":[
                 {"name":"userWithId","parameters":{"userIds":"1"},
-                 "variants":[{"name":"disabled","weight":100,"stickiness":"default"}]}]}]}"#,
+                 "variants":[{"name":"disabled","weight":100,"stickiness":"default"}]}]},
+              {"name":"c","enabled":true,"strategies":[{"name":"default"}]}]}"#,
         );
         let tag = tag_for(1);
         let user = |id: &str| OwnedContext {
@@ -316,6 +322,11 @@ mod tests {
             let (choice, _) = s.check_variant(b"a", &user(id), tag).unwrap();
             assert_eq!(choice.name(), "x");
             s.check_variant(b"b", &user(id), tag).unwrap();
+            // An enabled flag without variants: the disabled variant, and
+            // each call a yes whether it asked for a variant or not.
+            let (choice, _) = s.check_variant(b"c", &user(id), tag).unwrap();
+            assert_eq!((choice.name(), choice.feature_enabled), ("disabled", true));
+            assert_eq!(s.check(b"c", &user(id), tag).map(|(on, _)| on), Some(true));
         }
         let mut tally = Tally::default();
         tally.drain_from(&s, tag);
@@ -331,6 +342,16 @@ mod tests {
             b.variants.iter().collect::<Vec<_>>(),
             [(&"disabled".to_string(), &3)]
         );
+        let c = &tally.toggles["c"];
+        assert_eq!((c.yes, c.no), (6, 0));
+        assert_eq!(
+            c.variants.iter().collect::<Vec<_>>(),
+            [(&"disabled".to_string(), &3)]
+        );
+        // Taken: nothing is left for the next collection.
+        let mut again = Tally::default();
+        again.drain_from(&s, tag);
+        assert!(again.is_empty(), "{again:?}");
     }
 
     #[test]

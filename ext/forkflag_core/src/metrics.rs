@@ -334,14 +334,20 @@ pub(crate) struct FlagCounts {
     no: SmallCounter,
 }
 
-/// The usage counters of a snapshot: three per flag (yes, no, disabled
-/// variant), one per variant slot, and their overflow. Ids in the overflow:
-/// flag `i` has `3i`, `3i + 1`, `3i + 2`; slot `s` has `3n + s`.
+/// The usage counters of a snapshot: four per flag, one per variant slot,
+/// and their overflow. An evaluation writes one counter: `enabled?` a yes
+/// or a no of [`SnapshotCounts::flags`]; `variant` the slot of the variant
+/// it chose (which is also a yes: a variant is chosen only for an enabled
+/// feature), or the disabled variant's yes or no of
+/// [`SnapshotCounts::disabled`] (also a yes or a no of the flag). The
+/// collection adds them up. Ids in the overflow: flag `i` has `4i` to
+/// `4i + 3`; slot `s` has `4n + s`.
 #[derive(Debug)]
 pub(crate) struct SnapshotCounts {
     flags: Box<[FlagCounts]>,
-    /// Per flag: the disabled variant chosen (by `variant` only).
-    disabled: Box<[SmallCounter]>,
+    /// Per flag: the disabled variant answered (by `variant` only), with
+    /// the feature enabled (yes) or not (no).
+    disabled: Box<[FlagCounts]>,
     variants: Box<[SmallCounter]>,
     overflow: Overflow,
 }
@@ -350,9 +356,9 @@ impl SnapshotCounts {
     pub(crate) fn new(flags: usize, slots: usize) -> SnapshotCounts {
         SnapshotCounts {
             flags: (0..flags).map(|_| FlagCounts::default()).collect(),
-            disabled: (0..flags).map(|_| SmallCounter::default()).collect(),
+            disabled: (0..flags).map(|_| FlagCounts::default()).collect(),
             variants: (0..slots).map(|_| SmallCounter::default()).collect(),
-            overflow: Overflow::new(3 * flags + slots),
+            overflow: Overflow::new(4 * flags + slots),
         }
     }
 
@@ -362,39 +368,52 @@ impl SnapshotCounts {
         let i = i as usize;
         let counts = &self.flags[i];
         if enabled {
-            counts.yes.add_one(tag, &self.overflow, 3 * i)
+            counts.yes.add_one(tag, &self.overflow, 4 * i)
         } else {
-            counts.no.add_one(tag, &self.overflow, 3 * i + 1)
+            counts.no.add_one(tag, &self.overflow, 4 * i + 1)
         }
     }
 
-    /// Counts flag `i` answering its disabled variant.
+    /// Counts flag `i` answering its disabled variant, the feature enabled
+    /// or not (a yes or a no of the flag as well).
     #[inline]
-    pub(crate) fn count_disabled(&self, i: u32, tag: u64) {
+    pub(crate) fn count_disabled(&self, i: u32, enabled: bool, tag: u64) {
         let i = i as usize;
-        self.disabled[i].add_one(tag, &self.overflow, 3 * i + 2)
+        let counts = &self.disabled[i];
+        if enabled {
+            counts.yes.add_one(tag, &self.overflow, 4 * i + 2)
+        } else {
+            counts.no.add_one(tag, &self.overflow, 4 * i + 3)
+        }
     }
 
-    /// Counts variant slot `slot` being chosen.
+    /// Counts variant slot `slot` being chosen (a yes of its flag as well,
+    /// added by the collection).
     #[inline]
     pub(crate) fn count_variant(&self, slot: u32, tag: u64) {
         let slot = slot as usize;
-        self.variants[slot].add_one(tag, &self.overflow, 3 * self.flags.len() + slot)
+        self.variants[slot].add_one(tag, &self.overflow, 4 * self.flags.len() + slot)
     }
 
-    /// Flag `i`'s yes, no and disabled counts, taken or read.
+    /// Flag `i`'s yes, no and disabled-variant counts, taken or read; the
+    /// yes leave out the flag's variant slots (see [`SnapshotCounts`]).
     fn flag(&self, i: usize, tag: u64, take: bool) -> [u64; 3] {
         let counts = &self.flags[i];
+        let disabled = &self.disabled[i];
+        let yes = self.read(&counts.yes, 4 * i, tag, take);
+        let no = self.read(&counts.no, 4 * i + 1, tag, take);
+        let disabled_yes = self.read(&disabled.yes, 4 * i + 2, tag, take);
+        let disabled_no = self.read(&disabled.no, 4 * i + 3, tag, take);
         [
-            self.read(&counts.yes, 3 * i, tag, take),
-            self.read(&counts.no, 3 * i + 1, tag, take),
-            self.read(&self.disabled[i], 3 * i + 2, tag, take),
+            yes + disabled_yes,
+            no + disabled_no,
+            disabled_yes + disabled_no,
         ]
     }
 
     /// Variant slot `slot`'s count, taken or read.
     fn variant(&self, slot: usize, tag: u64, take: bool) -> u64 {
-        self.read(&self.variants[slot], 3 * self.flags.len() + slot, tag, take)
+        self.read(&self.variants[slot], 4 * self.flags.len() + slot, tag, take)
     }
 
     fn read(&self, counter: &SmallCounter, id: usize, tag: u64, take: bool) -> u64 {
@@ -511,6 +530,8 @@ impl Tally {
             }
             for slot in flag.slots.range() {
                 let n = counts.variant(slot, tag, take);
+                // A variant chosen is a yes of its flag.
+                stats.yes += n;
                 if n > 0 {
                     // A variant named "disabled" adds to the disabled count.
                     *stats
@@ -557,12 +578,13 @@ mod tests {
         for _ in 0..200_000 {
             counts.count(1, true, tag);
             counts.count_variant(0, tag);
+            counts.count_disabled(0, true, tag);
         }
         counts.count(1, false, tag);
-        counts.count_disabled(0, tag);
+        counts.count_disabled(0, false, tag);
         assert!(counts.overflow.get().is_some(), "the overflow was mapped");
         assert_eq!(counts.flag(1, tag, false), [200_000, 1, 0]);
-        assert_eq!(counts.flag(0, tag, false), [0, 0, 1]);
+        assert_eq!(counts.flag(0, tag, false), [200_000, 1, 200_001]);
         assert_eq!(counts.variant(0, tag, false), 200_000);
         assert_eq!(counts.flag(1, tag, true), [200_000, 1, 0]);
         assert_eq!(counts.variant(0, tag, true), 200_000);
@@ -599,8 +621,14 @@ mod tests {
         counts.count(1, false, parent);
         counts.count_variant(0, parent);
         let words = |c: &SnapshotCounts| -> Vec<u64> {
-            let small =
-                (0..c.flags.len()).flat_map(|i| [&c.flags[i].yes, &c.flags[i].no, &c.disabled[i]]);
+            let small = (0..c.flags.len()).flat_map(|i| {
+                [
+                    &c.flags[i].yes,
+                    &c.flags[i].no,
+                    &c.disabled[i].yes,
+                    &c.disabled[i].no,
+                ]
+            });
             let small = small
                 .chain(c.variants.iter())
                 .map(|s| u64::from(s.0.load(Relaxed)));
@@ -619,8 +647,8 @@ mod tests {
             .filter(|&i| before[i] != after[i])
             .collect();
         // Only flag 2's yes counter: written by the count, then taken.
-        assert_eq!(changed, [6]);
-        assert_eq!(after[6], u64::from(short_tag(child)));
+        assert_eq!(changed, [8]);
+        assert_eq!(after[8], u64::from(short_tag(child)));
         // The parent's counts are still there for the parent's collection.
         assert_eq!(counts.flag(0, parent, true), [40_000, 0, 0]);
         assert_eq!(counts.flag(1, parent, true), [0, 1, 0]);

@@ -188,13 +188,57 @@ fn test_value(arena: &Arena, test: &Test, value: Option<&str>) -> bool {
             Some(n) => n.partial_cmp(&operand).is_some_and(|o| cmp.holds(o)),
             None => false,
         },
-        Test::Semver(cmp, operand) => match value.and_then(|v| semver::Version::parse(v).ok()) {
-            Some(v) => cmp.holds(v.cmp_precedence(&arena.versions[operand as usize])),
-            None => false,
-        },
+        Test::Semver(cmp, operand) => {
+            let operand = &arena.versions[operand as usize];
+            match value.map(|v| (v, plain_version(v))) {
+                // A plain version ranks below the operand's pre-releases of
+                // the same numbers, as semantic versioning orders them.
+                Some((_, Some(numbers))) => cmp.holds(
+                    numbers
+                        .cmp(&(operand.major, operand.minor, operand.patch))
+                        .then(if operand.pre.is_empty() {
+                            Ordering::Equal
+                        } else {
+                            Ordering::Greater
+                        }),
+                ),
+                Some((text, None)) => {
+                    semver::Version::parse(text).is_ok_and(|v| cmp.holds(v.cmp_precedence(operand)))
+                }
+                None => false,
+            }
+        }
         Test::Regex(re) => value.is_some_and(|v| arena.regexes[re as usize].is_match(v)),
         Test::Date(..) | Test::Cidr(..) | Test::Never => false,
     }
+}
+
+/// A context version of the common form `major.minor.patch` (digits, no
+/// leading zero, no pre-release or build part), read without the semver
+/// parser; `None` for anything else, which that parser then reads (or
+/// refuses) as before.
+fn plain_version(text: &str) -> Option<(u64, u64, u64)> {
+    let bytes = text.as_bytes();
+    let mut numbers = [0u64; 3];
+    let mut at = 0;
+    for (k, number) in numbers.iter_mut().enumerate() {
+        let start = at;
+        while let Some(&b) = bytes.get(at).filter(|b| b.is_ascii_digit()) {
+            *number = number.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            at += 1;
+        }
+        let len = at - start;
+        if len == 0 || (len > 1 && bytes[start] == b'0') {
+            return None;
+        }
+        if k < 2 {
+            if bytes.get(at) != Some(&b'.') {
+                return None;
+            }
+            at += 1;
+        }
+    }
+    (at == bytes.len()).then_some((numbers[0], numbers[1], numbers[2]))
 }
 
 fn fragment_matches(
@@ -388,6 +432,63 @@ mod tests {
         assert!(!v6.contains(&"10.0.0.1".parse().unwrap()));
         assert!(IpNet::parse("10.0.0.0/33").is_none());
         assert!(IpNet::parse("banana").is_none());
+    }
+
+    #[test]
+    fn semver_constraints_answer_as_the_semver_parser_orders() {
+        // Plain versions take a shorter path than the others; every pair
+        // must answer as semantic versioning's precedence does.
+        let contexts = [
+            "1.2.3",
+            "1.2.4",
+            "1.10.0",
+            "0.0.0",
+            "2.0.0",
+            "1.2.3-rc.1",
+            "1.2.3+build",
+            "01.2.3",
+            "1.2",
+            "1.2.3.4",
+            "1..3",
+            " 1.2.3",
+            "1.2.3 ",
+            "",
+            "x.y.z",
+            "18446744073709551615.0.0",
+            "18446744073709551616.0.0",
+        ];
+        let operands = [
+            "1.2.3",
+            "1.2.3-rc.1",
+            "1.2.4-alpha",
+            "0.0.1",
+            "1.10.0",
+            "1.2.3+meta",
+        ];
+        for op in ["SEMVER_EQ", "SEMVER_GT", "SEMVER_LT"] {
+            for operand in operands {
+                let mut b = ArenaBuilder::default();
+                let (c, problem) =
+                    Constraint::compile(&constraint("version", op, &[], Some(operand)), &mut b);
+                assert!(problem.is_none(), "{op} {operand}: {problem:?}");
+                let arena = b.finish();
+                for text in contexts {
+                    let ctx = OwnedContext {
+                        properties: [("version".to_string(), text.to_string())].into(),
+                        ..Default::default()
+                    };
+                    let expected = semver::Version::parse(text).is_ok_and(|v| {
+                        let ord = v.cmp_precedence(&semver::Version::parse(operand).unwrap());
+                        match op {
+                            "SEMVER_EQ" => ord == Ordering::Equal,
+                            "SEMVER_GT" => ord == Ordering::Greater,
+                            _ => ord == Ordering::Less,
+                        }
+                    });
+                    assert_eq!(c.holds(&arena, &ctx), expected, "{text:?} {op} {operand}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -216,7 +216,7 @@ fn test_value(arena: &Arena, test: &Test, value: Option<&str>) -> bool {
 /// A context version of the common form `major.minor.patch` (digits, no
 /// leading zero, no pre-release or build part), read without the semver
 /// parser; `None` for anything else, which that parser then reads (or
-/// refuses) as before.
+/// refuses).
 fn plain_version(text: &str) -> Option<(u64, u64, u64)> {
     let bytes = text.as_bytes();
     let mut numbers = [0u64; 3];

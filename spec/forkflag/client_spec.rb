@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "securerandom"
 require "tempfile"
 
 RSpec.describe Forkflag::Client do
@@ -64,6 +65,28 @@ RSpec.describe Forkflag::Client do
       expect(client.enabled?("pro-only", { plan: "pro" })).to be(true)
       expect(client.enabled?("pro-only", { properties: { plan: "free" } })).to be(false)
       expect(client.enabled?("pro-only", { properties: { plan: :pro } })).to be(true)
+    end
+
+    it "reads a custom field given as both a Symbol and a String key from the Symbol" do
+      expect(client.enabled?("pro-only", { properties: { "plan" => "free", plan: "pro" } })).to be(true)
+      expect(client.enabled?("pro-only", { properties: { plan: "free", "plan" => "pro" } })).to be(false)
+      expect(client.enabled?("pro-only", { "plan" => "free", plan: "pro" })).to be(true)
+    end
+
+    it "reads a custom field whose Symbol did not exist at the first evaluation, and one made at run time" do
+      name = "tier_#{SecureRandom.hex(8)}" # no Symbol of this name exists yet
+      client = described_class.new(bootstrap: payload(
+        flag("gold", strategies: [{ name: "default", constraints: [constraint(name, "IN", values: ["gold"])] }])
+      ))
+      expect(Symbol.all_symbols.map(&:to_s)).not_to include(name)
+      expect(client.enabled?("gold", { properties: { name => "gold" } })).to be(true)
+      expect(client.enabled?("gold", { properties: { name => "lead" } })).to be(false)
+      # The Symbol is made now, dynamically: found by the scan, then by lookup.
+      1100.times { expect(client.enabled?("gold", { properties: { name.to_sym => "gold" } })).to be(true) }
+      GC.start
+      expect(client.enabled?("gold", { properties: { name.to_sym => "gold", name => "lead" } })).to be(true)
+      expect(client.enabled?("gold", { name.to_sym => "gold" })).to be(true)
+      expect(client.enabled?("gold", { properties: { other: "gold" } })).to be(false)
     end
 
     it "treats a missing context field as absent, never raising" do

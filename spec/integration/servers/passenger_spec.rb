@@ -104,7 +104,7 @@ RSpec.describe "Passenger 6.0 Standalone with require \"forkflag/passenger\"", :
     # Metrics every 120 s: what the server has came from each application
     # process's stopping_worker_process hook.
     expect_passenger_stop(server)
-    expect_server_metrics(unleash, app_name, evaluations_made(responses))
+    expect_server_metrics(unleash, app_name, evaluations_made(responses), unanswered: server.unanswered)
   end
 
   it "replaces a KILLed application process with one forked from the preloader, serving the current flags" do

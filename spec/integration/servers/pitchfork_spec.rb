@@ -68,6 +68,6 @@ RSpec.describe "Pitchfork with require \"forkflag/pitchfork\"", :integration do
     expect_clean_stop(server, signal: "QUIT", timeout: 20)
     # Workers end with exit! (no at_exit): before_worker_exit sent their
     # metrics, those replaced by reforks included.
-    expect_server_metrics(unleash, app_name, evaluations_made(responses))
+    expect_server_metrics(unleash, app_name, evaluations_made(responses), unanswered: server.unanswered)
   end
 end

@@ -42,7 +42,7 @@ RSpec.describe "Puma 5.6 cluster with plugin :forkflag", :integration do
     expect_clean_stop(server, signal: "TERM", timeout: shutdown_timeout + 5)
     # Metrics every 120 s: what the server has came from the workers' flush
     # at shutdown (on_worker_shutdown).
-    expect_server_metrics(unleash, app_name, evaluations_made(responses))
+    expect_server_metrics(unleash, app_name, evaluations_made(responses), unanswered: server.unanswered)
   end
 
   # Puma 5.6 reforks only without preload_app!: worker 0 loads the app
@@ -70,6 +70,6 @@ RSpec.describe "Puma 5.6 cluster with plugin :forkflag", :integration do
     _delays, after = expect_flip_everywhere(server, current, flag, true, flipped_at: flipped_at, bound: bound)
 
     expect_clean_stop(server, signal: "TERM", timeout: shutdown_timeout + 5)
-    expect_server_metrics(unleash, app_name, evaluations_made(first + reforked + after))
+    expect_server_metrics(unleash, app_name, evaluations_made(first + reforked + after), unanswered: server.unanswered)
   end
 end

@@ -34,7 +34,7 @@ RSpec.describe "Unicorn 6 with Forkflag::Unicorn.configure", :integration do
     # TERM is Unicorn's quick shutdown (workers exit! at once): the workers'
     # handlers still send their metrics (every 120 s otherwise).
     expect_clean_stop(server, signal: "TERM", timeout: 15)
-    expect_server_metrics(unleash, app_name, evaluations_made(responses))
+    expect_server_metrics(unleash, app_name, evaluations_made(responses), unanswered: server.unanswered)
   end
 
   it "respawns a KILLed worker that serves the current flags at once, and stops on QUIT" do
@@ -63,6 +63,7 @@ RSpec.describe "Unicorn 6 with Forkflag::Unicorn.configure", :integration do
     # The KILLed worker could send nothing; every other worker's evaluations
     # are all there (sent at exit).
     survivors = (pids - [victim]) + [newcomer]
-    expect_server_metrics(unleash, app_name, evaluations_made(before + flipped + respawned + later, pids: survivors))
+    expect_server_metrics(unleash, app_name, evaluations_made(before + flipped + respawned + later, pids: survivors),
+                          unanswered: server.unanswered)
   end
 end

@@ -298,7 +298,6 @@ module ServerChecks
   # per flag that no response showed: each flag's total may exceed the
   # expected by at most that many, never fall short of it.
   def expect_server_metrics(unleash, app_name, expected, timeout: 15, unanswered: 0)
-    actual = nil
     within = lambda do |got|
       expected.all? do |flag, want|
         have = got.fetch(flag)
@@ -306,18 +305,17 @@ module ServerChecks
         have[:yes] >= want[:yes] && have[:no] >= want[:no] && extra.between?(0, unanswered)
       end
     end
+    actual = nil
     begin
       unleash.wait_for(timeout: timeout, interval: 0.25, message: "metrics #{expected}") do
         actual = expected.keys.to_h { |f| [f, unleash.yes_no_totals(f, app_name: app_name).slice(:yes, :no)] }
-        actual == expected
+        within.call(actual)
       end
     rescue UnleashServer::TimeoutError
       nil
     end
-    return if actual == expected
-
-    expect(within.call(actual)).to be(true),
-                                   "metrics #{actual} against #{expected} (#{unanswered} requests unanswered)"
+    message = "metrics #{actual} against #{expected} (#{unanswered} requests unanswered)"
+    expect(!actual.nil? && within.call(actual)).to be(true), message
   end
 
   # Stops the server; it must exit by itself, successfully, within timeout.

@@ -289,33 +289,39 @@ module ServerChecks
     end
   end
 
-  # Waits (bounded) until the server's totals for app_name equal expected,
-  # then checks them.
-  # Checks the flag server's yes/no totals against what the application
-  # processes reported. A request the application may have evaluated
-  # without its answer reaching the test (`unanswered`, Passenger's
-  # "Incomplete response received from application") adds one evaluation
-  # per flag that no response showed: each flag's total may exceed the
-  # expected by at most that many, never fall short of it.
+  # Waits (bounded) until the flag server's yes/no totals for app_name
+  # match what the application processes reported, then checks them. A
+  # request the application may have evaluated without its answer reaching
+  # the test (`unanswered`, Passenger's "Incomplete response received from
+  # application") adds one evaluation per flag that no response showed:
+  # each flag's total may then exceed the expected by at most that many,
+  # never fall short of it; with none, the totals must equal it.
   def expect_server_metrics(unleash, app_name, expected, timeout: 15, unanswered: 0)
-    within = lambda do |got|
-      expected.all? do |flag, want|
-        have = got.fetch(flag)
-        extra = (have[:yes] + have[:no]) - (want[:yes] + want[:no])
-        have[:yes] >= want[:yes] && have[:no] >= want[:no] && extra.between?(0, unanswered)
-      end
-    end
     actual = nil
     begin
       unleash.wait_for(timeout: timeout, interval: 0.25, message: "metrics #{expected}") do
         actual = expected.keys.to_h { |f| [f, unleash.yes_no_totals(f, app_name: app_name).slice(:yes, :no)] }
-        within.call(actual)
+        metrics_within?(actual, expected, unanswered)
       end
     rescue UnleashServer::TimeoutError
       nil
     end
-    message = "metrics #{actual} against #{expected} (#{unanswered} requests unanswered)"
-    expect(!actual.nil? && within.call(actual)).to be(true), message
+    if unanswered.zero?
+      expect(actual).to eq(expected)
+    else
+      message = "metrics #{actual} against #{expected} (#{unanswered} requests unanswered)"
+      expect(!actual.nil? && metrics_within?(actual, expected, unanswered)).to be(true), message
+    end
+  end
+
+  # Whether each flag's totals are the expected ones plus at most
+  # `unanswered` evaluations.
+  def metrics_within?(actual, expected, unanswered)
+    expected.all? do |flag, want|
+      have = actual.fetch(flag)
+      extra = (have[:yes] + have[:no]) - (want[:yes] + want[:no])
+      have[:yes] >= want[:yes] && have[:no] >= want[:no] && extra.between?(0, unanswered)
+    end
   end
 
   # Stops the server; it must exit by itself, successfully, within timeout.

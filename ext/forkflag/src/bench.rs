@@ -21,8 +21,8 @@ fn noop(_rb_self: Value, _args: &[Value]) -> bool {
 /// @api private
 /// `Forkflag._bench_spawn_thread(seconds)`: starts a native thread as a
 /// client starts its background thread (`pthread_create`, the same stack
-/// size and name, nothing allocated), which sleeps `seconds` (0: ends at
-/// once); does not wait for it. Answers whether it started.
+/// size, a name as long, nothing allocated), which sleeps `seconds` (0:
+/// ends at once); does not wait for it. Answers whether it started.
 fn spawn_thread(seconds: f64) -> bool {
     let hold = std::time::Duration::try_from_secs_f64(seconds).unwrap_or_default();
     forkflag_core::runtime::spawn_sleeper(hold)

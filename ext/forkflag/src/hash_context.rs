@@ -78,6 +78,9 @@ pub fn init(_ruby: &Ruby) -> Result<(), Error> {
         };
     }
     let _ = KEY_SYMBOLS.set(syms);
+    // SAFETY: at load time, on the Ruby thread holding the GVL, before any
+    // evaluation: the table never reallocates on an evaluation's path.
+    unsafe { (*SYMBOLS.0.get()).reserve_exact(PROPERTY_SYMBOLS) };
     Ok(())
 }
 
@@ -316,7 +319,9 @@ static SYMBOLS: PropertySymbols = PropertySymbols(UnsafeCell::new(Vec::new()));
 /// property under a Symbol key is then read with one hash lookup instead
 /// of a scan that names every Symbol key through Ruby's symbol table (a
 /// read that misses the caches in a server worker). Symbols found are
-/// pinned (`rb_gc_register_mark_object`), at most [`PROPERTY_SYMBOLS`].
+/// pinned (`rb_gc_register_mark_object`), at most [`PROPERTY_SYMBOLS`];
+/// the first use of a name copies it (once per name and process; the table
+/// itself is reserved at load).
 fn property_symbol(name: &str) -> Option<VALUE> {
     let table = SYMBOLS.0.get();
     // SAFETY: under the GVL (see PropertySymbols); the borrow ends before

@@ -133,13 +133,13 @@ RSpec.describe Forkflag::Client do
     it "allocates no Ruby object for a Hash context" do
       ctx = { userId: "42", properties: { plan: "pro" } }
       allocations = lambda do |n|
-        before = GC.stat(:total_allocated_objects)
-        n.times do
-          client.enabled?("half", ctx)
-          client.enabled?("pro-only", ctx)
-          client.enabled?("on", ctx)
+        Allocations.of do
+          n.times do
+            client.enabled?("half", ctx)
+            client.enabled?("pro-only", ctx)
+            client.enabled?("on", ctx)
+          end
         end
-        GC.stat(:total_allocated_objects) - before
       end
       allocations.call(10) # warm up symbol-to-string caches
       expect(allocations.call(3000)).to eq(allocations.call(1))
@@ -148,9 +148,7 @@ RSpec.describe Forkflag::Client do
     it "allocates nothing with default: beyond the keywords Hash Ruby builds for any native method" do
       ctx = { userId: "42" }
       allocations = lambda do |method|
-        before = GC.stat(:total_allocated_objects)
-        3000.times { client.public_send(method, "on", ctx, default: true) }
-        GC.stat(:total_allocated_objects) - before
+        Allocations.of { 3000.times { client.public_send(method, "on", ctx, default: true) } }
       end
       allocations.call(:enabled?) # warm up
       allocations.call(:_noop)
@@ -183,9 +181,7 @@ RSpec.describe Forkflag::Client do
       expect(client.variant("off")).to equal(client.variant(:missing))
       expect(client.variant("on")).not_to equal(client.variant("off"))
       allocations = lambda do |n|
-        before = GC.stat(:total_allocated_objects)
-        n.times { client.variant("on", nil) }
-        GC.stat(:total_allocated_objects) - before
+        Allocations.of { n.times { client.variant("on", nil) } }
       end
       allocations.call(10)
       expect(allocations.call(3000)).to eq(allocations.call(1))

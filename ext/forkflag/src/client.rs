@@ -31,11 +31,12 @@ use rb_sys::macros::{
 use rb_sys::ruby_value_type;
 
 use crate::context::RubyContext;
-use crate::errors::{arg_error, config_error, from_core, type_error};
+use crate::errors::{arg_error, config_error, describe, from_core, type_error};
 use crate::guard::guard;
 use crate::hash_context::HashContext;
 use crate::names::NameCache;
 use crate::nogvl;
+use crate::protect::protect;
 use crate::variant::{self, interned};
 
 /// The native half of a client.
@@ -69,12 +70,14 @@ impl DataTypeFunctions for Client {
 /// `live_epoch` of a parked client: never equal to a real epoch.
 const PARKED: u64 = u64::MAX;
 
-/// The flag name argument's text, borrowed from the Ruby object; `None`
-/// when it is neither a String nor a Symbol.
-fn name_bytes<'a>(name: Value) -> Option<&'a [u8]> {
+/// The flag name argument's text, borrowed from the Ruby object (for as
+/// long as the caller holds the argument); `None` when it is neither a
+/// String nor a Symbol.
+fn name_bytes(name: &Value) -> Option<&[u8]> {
     let raw = name.as_raw();
     // SAFETY: `raw` is a live argument of the current call; String bytes are
-    // read in place and not kept beyond it.
+    // read in place and not kept beyond the borrow of `name`. rb_sym2str
+    // returns the Symbol's own frozen String (it does not raise).
     unsafe {
         let s = if RB_TYPE_P(raw, ruby_value_type::RUBY_T_STRING) {
             raw
@@ -98,7 +101,7 @@ fn name_type_error(ruby: &Ruby, name: Value) -> Error {
         ruby,
         format!(
             "flag name must be a String or Symbol, got {} ({})",
-            name.inspect(),
+            describe(name),
             name.class()
         ),
     )
@@ -110,14 +113,14 @@ fn name_type_error(ruby: &Ruby, name: Value) -> Error {
 /// magnus runs that check through `rb_protect`, which costs more than
 /// evaluating a default-strategy flag (see docs/PERFORMANCE.md).
 #[inline]
-fn typed<'a, T: TypedData>(value: Value) -> Option<&'a T> {
+fn typed<T: TypedData>(value: &Value) -> Option<&T> {
     let raw = value.as_raw();
     let expected = T::data_type() as *const DataType as *const rb_sys::rb_data_type_t;
     // SAFETY: `raw` is a live argument of the current call. Its type pointer
     // is read only after checking that it is typed data, and its data only
     // after checking that the type is `T`'s own (`DataType` is a transparent
     // wrapper of `rb_data_type_t`). Such data is the `T` magnus wrapped, and
-    // lives as long as the object, which the call holds.
+    // lives as long as the object, which the caller holds for the borrow.
     unsafe {
         if RB_TYPE_P(raw, ruby_value_type::RUBY_T_DATA)
             && RTYPEDDATA_P(raw)
@@ -132,12 +135,12 @@ fn typed<'a, T: TypedData>(value: Value) -> Option<&'a T> {
 
 /// The client an evaluation method was called on.
 #[inline]
-fn receiver<'a>(rb_self: Value) -> Result<&'a Client, Error> {
+fn receiver(rb_self: &Value) -> Result<&Client, Error> {
     match typed::<Client>(rb_self) {
         Some(client) => Ok(client),
         // Not reached for methods defined on Forkflag::Client; magnus's
         // conversion produces the usual TypeError.
-        None => <&Client>::try_convert(rb_self),
+        None => <&Client>::try_convert(*rb_self),
     }
 }
 
@@ -201,14 +204,18 @@ fn default_keyword(ruby: &Ruby) -> StaticSymbol {
 fn only_default(ruby: &Ruby, keywords: Value) -> Option<Value> {
     let raw = keywords.as_raw();
     // SAFETY: `raw` is the keywords Hash of the current call.
-    unsafe {
-        if RHASH_SIZE(raw) != 1 {
-            return None;
-        }
-        let undef = rb_sys::Qundef as rb_sys::VALUE;
-        let value = rb_sys::rb_hash_lookup2(raw, default_keyword(ruby).as_raw(), undef);
-        (value != undef).then(|| Value::from_raw(value))
+    if unsafe { RHASH_SIZE(raw) } != 1 {
+        return None;
     }
+    let undef = rb_sys::Qundef as rb_sys::VALUE;
+    let key = default_keyword(ruby).as_raw();
+    // SAFETY: a lookup by a static Symbol; it can run Ruby code only
+    // through a redefined Symbol#eql? (see HashContext::field_unprotected),
+    // hence under protect. On an error the general path looks again
+    // (magnus's own, protected iteration) and reports it.
+    let value = protect(|| unsafe { rb_sys::rb_hash_lookup2(raw, key, undef) }).ok()?;
+    // SAFETY: a value of the live keywords Hash.
+    (value != undef).then(|| unsafe { Value::from_raw(value) })
 }
 
 fn parse_eval_args(
@@ -238,7 +245,7 @@ fn parse_eval_args(
             } else {
                 Err(arg_error(
                     ruby,
-                    format!("unknown keyword: {} for {method_name}", k.inspect()),
+                    format!("unknown keyword: {} for {method_name}", describe(k)),
                 ))
             }
         })?;
@@ -265,7 +272,7 @@ impl<'a> ContextArg<'a> {
     /// The kind of `context`; `None` when it is none of nil, a Hash or a
     /// `Forkflag::Context`.
     #[inline(always)]
-    fn of(context: Value) -> Option<ContextArg<'a>> {
+    fn of(context: &'a Value) -> Option<ContextArg<'a>> {
         let raw = context.as_raw();
         if context.is_nil() {
             return Some(ContextArg::Empty);
@@ -277,13 +284,23 @@ impl<'a> ContextArg<'a> {
         typed::<RubyContext>(context).map(ContextArg::Prebuilt)
     }
 
-    /// Runs `f` with the argument viewed as a [`Context`].
+    /// Runs `f` with the argument viewed as a [`Context`]. An error is what
+    /// stopped a read of a Hash context (see [`HashContext::take_failure`]):
+    /// the evaluation was not counted, and the caller raises it once its
+    /// own frames have returned.
     #[inline(always)]
-    fn with<R>(self, f: impl FnOnce(&dyn ContextRef) -> R) -> R {
+    fn with<R>(self, f: impl FnOnce(&dyn ContextRef) -> R) -> Result<R, Error> {
         match self {
-            ContextArg::Empty => f(&EmptyContext),
-            ContextArg::Hash(raw) => f(&HashContext::new(raw)),
-            ContextArg::Prebuilt(ctx) => f(ctx),
+            ContextArg::Empty => Ok(f(&EmptyContext)),
+            ContextArg::Hash(raw) => {
+                let ctx = HashContext::new(raw);
+                let answer = f(&ctx);
+                match ctx.take_failure() {
+                    None => Ok(answer),
+                    Some(error) => Err(error),
+                }
+            }
+            ContextArg::Prebuilt(ctx) => Ok(f(ctx)),
         }
     }
 }
@@ -291,16 +308,16 @@ impl<'a> ContextArg<'a> {
 /// Runs `f` with the context argument viewed as a [`Context`].
 fn with_context<R>(
     ruby: &Ruby,
-    context: Value,
+    context: &Value,
     f: impl FnOnce(&dyn ContextRef) -> R,
 ) -> Result<R, Error> {
     match ContextArg::of(context) {
-        Some(arg) => Ok(arg.with(f)),
+        Some(arg) => arg.with(f),
         None => Err(type_error(
             ruby,
             format!(
                 "context must be a Hash, a Forkflag::Context or nil, got {} ({})",
-                context.inspect(),
+                describe(*context),
                 context.class()
             ),
         )),
@@ -313,11 +330,10 @@ trait ContextRef {
     fn check(&self, at: Current<'_>, flag: Found<'_>, tag: u64) -> Option<(bool, bool)>;
     fn check_variant(
         &self,
-        ruby: &Ruby,
         at: Current<'_>,
         flag: Found<'_>,
         tag: u64,
-    ) -> Option<(Value, bool, bool)>;
+    ) -> Option<(variant::Answer, bool, bool)>;
 }
 
 /// The snapshot an evaluation reads (from the client's cache), the engine
@@ -344,7 +360,7 @@ impl<'a> Current<'a> {
     /// by its bytes (remembering the object when its text cannot change).
     /// `None` when the argument is neither a String nor a Symbol.
     #[inline(always)]
-    fn find<'n>(&self, name: Value) -> Option<Found<'n>> {
+    fn find<'n>(&self, name: &'n Value) -> Option<Found<'n>> {
         match self.names.and_then(|names| names.get(name.as_raw())) {
             Some(index) => Some(Found::At(index)),
             None => self.find_by_text(name),
@@ -353,7 +369,7 @@ impl<'a> Current<'a> {
 
     /// [`Current::find`] for a name object not remembered.
     #[inline(never)]
-    fn find_by_text<'n>(&self, name: Value) -> Option<Found<'n>> {
+    fn find_by_text<'n>(&self, name: &'n Value) -> Option<Found<'n>> {
         let raw = name.as_raw();
         let bytes = name_bytes(name)?;
         Some(match self.snapshot.index_of(bytes) {
@@ -386,16 +402,15 @@ impl<C: Context> ContextRef for C {
     #[inline]
     fn check_variant(
         &self,
-        ruby: &Ruby,
         at: Current<'_>,
         flag: Found<'_>,
         tag: u64,
-    ) -> Option<(Value, bool, bool)> {
+    ) -> Option<(variant::Answer, bool, bool)> {
         match flag {
             Found::At(index) => {
                 let (choice, flag) = at.snapshot.check_variant_at(index, self, tag);
                 Some((
-                    variant::to_ruby(ruby, &choice),
+                    variant::Answer::of(&choice),
                     choice.feature_enabled,
                     flag.impression_data(),
                 ))
@@ -565,15 +580,15 @@ impl Client {
         args: &[Value],
         accepts_default: bool,
         f: impl FnOnce(&dyn ContextRef, Current<'_>, Found<'_>, u64) -> R,
-    ) -> Option<(R, Option<Value>)> {
-        let this = typed::<Client>(rb_self)?;
+    ) -> Option<(Result<R, Error>, Option<Value>)> {
+        let this = typed::<Client>(&rb_self)?;
         let (positional, keywords) = split_keywords(args);
         let default = match keywords {
             None => None,
             Some(kw) if accepts_default => Some(only_default(ruby, kw)?),
             Some(_) => return None,
         };
-        let (name, context) = match *positional {
+        let (name, context) = match positional {
             [name] => (name, ContextArg::Empty),
             [name, context] => (name, ContextArg::of(context)?),
             _ => return None,
@@ -597,20 +612,20 @@ impl Client {
                     ctx.check(at, flag, tag)
                 })
             {
-                return Ok(match answer {
+                return Ok(match answer? {
                     Some((enabled, _)) => enabled,
                     None => default.is_some_and(|d| d.to_bool()),
                 });
             }
-            let this = receiver(rb_self)?;
+            let this = receiver(&rb_self)?;
             let a = parse_eval_args(ruby, "enabled?", args, true)?;
             let epoch = fork::epoch();
             let tag = tag_for(fork::generation_of(epoch));
             let answer = this.with_current(|at| {
                 let flag = at
-                    .find(a.name)
+                    .find(&a.name)
                     .ok_or_else(|| name_type_error(ruby, a.name))?;
-                with_context(ruby, a.context, |ctx| ctx.check(at, flag, tag))
+                with_context(ruby, &a.context, |ctx| ctx.check(at, flag, tag))
             })?;
             // Answered from the snapshot this process has (inherited, in a
             // forked child); only then are the threads started, if needed.
@@ -638,29 +653,33 @@ impl Client {
     /// `variant(name, context = nil)`
     fn variant(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result<Value, Error> {
         guard(ruby, || {
+            // The Ruby object is made once the evaluation's borrows ended
+            // (its allocation may raise NoMemoryError).
             if let Some((answer, _)) =
                 Client::quick(ruby, rb_self, args, false, |ctx, at, flag, tag| {
-                    ctx.check_variant(ruby, at, flag, tag)
+                    ctx.check_variant(at, flag, tag)
                 })
             {
-                return Ok(answer.map_or_else(|| variant::shared_disabled(false), |(v, _, _)| v));
+                return Ok(answer?.map_or_else(
+                    || variant::shared_disabled(false),
+                    |(v, _, _)| v.into_ruby(ruby),
+                ));
             }
-            let this = receiver(rb_self)?;
+            let this = receiver(&rb_self)?;
             let a = parse_eval_args(ruby, "variant", args, false)?;
             let epoch = fork::epoch();
             let tag = tag_for(fork::generation_of(epoch));
             let answer = this.with_current(|at| {
                 let flag = at
-                    .find(a.name)
+                    .find(&a.name)
                     .ok_or_else(|| name_type_error(ruby, a.name))?;
-                with_context(ruby, a.context, |ctx| {
-                    ctx.check_variant(ruby, at, flag, tag)
-                })
+                with_context(ruby, &a.context, |ctx| ctx.check_variant(at, flag, tag))
             })?;
             // As in `enabled?`: answer first, then start the threads.
             this.check_fork(ruby, epoch)?;
             match answer {
-                Some((obj, feature_enabled, impression)) => {
+                Some((answer, feature_enabled, impression)) => {
+                    let obj = answer.into_ruby(ruby);
                     if impression && this.impressions.get() {
                         emit_impression(
                             ruby,
@@ -683,11 +702,19 @@ impl Client {
         guard(ruby, || {
             let snapshot = rb_self.engine.load();
             let names = snapshot.names();
-            let array = ruby.ary_new_capa(names.len());
-            for name in names {
-                array.push(interned(ruby, name))?;
-            }
-            Ok(array)
+            let names = &names[..];
+            // Allocations (NoMemoryError) while the snapshot is held: under
+            // protect, which the closure's plain borrows allow.
+            let array = protect(|| {
+                let array = ruby.ary_new_capa(names.len());
+                for name in names {
+                    // SAFETY: a live Array and a live String, under protect.
+                    unsafe { rb_sys::rb_ary_push(array.as_raw(), interned(ruby, name).as_raw()) };
+                }
+                array.as_raw()
+            })?;
+            // SAFETY: the Array made above, held on this stack.
+            Ok(unsafe { RArray::from_value(Value::from_raw(array)).expect("an Array") })
         })
     }
 
@@ -777,23 +804,45 @@ impl Client {
 
     fn stats(ruby: &Ruby, rb_self: &Client) -> Result<RHash, Error> {
         let stats = rb_self.lifecycle.borrow().stats();
-        let h = ruby.hash_new();
-        h.aset(ruby.to_symbol("state"), ruby.to_symbol(stats.state))?;
-        h.aset(ruby.to_symbol("thread_alive"), stats.thread_alive)?;
-        h.aset(ruby.to_symbol("ready"), rb_self.is_ready())?;
-        h.aset(ruby.to_symbol("last_refresh_ms"), stats.last_refresh_millis)?;
-        h.aset(ruby.to_symbol("refreshes"), stats.refreshes)?;
-        h.aset(ruby.to_symbol("failures"), stats.failures)?;
-        h.aset(ruby.to_symbol("polling_stopped"), stats.polling_stopped)?;
-        h.aset(
-            ruby.to_symbol("reported_evaluations"),
-            stats.reported_evaluations,
-        )?;
-        h.aset(ruby.to_symbol("connection_id"), stats.connection_id)?;
-        h.aset(ruby.to_symbol("prepared_start"), stats.prepared_start)?;
-        h.aset(ruby.to_symbol("flags"), rb_self.engine.load().len())?;
-        h.aset(ruby.to_symbol("fork_generation"), fork::generation())?;
-        Ok(h)
+        let stats = &stats;
+        let ready = rb_self.is_ready();
+        let flags = rb_self.engine.load().len();
+        // Allocations (NoMemoryError) while `stats` is held: under protect,
+        // which the closure's plain borrows allow.
+        let h = protect(|| {
+            let h = ruby.hash_new();
+            let set = |key: &str, value: Value| {
+                // SAFETY: a live Hash, a Symbol key and a live value, under
+                // protect.
+                unsafe {
+                    rb_sys::rb_hash_aset(h.as_raw(), ruby.to_symbol(key).as_raw(), value.as_raw())
+                };
+            };
+            set("state", ruby.to_symbol(stats.state).as_value());
+            set("thread_alive", ruby.into_value(stats.thread_alive));
+            set("ready", ruby.into_value(ready));
+            set(
+                "last_refresh_ms",
+                ruby.into_value(stats.last_refresh_millis),
+            );
+            set("refreshes", ruby.into_value(stats.refreshes));
+            set("failures", ruby.into_value(stats.failures));
+            set("polling_stopped", ruby.into_value(stats.polling_stopped));
+            set(
+                "reported_evaluations",
+                ruby.into_value(stats.reported_evaluations),
+            );
+            set(
+                "connection_id",
+                ruby.into_value(stats.connection_id.as_str()),
+            );
+            set("prepared_start", ruby.into_value(stats.prepared_start));
+            set("flags", ruby.into_value(flags));
+            set("fork_generation", ruby.into_value(fork::generation()));
+            h.as_raw()
+        })?;
+        // SAFETY: the Hash made above, held on this stack.
+        Ok(unsafe { RHash::from_value(Value::from_raw(h)).expect("a Hash") })
     }
 
     /// How many name objects the client remembers (tests).

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use forkflag_core::time::format_millis;
+use forkflag_core::time::try_format_millis;
 use forkflag_core::{Context, CurrentTime, Field, OwnedContext};
 use magnus::rb_sys::AsRawValue;
 use magnus::{function, method, prelude::*, Error, RHash, Ruby, Value};
 
-use crate::errors::{arg_error, type_error};
+use crate::errors::{arg_error, describe, type_error};
 use crate::guard::guard;
-use crate::hash_context::{with_value_text, HashContext};
+use crate::hash_context::{time_of, with_value_text, BeyondMillis};
 
 /// A prebuilt context.
 #[magnus::wrap(class = "Forkflag::Context", free_immediately, size)]
@@ -39,38 +39,54 @@ impl Context for RubyContext {
     }
 }
 
-fn text_of(value: Value) -> Option<String> {
-    with_value_text(value.as_raw(), |t| t.map(str::to_owned))
+/// The text of a value (see [`with_value_text`]); what stopped the read
+/// goes to `failure` (the first error only).
+fn text_of(value: Value, failure: &mut Option<Error>) -> Option<String> {
+    with_value_text(
+        value.as_raw(),
+        |e| {
+            failure.get_or_insert(e);
+        },
+        |t| t.map(str::to_owned),
+    )
 }
 
 impl RubyContext {
     /// Builds a context from a Hash whose keys were validated in Ruby.
     fn build(ruby: &Ruby, hash: RHash) -> Result<RubyContext, Error> {
         guard(ruby, || {
-            let view = HashContext::new(hash.as_raw());
-            let text = |field: Field| view.with_field(&field, |t| t.map(str::to_owned));
-            let current_time_millis = match view.current_time() {
+            let field = |name: &str| -> Result<Value, Error> { hash.aref(ruby.to_symbol(name)) };
+            let given_time = field("current_time")?;
+            let current_time_millis = match time_of(given_time.as_raw(), BeyondMillis::Reject)? {
                 CurrentTime::Now => None,
                 CurrentTime::At(ms) => Some(ms),
                 CurrentTime::Unreadable => {
-                    let given: Value = hash.aref(ruby.to_symbol("current_time"))?;
                     return Err(arg_error(
                         ruby,
                         format!(
                             "current_time must be a Time or an ISO-8601 String such as \
                              \"2024-05-01T12:00:00Z\", got {}",
-                            given.inspect()
+                            describe(given_time)
                         ),
                     ));
                 }
             };
+            let mut failure = None;
+            let mut text = |name: &str| -> Result<Option<String>, Error> {
+                Ok(text_of(field(name)?, &mut failure))
+            };
+            let user_id = text("user_id")?;
+            let session_id = text("session_id")?;
+            let remote_address = text("remote_address")?;
+            let environment = text("environment")?;
+            let app_name = text("app_name")?;
             let mut properties = BTreeMap::new();
             let props: Value = hash.aref(ruby.to_symbol("properties"))?;
             if !props.is_nil() {
                 let props = RHash::from_value(props).ok_or_else(|| {
                     type_error(
                         ruby,
-                        format!("properties must be a Hash, got {}", props.inspect()),
+                        format!("properties must be a Hash, got {}", describe(props)),
                     )
                 })?;
                 props.foreach(|k: Value, v: Value| {
@@ -83,23 +99,26 @@ impl RubyContext {
                             ruby,
                             format!(
                                 "property names must be Strings or Symbols, got {}",
-                                k.inspect()
+                                describe(k)
                             ),
                         ));
                     };
-                    if let Some(value) = text_of(v) {
+                    if let Some(value) = text_of(v, &mut failure) {
                         properties.insert(key, value);
                     }
                     Ok(magnus::r_hash::ForEach::Continue)
                 })?;
             }
+            if let Some(error) = failure {
+                return Err(error);
+            }
             let fields = OwnedContext {
-                user_id: text(Field::UserId),
-                session_id: text(Field::SessionId),
-                remote_address: text(Field::RemoteAddress),
-                environment: text(Field::Environment),
-                app_name: text(Field::AppName),
-                current_time: current_time_millis.map(format_millis),
+                user_id,
+                session_id,
+                remote_address,
+                environment,
+                app_name,
+                current_time: current_time_millis.and_then(try_format_millis),
                 properties,
             };
             let remote_ip = fields

@@ -54,3 +54,15 @@ pub fn from_core(ruby: &Ruby, e: CoreError) -> Error {
         CoreError::Io { .. } => error(ruby, e.to_string()),
     }
 }
+
+/// A short description of a value for an error message: its `inspect`
+/// (run under `rb_protect`; `#<Class:0x...>` when it raises or is not
+/// defined), cut to a readable length.
+pub fn describe(value: magnus::Value) -> String {
+    const LIMIT: usize = 200;
+    let text = value.inspect();
+    match text.char_indices().nth(LIMIT) {
+        Some((at, _)) => format!("{}... ({} bytes)", &text[..at], text.len()),
+        None => text,
+    }
+}

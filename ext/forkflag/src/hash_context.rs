@@ -13,6 +13,13 @@
 //! their name (the first such key). Values are read in place: Strings and
 //! Symbols as they are, Integers formatted on the stack, anything else
 //! through `to_s`.
+//!
+//! Every read that can run Ruby code or raise runs under `rb_protect`
+//! ([`protect`]): a value whose `to_s` raises a StandardError reads as
+//! absent; anything else that stops a read (a Time out of range, an
+//! Interrupt, a `throw`) is kept in the context and raised by the caller
+//! once the evaluation's Rust frames have returned (see
+//! [`HashContext::take_failure`]).
 
 use std::cell::{Cell, UnsafeCell};
 use std::os::raw::{c_int, c_long};
@@ -20,12 +27,16 @@ use std::sync::OnceLock;
 
 use forkflag_core::time::parse_timestamp_millis;
 use forkflag_core::{Context, CurrentTime, Field};
-use magnus::{Error, Ruby};
+use magnus::rb_sys::FromRawValue;
+use magnus::{Error, Ruby, Value};
 use rb_sys::{
     macros::{FIXNUM_P, RB_SYMBOL_P, RB_TYPE_P, RSTRING_LEN, RSTRING_PTR},
-    rb_cTime, rb_hash_foreach, rb_hash_lookup2, rb_obj_as_string, rb_obj_is_kind_of, rb_protect,
-    rb_sym2str, rb_time_timespec, ruby_special_consts, ruby_value_type, st_retval, VALUE,
+    rb_cTime, rb_hash_foreach, rb_hash_lookup2, rb_obj_as_string, rb_obj_is_kind_of, rb_sym2str,
+    rb_time_timespec, ruby_special_consts, ruby_value_type, st_retval, VALUE,
 };
+
+use crate::errors::arg_error;
+use crate::protect::{is_standard_error, protect};
 
 /// Slots of the standard fields in a scanned hash.
 const USER_ID: usize = 0;
@@ -62,6 +73,9 @@ const QUNDEF: VALUE = ruby_special_consts::RUBY_Qundef as VALUE;
 /// collected).
 static KEY_SYMBOLS: OnceLock<[VALUE; 12]> = OnceLock::new();
 
+/// The ID of `eql?`, interned once.
+static EQL: OnceLock<rb_sys::ID> = OnceLock::new();
+
 /// Interns the key symbols.
 /// (`_ruby`: called on a Ruby thread.)
 pub fn init(_ruby: &Ruby) -> Result<(), Error> {
@@ -78,6 +92,8 @@ pub fn init(_ruby: &Ruby) -> Result<(), Error> {
         };
     }
     let _ = KEY_SYMBOLS.set(syms);
+    // SAFETY: as above; a permanent ID.
+    let _ = EQL.set(unsafe { rb_sys::rb_intern2(c"eql?".as_ptr(), 4) });
     // SAFETY: at load time, on the Ruby thread holding the GVL, before any
     // evaluation: the table never reallocates on an evaluation's path.
     unsafe { (*SYMBOLS.0.get()).reserve_exact(PROPERTY_SYMBOLS) };
@@ -115,8 +131,28 @@ unsafe fn string_bytes<'a>(s: VALUE) -> &'a [u8] {
     std::slice::from_raw_parts(RSTRING_PTR(s) as *const u8, len)
 }
 
+/// Whether [`with_value_text`] reads `value` through its `to_s` (Ruby code).
+#[inline]
+fn reads_through_to_s(value: VALUE) -> bool {
+    if value == QNIL || value == QUNDEF || value == QTRUE || value == QFALSE || FIXNUM_P(value) {
+        return false;
+    }
+    // SAFETY: `value` is a live VALUE (type tests only).
+    unsafe { !(RB_TYPE_P(value, ruby_value_type::RUBY_T_STRING) || RB_SYMBOL_P(value)) }
+}
+
 /// Calls `f` with the text of a Ruby value (`None` for nil).
-pub fn with_value_text<R>(value: VALUE, f: impl FnOnce(Option<&str>) -> R) -> R {
+///
+/// A value that is not a String, Symbol, Integer, true or false is read
+/// through its `to_s`, under `rb_protect`: one that raises a StandardError
+/// reads as absent; anything else it raises or throws goes to `failed`
+/// (and the value reads as absent), for the caller to raise once its Rust
+/// frames have returned.
+pub fn with_value_text<R>(
+    value: VALUE,
+    failed: impl FnOnce(Error),
+    f: impl FnOnce(Option<&str>) -> R,
+) -> R {
     if value == QNIL || value == QUNDEF {
         return f(None);
     }
@@ -132,7 +168,8 @@ pub fn with_value_text<R>(value: VALUE, f: impl FnOnce(Option<&str>) -> R) -> R 
         let mut buf = itoa_buf::Buffer::new();
         return f(Some(buf.format(n)));
     }
-    // SAFETY: `value` is a live VALUE passed in by Ruby for this call.
+    // SAFETY: `value` is a live VALUE passed in by Ruby for this call;
+    // neither test nor rb_sym2str (the Symbol's own frozen String) raises.
     unsafe {
         if RB_TYPE_P(value, ruby_value_type::RUBY_T_STRING) {
             return with_bytes(string_bytes(value), f);
@@ -141,27 +178,25 @@ pub fn with_value_text<R>(value: VALUE, f: impl FnOnce(Option<&str>) -> R) -> R 
             return with_bytes(string_bytes(rb_sym2str(value)), f);
         }
     }
-    // Anything else: its `to_s`, run under rb_protect so an exception in a
-    // user's `to_s` cannot unwind through Rust frames.
-    let mut state: c_int = 0;
-    // SAFETY: `as_string` only calls rb_obj_as_string on the VALUE it is
-    // given; rb_protect catches any Ruby exception it raises.
-    let text = unsafe { rb_protect(Some(as_string), value, &mut state) };
-    if state != 0 {
-        // SAFETY: clear the exception rb_protect caught; the value is read as absent.
-        unsafe { rb_sys::rb_set_errinfo(QNIL) };
-        return f(None);
-    }
-    // SAFETY: `text` is a String returned by rb_obj_as_string, kept alive on
-    // this stack frame while `f` runs.
+    // SAFETY: rb_obj_as_string calls the value's `to_s`, which may raise:
+    // under protect; the closure holds nothing with a destructor.
+    let text = match protect(|| unsafe { rb_obj_as_string(value) }) {
+        Ok(text) => text,
+        Err(error) => {
+            // SAFETY: on a Ruby thread (this is a method call's context).
+            let ruby = unsafe { Ruby::get_unchecked() };
+            if !is_standard_error(&ruby, &error) {
+                failed(error);
+            }
+            return f(None);
+        }
+    };
+    // SAFETY: `text` is the String rb_obj_as_string returned; the guard
+    // below keeps it on this stack frame (visible to the GC) while `f`
+    // reads its bytes.
     let result = with_bytes(unsafe { string_bytes(text) }, f);
-    std::hint::black_box(text);
+    rb_sys::rb_gc_guard!(text);
     result
-}
-
-extern "C" fn as_string(value: VALUE) -> VALUE {
-    // SAFETY: called through rb_protect with a live VALUE.
-    unsafe { rb_obj_as_string(value) }
 }
 
 fn with_bytes<R>(bytes: &[u8], f: impl FnOnce(Option<&str>) -> R) -> R {
@@ -171,49 +206,192 @@ fn with_bytes<R>(bytes: &[u8], f: impl FnOnce(Option<&str>) -> R) -> R {
     }
 }
 
+/// What [`time_of`] does with a Time whose milliseconds since the epoch do
+/// not fit in 64 bits (one hundreds of millions of years away).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum BeyondMillis {
+    /// Saturate: it compares as the far past or future (an evaluation).
+    Saturate,
+    /// Reject it (a context built to be reused, whose time must read back).
+    Reject,
+}
+
 /// The time a Time or an ISO-8601 String names.
-pub fn time_of(value: VALUE) -> CurrentTime {
+///
+/// Never wraps around: a Time beyond the millisecond range saturates or is
+/// rejected (`beyond`); a Time beyond what Ruby itself can convert
+/// (`time_t`) is an ArgumentError naming it; anything else that stops the
+/// read (an Interrupt in a `to_s`, say) is returned as it is. The caller
+/// raises the error once its Rust frames have returned.
+pub fn time_of(value: VALUE, beyond: BeyondMillis) -> Result<CurrentTime, Error> {
     if value == QNIL || value == QUNDEF {
-        return CurrentTime::Now;
+        return Ok(CurrentTime::Now);
     }
-    // SAFETY: `value` is live; rb_cTime is Ruby's Time class.
+    // SAFETY: `value` is live; rb_obj_is_kind_of walks the class chain
+    // (calls no method, cannot raise); rb_cTime is Ruby's Time class.
     let is_time = unsafe { rb_obj_is_kind_of(value, rb_cTime) } == QTRUE;
-    if is_time {
-        // SAFETY: `value` is a Time, which rb_time_timespec accepts without raising.
-        let ts = unsafe { rb_time_timespec(value) };
-        return CurrentTime::At(ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000);
+    if !is_time {
+        let mut failure = None;
+        let time = with_value_text(
+            value,
+            |e| failure = Some(e),
+            |t| {
+                t.and_then(parse_timestamp_millis)
+                    .map_or(CurrentTime::Unreadable, CurrentTime::At)
+            },
+        );
+        return failure.map_or(Ok(time), Err);
     }
-    with_value_text(value, |t| {
-        t.and_then(parse_timestamp_millis)
-            .map_or(CurrentTime::Unreadable, CurrentTime::At)
-    })
+    let seconds = Cell::new(0i64);
+    let nanos = Cell::new(0i64);
+    // SAFETY: rb_time_timespec raises for a Time outside time_t (and for an
+    // uninitialised one): under protect; the closure only writes two Cells.
+    let converted = protect(|| {
+        let ts = unsafe { rb_time_timespec(value) };
+        seconds.set(ts.tv_sec);
+        nanos.set(ts.tv_nsec);
+        QNIL
+    });
+    // SAFETY: on a Ruby thread (this is a method call's context).
+    let ruby = unsafe { Ruby::get_unchecked() };
+    let out_of_range = |why: &str| {
+        // SAFETY: `value` is live (an argument of the current call).
+        let given = crate::errors::describe(unsafe { Value::from_raw(value) });
+        arg_error(
+            &ruby,
+            format!(
+                "current_time {given} {why}; expected a Time within about 292 million years \
+                 of 1970, or an ISO-8601 String"
+            ),
+        )
+    };
+    match converted {
+        Ok(_) => match millis_of(seconds.get(), nanos.get()) {
+            Some(ms) => Ok(CurrentTime::At(ms)),
+            None if beyond == BeyondMillis::Saturate => Ok(CurrentTime::At(if seconds.get() < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            })),
+            None => Err(out_of_range(
+                "is out of range (its milliseconds overflow 64 bits)",
+            )),
+        },
+        Err(error) if is_standard_error(&ruby, &error) => {
+            Err(out_of_range(&format!("cannot be converted ({error})")))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Milliseconds since the epoch of a `timespec`; `None` beyond `i64`.
+fn millis_of(seconds: i64, nanos: i64) -> Option<i64> {
+    seconds.checked_mul(1000)?.checked_add(nanos / 1_000_000)
 }
 
 /// A Ruby Hash viewed as a context.
 pub struct HashContext {
     hash: VALUE,
     fields: Cell<Option<[VALUE; SLOTS]>>,
+    /// Whether `Symbol#eql?` is redefined (see [`HashContext::lookup`]);
+    /// `None` until asked, and again after any Ruby code ran.
+    eql_redefined: Cell<Option<bool>>,
+    /// What stopped a read and must reach Ruby (see the module doc); the
+    /// first one only.
+    failure: Cell<Option<Error>>,
 }
 
 impl HashContext {
     /// Wraps a Hash VALUE; it must stay alive (it is an argument of the
     /// current method call) while the context is used.
+    #[inline]
     pub fn new(hash: VALUE) -> HashContext {
         HashContext {
             hash,
             fields: Cell::new(None),
+            eql_redefined: Cell::new(None),
+            failure: Cell::new(None),
         }
+    }
+
+    /// What stopped a read of this context, to raise now that the
+    /// evaluation returned (it was not counted).
+    #[inline]
+    pub fn take_failure(&self) -> Option<Error> {
+        if self.failed() {
+            self.failure.take()
+        } else {
+            None
+        }
+    }
+
+    /// Keeps `error` for [`HashContext::take_failure`] (the first one).
+    #[cold]
+    fn fail(&self, error: Error) {
+        let first = self.failure.take().unwrap_or(error);
+        self.failure.set(Some(first));
+    }
+
+    /// Runs a lookup of keys (`rb_hash_lookup2` with a Symbol key, scans).
+    ///
+    /// Such a lookup calls no method of the Hash's keys (their hashes were
+    /// computed when they were stored); a key whose hash collides with the
+    /// Symbol's is compared with the Symbol's `eql?`, which is Ruby's own
+    /// (an identity test) unless a program redefined it. So the lookup runs
+    /// as it is when `Symbol#eql?` is Ruby's own, and under `rb_protect`
+    /// otherwise (see [`protect`]): one stopped by a StandardError reads as
+    /// absent, anything else also goes to [`HashContext::fail`].
+    #[inline]
+    fn lookup(&self, read: impl FnOnce() -> VALUE + Copy) -> VALUE {
+        if !self.eql_redefined() {
+            return read();
+        }
+        match protect(read) {
+            Ok(value) => value,
+            Err(error) => self.lookup_failed(error),
+        }
+    }
+
+    /// Whether `Symbol#eql?` is not Ruby's own; asked once per evaluation,
+    /// and again after Ruby code ran ([`HashContext::with_field`]).
+    #[inline]
+    fn eql_redefined(&self) -> bool {
+        if let Some(known) = self.eql_redefined.get() {
+            return known;
+        }
+        let eql = *EQL.get().expect("hash_context::init interns eql?");
+        // SAFETY: on a Ruby thread; rb_method_basic_definition_p resolves a
+        // method entry (no method call, no raise).
+        let redefined =
+            unsafe { rb_sys::rb_method_basic_definition_p(rb_sys::rb_cSymbol, eql) } == 0;
+        self.eql_redefined.set(Some(redefined));
+        redefined
+    }
+
+    #[cold]
+    fn lookup_failed(&self, error: Error) -> VALUE {
+        // SAFETY: on a Ruby thread (this is a method call's context).
+        let ruby = unsafe { Ruby::get_unchecked() };
+        if !is_standard_error(&ruby, &error) {
+            self.fail(error);
+        }
+        QUNDEF
     }
 
     /// The value of a standard field: its Symbol keys by lookup, then the
     /// String keys the scan found.
     fn field(&self, slot: usize) -> VALUE {
+        self.lookup(|| self.field_unprotected(slot))
+    }
+
+    /// [`HashContext::field`] for a caller that is itself a
+    /// [`HashContext::lookup`].
+    fn field_unprotected(&self, slot: usize) -> VALUE {
         if let Some(syms) = KEY_SYMBOLS.get() {
             for (i, (_, of)) in KEY_NAMES.iter().enumerate() {
                 if *of == slot {
-                    // SAFETY: `self.hash` is a live Hash and `syms[i]` a static
-                    // Symbol; rb_hash_lookup2 neither raises nor calls Ruby code
-                    // for Symbol keys.
+                    // SAFETY: `self.hash` is a live Hash and `syms[i]` a
+                    // static Symbol; the caller is a `lookup`.
                     let value = unsafe { rb_hash_lookup2(self.hash, syms[i], QUNDEF) };
                     if value != QUNDEF {
                         return value;
@@ -244,7 +422,9 @@ impl HashContext {
             st_retval::ST_CONTINUE as c_int
         }
         // SAFETY: `self.hash` is a live Hash; `visit` matches the callback
-        // signature and only reads keys.
+        // signature and only reads keys. rb_hash_foreach calls no method of
+        // the keys or values, and raises only if the callback changed the
+        // hash, which it does not.
         unsafe {
             rb_hash_foreach(
                 self.hash,
@@ -257,30 +437,37 @@ impl HashContext {
     }
 
     fn custom(&self, name: &str) -> VALUE {
-        let symbol = property_symbol(name);
-        let props = self.field(PROPERTIES);
-        // SAFETY: `props` is a live VALUE from the context hash.
-        if props != QUNDEF && unsafe { RB_TYPE_P(props, ruby_value_type::RUBY_T_HASH) } {
-            let found = find_property(props, name.as_bytes(), symbol);
-            if found != QUNDEF {
-                return found;
+        let symbol = property_symbol(name, |e| {
+            self.lookup_failed(e);
+        });
+        let name = name.as_bytes();
+        let reserved = slot_of_text(name).is_some();
+        self.lookup(|| {
+            let props = self.field_unprotected(PROPERTIES);
+            // SAFETY: `props` is a live VALUE from the context hash.
+            if props != QUNDEF && unsafe { RB_TYPE_P(props, ruby_value_type::RUBY_T_HASH) } {
+                let found = find_property(props, name, symbol);
+                if found != QUNDEF {
+                    return found;
+                }
             }
-        }
-        if slot_of_text(name.as_bytes()).is_some() {
-            return QUNDEF;
-        }
-        find_property(self.hash, name.as_bytes(), symbol)
+            if reserved {
+                return QUNDEF;
+            }
+            find_property(self.hash, name, symbol)
+        })
     }
 }
 
 /// The value of the custom property `name` in `hash`: under `symbol` (the
 /// Symbol of that name, when one exists) by a direct lookup, then under a
 /// String key; without a Symbol, under the first String or Symbol key with
-/// that text.
+/// that text. Called by a [`HashContext::lookup`].
 fn find_property(hash: VALUE, name: &[u8], symbol: Option<VALUE>) -> VALUE {
     match symbol {
         Some(symbol) => {
-            // SAFETY: `hash` is a live Hash and `symbol` a pinned Symbol.
+            // SAFETY: `hash` is a live Hash and `symbol` a pinned Symbol;
+            // the caller is a `lookup`.
             let found = unsafe { rb_hash_lookup2(hash, symbol, QUNDEF) };
             if found != QUNDEF {
                 return found;
@@ -322,7 +509,7 @@ static SYMBOLS: PropertySymbols = PropertySymbols(UnsafeCell::new(Vec::new()));
 /// pinned (`rb_gc_register_mark_object`), at most [`PROPERTY_SYMBOLS`];
 /// the first use of a name copies it (once per name and process; the table
 /// itself is reserved at load).
-fn property_symbol(name: &str) -> Option<VALUE> {
+fn property_symbol(name: &str, failed: impl FnOnce(Error)) -> Option<VALUE> {
     let table = SYMBOLS.0.get();
     // SAFETY: under the GVL (see PropertySymbols); the borrow ends before
     // any call into Ruby.
@@ -344,20 +531,32 @@ fn property_symbol(name: &str) -> Option<VALUE> {
             None => None,
         }
     };
-    // SAFETY: on a Ruby thread; the text is valid UTF-8 for its length.
-    // rb_check_symbol_cstr makes no Symbol: nil when none has the name.
-    let symbol = unsafe {
-        rb_sys::rb_check_symbol_cstr(
-            name.as_ptr().cast(),
-            name.len() as c_long,
-            rb_sys::rb_utf8_encoding(),
-        )
+    let found = protect(|| {
+        // SAFETY: on a Ruby thread; the text is valid UTF-8 for its length,
+        // so rb_check_symbol_cstr does not raise (it raises only for a
+        // broken encoding); it makes no Symbol: nil when none has the name.
+        let symbol = unsafe {
+            rb_sys::rb_check_symbol_cstr(
+                name.as_ptr().cast(),
+                name.len() as c_long,
+                rb_sys::rb_utf8_encoding(),
+            )
+        };
+        if symbol != QNIL {
+            // SAFETY: `symbol` is a live Symbol; pinning keeps a dynamic one
+            // (which the GC may otherwise free) at this address for good.
+            // It allocates (NoMemoryError): under protect.
+            unsafe { rb_sys::rb_gc_register_mark_object(symbol) };
+        }
+        symbol
+    });
+    let symbol = match found {
+        Ok(symbol) => symbol,
+        Err(error) => {
+            failed(error);
+            return None;
+        }
     };
-    if symbol != QNIL {
-        // SAFETY: `symbol` is a live Symbol; pinning keeps a dynamic one
-        // (which the GC may otherwise free) at this address for good.
-        unsafe { rb_sys::rb_gc_register_mark_object(symbol) };
-    }
     // SAFETY: as above; nothing else touched the table since (the calls
     // above run no evaluation).
     let entries = unsafe { &mut *table };
@@ -399,7 +598,8 @@ fn find_by_text(hash: VALUE, name: &[u8], symbols: bool) -> VALUE {
         symbols,
         found: QUNDEF,
     };
-    // SAFETY: `hash` is a live Hash; the callback only compares key bytes.
+    // SAFETY: `hash` is a live Hash; the callback only compares key bytes
+    // (rb_sym2str does not raise), so nothing raises (see `scanned`).
     unsafe { rb_hash_foreach(hash, Some(visit), &mut search as *mut Search as VALUE) };
     search.found
 }
@@ -415,11 +615,29 @@ impl Context for HashContext {
             Field::CurrentTime => self.field(CURRENT_TIME),
             Field::Property(name) => self.custom(name),
         };
-        with_value_text(value, f)
+        if reads_through_to_s(value) {
+            // Ruby code runs: it may redefine what the next lookup relies on.
+            self.eql_redefined.set(None);
+        }
+        with_value_text(value, |e| self.fail(e), f)
     }
 
     fn current_time(&self) -> CurrentTime {
-        time_of(self.field(CURRENT_TIME))
+        match time_of(self.field(CURRENT_TIME), BeyondMillis::Saturate) {
+            Ok(time) => time,
+            Err(error) => {
+                self.fail(error);
+                CurrentTime::Unreadable
+            }
+        }
+    }
+
+    #[inline]
+    fn failed(&self) -> bool {
+        // SAFETY: a read of the Cell's content with no other reference to
+        // it alive (this type is used by one thread, and no method of it is
+        // running while this one is).
+        unsafe { (*self.failure.as_ptr()).is_some() }
     }
 }
 

@@ -14,6 +14,7 @@ mod hash_context;
 mod logging;
 mod names;
 mod nogvl;
+mod protect;
 mod variant;
 
 #[magnus::init(name = "forkflag")]

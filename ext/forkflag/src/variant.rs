@@ -111,15 +111,42 @@ pub fn shared_disabled(feature_enabled: bool) -> Value {
     unsafe { Value::from_raw(raw as rb_sys::VALUE) }
 }
 
-/// The Ruby object for a choice: a shared one for the disabled variant,
-/// else a new frozen one.
-pub fn to_ruby(ruby: &Ruby, choice: &VariantChoice<'_>) -> Value {
-    if choice.variant.is_none() {
-        return shared_disabled(choice.feature_enabled);
+/// The answer of `Client#variant` before it is a Ruby object: made while
+/// the evaluation borrows the snapshot, turned into one
+/// ([`Answer::into_ruby`]) once those borrows ended, because allocating a
+/// Ruby object may raise (NoMemoryError) and a raise must not jump over a
+/// live borrow.
+pub enum Answer {
+    /// The shared disabled variant for `feature_enabled`.
+    Disabled(bool),
+    /// A chosen variant.
+    Chosen(RubyVariant),
+}
+
+impl Answer {
+    /// The answer for a choice (the variant's name and payload are shared,
+    /// not copied).
+    #[inline]
+    pub fn of(choice: &VariantChoice<'_>) -> Answer {
+        match choice.variant {
+            None => Answer::Disabled(choice.feature_enabled),
+            Some(_) => Answer::Chosen(RubyVariant::from_choice(choice)),
+        }
     }
-    let obj = ruby.obj_wrap(RubyVariant::from_choice(choice));
-    obj.freeze();
-    obj.as_value()
+
+    /// The Ruby object: a shared one for the disabled variant, else a new
+    /// frozen one.
+    #[inline]
+    pub fn into_ruby(self, ruby: &Ruby) -> Value {
+        match self {
+            Answer::Disabled(feature_enabled) => shared_disabled(feature_enabled),
+            Answer::Chosen(variant) => {
+                let obj = ruby.obj_wrap(variant);
+                obj.freeze();
+                obj.as_value()
+            }
+        }
+    }
 }
 
 /// A frozen, interned String (created once per distinct text).

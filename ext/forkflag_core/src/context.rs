@@ -93,6 +93,16 @@ pub trait Context {
             v.and_then(|s| s.trim().parse().ok())
         })
     }
+
+    /// Whether a read of this context failed in a way its caller reports
+    /// as an error once the evaluation returns (a binding's context whose
+    /// value could not be read, say): such an evaluation's answer is not
+    /// used, so it is not counted. The failed read itself answered as an
+    /// absent field.
+    #[inline]
+    fn failed(&self) -> bool {
+        false
+    }
 }
 
 /// A context held as owned strings.

@@ -34,8 +34,9 @@ impl VariantChoice<'_> {
 }
 
 impl Snapshot {
-    /// Evaluates a flag by name and counts the answer. `None` when the
-    /// snapshot has no such flag (nothing is counted then).
+    /// Evaluates a flag by name and counts the answer (unless a read of the
+    /// context [failed](Context::failed)). `None` when the snapshot has no
+    /// such flag (nothing is counted then).
     #[inline]
     pub fn check<C: Context + ?Sized>(
         &self,
@@ -52,12 +53,15 @@ impl Snapshot {
     #[inline]
     pub fn check_at<C: Context + ?Sized>(&self, i: u32, ctx: &C, tag: u64) -> (bool, &Flag) {
         let enabled = self.is_enabled_at(i, ctx);
-        self.counts.count(i, enabled, tag);
+        if !ctx.failed() {
+            self.counts.count(i, enabled, tag);
+        }
         (enabled, &self.flags[i as usize])
     }
 
-    /// Chooses a variant by name and counts it. `None` when the snapshot has
-    /// no such flag.
+    /// Chooses a variant by name and counts it (unless a read of the
+    /// context [failed](Context::failed)). `None` when the snapshot has no
+    /// such flag.
     #[inline]
     pub fn check_variant<C: Context + ?Sized>(
         &self,
@@ -79,6 +83,9 @@ impl Snapshot {
         tag: u64,
     ) -> (VariantChoice<'_>, &Flag) {
         let choice = self.variant_at(i, ctx);
+        if ctx.failed() {
+            return (choice, &self.flags[i as usize]);
+        }
         // One counter per call: the variant's slot, which also counts a
         // yes (a variant is chosen only for an enabled feature), or the
         // disabled variant's yes or no (see `SnapshotCounts`).

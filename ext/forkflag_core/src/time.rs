@@ -24,11 +24,18 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// Formats milliseconds since the epoch as RFC 3339 with milliseconds, in UTC.
+/// Formats milliseconds since the epoch as RFC 3339 with milliseconds, in
+/// UTC (the epoch for a time beyond the years RFC 3339 text can hold: for
+/// clock readings; see [`try_format_millis`]).
 pub fn format_millis(millis: i64) -> String {
+    try_format_millis(millis).unwrap_or_else(|| try_format_millis(0).unwrap_or_default())
+}
+
+/// [`format_millis`], or `None` for a time that has no such text (beyond
+/// the years -262143 to 262142).
+pub fn try_format_millis(millis: i64) -> Option<String> {
     DateTime::<Utc>::from_timestamp_millis(millis)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
 #[cfg(test)]
@@ -43,5 +50,15 @@ mod tests {
         assert_eq!(parse_timestamp_millis("2022-01-22T13:00:00Z").unwrap(), z);
         assert!(parse_timestamp_millis("yesterday").is_none());
         assert_eq!(format_millis(z), "2022-01-22T13:00:00.000Z");
+    }
+
+    #[test]
+    fn a_time_beyond_rfc_3339_years_has_no_text() {
+        assert_eq!(try_format_millis(i64::MAX), None);
+        assert_eq!(try_format_millis(i64::MIN), None);
+        assert_eq!(
+            try_format_millis(0).as_deref(),
+            Some("1970-01-01T00:00:00.000Z")
+        );
     }
 }

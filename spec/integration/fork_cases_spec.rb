@@ -197,20 +197,8 @@ RSpec.describe "a client in every kind of forked process", :integration do
     ForkSafe.unregister(object) if object
   end
 
-  # Sockets of this process connected to the flag server (from /proc: the
-  # socket inodes of our descriptors, matched against the TCP table).
   def server_connections
-    port = URI(server.url).port
-    inodes = Dir.children("/proc/self/fd").filter_map do |fd|
-      File.readlink("/proc/self/fd/#{fd}")[/\Asocket:\[(\d+)\]\z/, 1]
-    rescue SystemCallError
-      nil
-    end
-    rows = %w[tcp tcp6].flat_map { |table| File.readlines("/proc/self/net/#{table}").drop(1) }
-    rows.count do |row|
-      fields = row.split
-      fields[2].split(":").last.to_i(16) == port && inodes.include?(fields[9])
-    end
+    Connections.to_port(URI(server.url).port)
   end
 
   it "closes the parent's connections in a child at once, with no Ruby hook and before any use of the client" do

@@ -104,6 +104,40 @@ RSpec.describe "a client across fork chains", :integration do
     expect(status.exitstatus).to eq(0)
   end
 
+  it "leaves no process of a three-level fork chain holding an ancestor's connection before it evaluates" do
+    port = URI(server.url).port
+    # Each generation: counts its connections to the server before it
+    # touches the client, then evaluates, waits for its own thread's
+    # connection, and forks the next.
+    generation = lambda do |gen, client|
+      held = Connections.to_port(port)
+      client.enabled?("any")
+      raise "refresh failed in generation #{gen}" unless client.refresh(timeout: 10)
+
+      own = UnleashServer.wait_for(timeout: 10, interval: 0.02, message: "generation #{gen}'s connection") do
+        open = Connections.to_port(port)
+        open if open.positive?
+      end
+      channel.send_message(gen: gen, event: "counted", before: held, own: own, prepared: client.stats[:prepared_start])
+      child = Forking.fork_child { generation.call(gen + 1, client) } if gen < 4
+      Forking.reap(child, deadline: Forking.now + 60) if child
+      client.close
+    end
+    pids << Forking.fork_child do
+      client = new_client
+      generation.call(1, client)
+    end
+    counted = channel.wait_until(timeout: 90, what: "four generations counted") { |m| m.size == 4 }
+    status, late = Forking.reap(pids.first, deadline: Forking.now + 30)
+    expect([late, status&.exitstatus]).to eq([false, 0])
+    counted = counted.sort_by { |m| m[:gen] }
+    expect(counted.map { |m| m[:own] }).to eq([1, 1, 1, 1])
+    # The forked generations (a child, a grandchild, a great-grandchild),
+    # each started from the start its parent's thread prepared.
+    expect(counted.drop(1).map { |m| m[:before] }).to eq([0, 0, 0])
+    expect(counted.drop(1).map { |m| m[:prepared] }).to eq([true, true, true])
+  end
+
   it "reports exactly the evaluations made across three generations, none lost or doubled" do
     flag = "counted-#{SecureRandom.hex(4)}"
     server.create_flag(flag)

@@ -87,8 +87,24 @@ impl SocketRegistry {
     /// only [`SocketRegistry::close_inherited`] closes it.
     pub fn enlisted() -> Arc<SocketRegistry> {
         let registry = Arc::new(SocketRegistry::new());
-        replace_entry(std::ptr::null_mut(), Arc::as_ptr(&registry).cast_mut());
+        registry.enlist();
         registry
+    }
+
+    /// Puts this registry on this process's list, which a forked child's
+    /// fork handler closes (see [`close_every_inherited`]), unless it is
+    /// there already or the list is full. Allocates nothing.
+    ///
+    /// A registry made in a parent and used in its child (the start a
+    /// parent's thread prepared) is on the parent's list, not the child's:
+    /// the child's fork handler emptied its copy of the list. Enlisted again
+    /// when its thread starts, the child's own children close its sockets
+    /// at the fork too.
+    pub fn enlist(&self) {
+        let this = (self as *const SocketRegistry).cast_mut();
+        if !LIST.iter().any(|e| e.load(Ordering::SeqCst) == this) {
+            replace_entry(std::ptr::null_mut(), this);
+        }
     }
 
     /// In a forked child only (right after the fork, or at least before the
@@ -164,6 +180,13 @@ impl SocketRegistry {
 pub(super) fn is_enlisted(registry: *const SocketRegistry) -> bool {
     LIST.iter()
         .any(|entry| std::ptr::eq(entry.load(Ordering::SeqCst), registry))
+}
+
+/// Takes a registry off the list, as a forked child's fork handler does
+/// (tests).
+#[cfg(test)]
+pub(super) fn delist_for_test(registry: *const SocketRegistry) {
+    replace_entry(registry.cast_mut(), std::ptr::null_mut());
 }
 
 impl Drop for SocketRegistry {

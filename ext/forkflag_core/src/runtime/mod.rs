@@ -461,6 +461,9 @@ impl Lifecycle {
         let spare = self.spare.take();
         let prepared = spare.is_some();
         let spare = spare.unwrap_or_else(|| Box::new(Prepared::new(&self.engine, &self.settings)));
+        // An ancestor made the spare's registry: on its list, not on this
+        // process's, which this process's children close at the fork.
+        spare.shared.sockets.enlist();
         let _ = spare.shared.connection_id.set(ConnectionId::random());
         match native::spawn(spare) {
             Ok((handle, Started { commands, shared })) => {

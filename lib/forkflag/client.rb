@@ -64,23 +64,42 @@ module Forkflag
         clients
       end
 
-      # Closes every client still open (registered with at_exit).
+      # Closes every client still open, all at once: at process exit (the
+      # at_exit handler calls it), each bounded by its +exit_timeout+, so
+      # exit waits at most the longest of them however many clients there
+      # are and however the server behaves. Metrics a client has not sent
+      # by then are dropped.
+      #
+      # @param timeout [Numeric, nil] seconds; nil: each client's +exit_timeout+
       # @return [Boolean] whether all finished in time
-      def close_all
-        open_clients.map(&:close).all?
+      def close_all(timeout: nil)
+        at_once(open_clients) { |c| c.close(timeout: timeout || c.config.exit_timeout) }
       end
 
       # Parks every open client: for a preforking master or mold that never
       # evaluates. The next evaluation restarts each one's thread.
       # @return [Boolean] whether all threads stopped in time
       def park_all
-        open_clients.map(&:park).all?
+        at_once(open_clients, &:park)
       end
 
-      # Sends every open client's metrics now (a worker about to exit).
+      # Sends every open client's metrics now, all at once (a worker about
+      # to exit).
+      #
+      # @param timeout [Numeric, nil] seconds; nil: each client's +timeout+
       # @return [Boolean] whether all were sent in time
-      def flush_all
-        open_clients.map(&:flush).all?
+      def flush_all(timeout: nil)
+        at_once(open_clients) { |c| c.flush(timeout: timeout || c.config.timeout) }
+      end
+
+      # Runs the block for each client, each in its own thread when there
+      # are several (their waits release the GVL), so the waits overlap;
+      # true when every call answered true.
+      # @api private
+      def at_once(clients, &block)
+        return clients.all?(&block) if clients.size <= 1
+
+        clients.map { |c| Thread.new { block.call(c) } }.map(&:value).all?
       end
     end
 

@@ -28,6 +28,7 @@ module Forkflag
       refresh_interval: [15, "seconds between refreshes (a file: source is checked at least every second)"],
       metrics_interval: [60, "seconds between metrics reports"],
       timeout: [10, "seconds: bound on each request, and on close and flush"],
+      exit_timeout: [2, "seconds: bound on closing the client at process exit (metrics not sent by then are dropped)"],
       custom_headers: [{}, "extra HTTP headers (Hash of String => String)"],
       backup_path: ["<tmpdir>/forkflag-<app_name>-<digest of url>.json",
                     "last good payload, loaded at start; false disables it"],
@@ -106,6 +107,7 @@ module Forkflag
       @refresh_interval = seconds(:refresh_interval, 15)
       @metrics_interval = seconds(:metrics_interval, 60)
       @timeout = seconds(:timeout, 10)
+      @exit_timeout = seconds(:exit_timeout, 2)
     end
 
     def validate_sources!

@@ -15,6 +15,7 @@ module Forkflag
     "FORKFLAG_REFRESH_INTERVAL" => %i[refresh_interval seconds],
     "FORKFLAG_METRICS_INTERVAL" => %i[metrics_interval seconds],
     "FORKFLAG_TIMEOUT" => %i[timeout seconds],
+    "FORKFLAG_EXIT_TIMEOUT" => %i[exit_timeout seconds],
     "FORKFLAG_BACKUP_PATH" => %i[backup_path path_or_false],
     "FORKFLAG_DISABLE_METRICS" => %i[disable_metrics boolean],
     "FORKFLAG_TLS_CA_FILE" => %i[tls_ca_file string],

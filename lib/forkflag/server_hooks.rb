@@ -11,9 +11,6 @@ module Forkflag
   # ForkSafe hooks are idempotent per fork, parking a parked client does
   # nothing, and starting a running one does nothing.
   module ServerHooks
-    # Seconds a worker waits at exit for its metrics to be sent, at most.
-    FLUSH_TIMEOUT = 5.0
-
     WRAPPED = ObjectSpace::WeakMap.new
     private_constant :WRAPPED
 
@@ -87,11 +84,13 @@ module Forkflag
       wrapped
     end
 
-    # In a worker about to exit: sends its metrics now, bounded.
-    # @param timeout [Numeric] seconds to wait at most
+    # In a worker about to exit: sends its metrics now, every client at
+    # once, each bounded by its +exit_timeout+ (as at process exit).
+    # @param timeout [Numeric, nil] seconds to wait at most; nil: each
+    #   client's +exit_timeout+
     # @return [Boolean] whether all were sent in time
-    def worker_exit(timeout: FLUSH_TIMEOUT)
-      Client.open_clients.map { |client| client.flush(timeout: [timeout, client.config.timeout].min) }.all?
+    def worker_exit(timeout: nil)
+      Client.at_once(Client.open_clients) { |c| c.flush(timeout: timeout || c.config.exit_timeout) }
     end
   end
 end

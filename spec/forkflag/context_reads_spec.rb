@@ -23,8 +23,8 @@ RSpec.describe "reading a context that raises" do
   let(:client) { Forkflag::Client.new(bootstrap: json) }
 
   # Far-away Times: seconds that fit in time_t but milliseconds that do not.
-  far_future = [Time.at(2**62), Time.at((2**63 / 1000) + 1), Time.at(2**63 - 1)]
-  far_past = [Time.at(-2**62), Time.at(-(2**63 / 1000) - 1), Time.at(-2**63)]
+  far_future = [Time.at(2**62), Time.at(((2**63) / 1000) + 1), Time.at((2**63) - 1)]
+  far_past = [Time.at(-2**62), Time.at(-((2**63) / 1000) - 1), Time.at(-2**63)]
 
   it "compares far-future and far-past Times as such in a Hash context, never wrapped around" do
     far_future.each do |t|

@@ -19,7 +19,15 @@ mod variant;
 
 #[magnus::init(name = "forkflag")]
 fn init(ruby: &Ruby) -> Result<(), Error> {
-    forkflag_core::fork::install_handlers();
+    forkflag_core::fork::install_handlers().map_err(|e| {
+        errors::error(
+            ruby,
+            format!(
+                "forkflag cannot install its fork handlers (pthread_atfork: {e}); without them it \
+                 cannot tell a forked child from its parent, so it does not load"
+            ),
+        )
+    })?;
     hash_context::init(ruby)?;
     context::init(ruby)?;
     variant::init(ruby)?;

@@ -124,19 +124,23 @@ fn set_hash(value: &str) -> u64 {
 
 impl Arena {
     /// The string a handle of this arena names.
+    ///
+    /// Handles are made only by `ArenaBuilder::text`, each for a whole
+    /// string it appended to the buffer this arena owns unchanged, and are
+    /// read only through the arena built with them; so the range is in
+    /// bounds and on character boundaries, and the checked read never
+    /// fails (a handle of another arena would be a bug: a panic, which the
+    /// binding reports as an internal error, never a read out of bounds).
     #[inline]
     pub(crate) fn get(&self, t: Text) -> &str {
-        let range = t.off as usize..t.off as usize + t.len as usize;
-        debug_assert!(self.text.get(range.clone()).is_some());
-        // SAFETY: handles are made only by `ArenaBuilder::text`, each for a
-        // whole string it appended to the buffer this arena owns unchanged,
-        // and are read only through the arena built with them (a snapshot
-        // reads its own flags, strategies and constraints; `Snapshot` checks
-        // a `Flag` handed in from outside with `get_checked`). `Text::ABSENT`
-        // and the free-slot marker are never passed here (optional texts are
-        // read with `get_checked`, set probes stop at a free slot). So the
-        // range is in bounds and on character boundaries.
-        unsafe { self.text.get_unchecked(range) }
+        &self.text[t.off as usize..t.off as usize + t.len as usize]
+    }
+
+    /// The bytes of the string a handle names (as [`Arena::get`], for a
+    /// comparison: a bounds check only).
+    #[inline]
+    pub(crate) fn bytes(&self, t: Text) -> &[u8] {
+        &self.text.as_bytes()[t.off as usize..t.off as usize + t.len as usize]
     }
 
     /// The string a handle names, or "" when the handle is not one of this
@@ -158,13 +162,20 @@ impl Arena {
         span.of(&self.texts).iter().map(|&t| self.get(t))
     }
 
+    /// The bytes of the strings of a list (for comparisons).
+    #[inline]
+    pub(crate) fn byte_list(&self, span: Span) -> impl Iterator<Item = &[u8]> + '_ {
+        span.of(&self.texts).iter().map(|&t| self.bytes(t))
+    }
+
     /// Whether a set holds `value`.
     #[inline]
     pub(crate) fn contains(&self, set: StrSet, value: &str) -> bool {
         match set {
-            StrSet::Few(span) => span.of(&self.texts).iter().any(|&t| {
-                t.len as usize == value.len() && self.get(t).as_bytes() == value.as_bytes()
-            }),
+            StrSet::Few(span) => span
+                .of(&self.texts)
+                .iter()
+                .any(|&t| t.len as usize == value.len() && self.bytes(t) == value.as_bytes()),
             StrSet::Hashed { start, mask } => {
                 let slots = &self.texts[start as usize..=start as usize + mask as usize];
                 let mask = mask as usize;
@@ -172,12 +183,11 @@ impl Arena {
                 // At most two thirds of the slots are used, so a free one ends
                 // every probe.
                 loop {
-                    // SAFETY: `i <= mask` and `slots` has `mask + 1` entries.
-                    let t = unsafe { *slots.get_unchecked(i) };
+                    let t = slots[i];
                     if t == FREE {
                         return false;
                     }
-                    if t.len as usize == value.len() && self.get(t).as_bytes() == value.as_bytes() {
+                    if t.len as usize == value.len() && self.bytes(t) == value.as_bytes() {
                         return true;
                     }
                     i = (i + 1) & mask;

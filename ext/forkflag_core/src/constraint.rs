@@ -248,19 +248,18 @@ fn fragment_matches(
     ignore_case: bool,
     value: &str,
 ) -> bool {
-    let mut values = arena.list(values);
     if !ignore_case {
-        return values.any(|p| match kind {
-            Fragment::Contains => value.contains(p),
-            Fragment::StartsWith => value.starts_with(p),
-            Fragment::EndsWith => value.ends_with(p),
-        });
+        let hay = value.as_bytes();
+        return match kind {
+            Fragment::Contains => arena.list(values).any(|p| value.contains(p)),
+            Fragment::StartsWith => arena.byte_list(values).any(|p| hay.starts_with(p)),
+            Fragment::EndsWith => arena.byte_list(values).any(|p| hay.ends_with(p)),
+        };
     }
     if value.is_ascii() {
         // Operands were lowercased at compile time.
         let hay = value.as_bytes();
-        return values.any(|p| {
-            let needle = p.as_bytes();
+        return arena.byte_list(values).any(|needle| {
             if needle.len() > hay.len() {
                 return false;
             }
@@ -279,7 +278,7 @@ fn fragment_matches(
         });
     }
     let lowered = value.to_lowercase();
-    values.any(|p| match kind {
+    arena.list(values).any(|p| match kind {
         Fragment::Contains => lowered.contains(p),
         Fragment::StartsWith => lowered.starts_with(p),
         Fragment::EndsWith => lowered.ends_with(p),

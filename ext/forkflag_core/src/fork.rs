@@ -32,7 +32,6 @@ static RESOLVING: AtomicUsize = AtomicUsize::new(0);
 /// Forks that went ahead while a resolution was still running (the wait
 /// timed out). Exposed for diagnostics.
 static GATE_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
-static INSTALL: Once = Once::new();
 
 /// Longest time a fork waits for a resolution in progress.
 pub const GATE_WAIT: Duration = Duration::from_secs(2);
@@ -171,14 +170,21 @@ fn bind_thread_start() {
     }
 }
 
-/// Installs the fork handlers (once per process; later calls do nothing).
-pub fn install_handlers() {
-    INSTALL.call_once(|| {
+/// Installs the fork handlers (once per process; later calls answer as the
+/// first did). Without them forkflag cannot tell a forked child from its
+/// parent: an error here must stop the library from loading.
+pub fn install_handlers() -> std::io::Result<()> {
+    static INSTALLED: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    let rc = *INSTALLED.get_or_init(|| {
         // SAFETY: the handlers are plain `extern "C"` functions that touch
-        // only atomics (and, in `prepare`, sleep), needing no locks.
-        let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(in_parent), Some(in_child)) };
-        debug_assert_eq!(rc, 0, "pthread_atfork failed");
+        // only atomics and close(2) (and, in `prepare`, sleep), needing no
+        // locks.
+        unsafe { libc::pthread_atfork(Some(prepare), Some(in_parent), Some(in_child)) }
     });
+    match rc {
+        0 => Ok(()),
+        code => Err(std::io::Error::from_raw_os_error(code)),
+    }
 }
 
 /// A value owned by one process: a forked child gets a fresh one on first

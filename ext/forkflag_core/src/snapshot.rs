@@ -311,7 +311,7 @@ impl Snapshot {
         let hash = name_hash(name);
         self.index
             .find(hash, |&i| {
-                self.arena.get(self.flags[i as usize].name).as_bytes() == name
+                self.arena.bytes(self.flags[i as usize].name) == name
             })
             .copied()
     }

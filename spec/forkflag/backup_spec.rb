@@ -118,7 +118,7 @@ RSpec.describe "Forkflag backup file" do
     expect_refused(link, "symbolic link")
   end
 
-  it "answers from default: when the backup's directory is writable by others" do
+  it "answers from default: when the backup's directory is shared with other users, and says where to go" do
     shared = File.join(@dir, "shared")
     Dir.mkdir(shared)
     path = File.join(shared, "flags.json")
@@ -129,7 +129,8 @@ RSpec.describe "Forkflag backup file" do
     expect_defaults(client)
     warnings = backup_warnings(client)
     expect(warnings.size).to eq(1), warnings.inspect
-    expect(warnings.first).to include("unsafe #{shared}: it is writable by group or others (mode 1777)")
+    expect(warnings.first).to include("unsafe #{shared}: it is shared with other users (mode 1777)",
+                                      'set backup_path: to a directory ending in "/"')
   end
 
   context "with the default backup_path" do

@@ -155,7 +155,7 @@ fn open_own(base: &Path, create: bool) -> Result<Option<OpenDirectory>, CoreErro
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Facts {
     /// `st_mode`: the file type and the permission bits.
-    pub(super) mode: u32,
+    pub(super) mode: libc::mode_t,
     /// `st_uid`.
     pub(super) uid: u32,
 }
@@ -165,29 +165,27 @@ const HOW_TO_CHOOSE: &str = "or set backup_path: to a file in a directory only t
 impl Facts {
     pub(super) fn of(stat: &FileStat) -> Facts {
         Facts {
-            // mode_t is u16 on some platforms, u32 on Linux.
-            #[allow(clippy::unnecessary_cast)]
-            mode: stat.st_mode as u32,
+            mode: stat.st_mode,
             uid: stat.st_uid,
         }
     }
 
-    fn file_type(self) -> u32 {
-        self.mode & libc::S_IFMT as u32
+    fn file_type(self) -> libc::mode_t {
+        self.mode & libc::S_IFMT
     }
 
-    fn permissions(self) -> u32 {
+    fn permissions(self) -> libc::mode_t {
         self.mode & 0o7777
     }
 
     /// Why forkflag's own folder cannot be used, if it cannot.
     pub(super) fn own_folder_problem(self, euid: u32) -> Option<String> {
-        if self.file_type() == libc::S_IFLNK as u32 {
+        if self.file_type() == libc::S_IFLNK {
             Some(format!(
                 "it is a symbolic link, which forkflag never follows; remove it (forkflag makes \
                  the folder itself), {HOW_TO_CHOOSE}"
             ))
-        } else if self.file_type() != libc::S_IFDIR as u32 {
+        } else if self.file_type() != libc::S_IFDIR {
             Some(format!("it is not a directory; remove it, {HOW_TO_CHOOSE}"))
         } else if self.uid != euid {
             Some(format!(
@@ -214,6 +212,14 @@ impl Facts {
                  that only it can write",
                 self.uid
             ))
+        } else if self.permissions() & 0o1002 == 0o1002 {
+            Some(format!(
+                "it is shared with other users (mode {:04o}): any of them can take the \
+                 backup's name first; set backup_path: to a directory ending in \"/\" (forkflag \
+                 keeps a private folder there), or to a file in a directory only this user can \
+                 write",
+                self.permissions()
+            ))
         } else if self.permissions() & 0o022 != 0 {
             Some(format!(
                 "it is writable by group or others (mode {:04o}): they could replace \
@@ -227,7 +233,7 @@ impl Facts {
 
     /// Why an opened backup file cannot be trusted, if it cannot.
     pub(super) fn file_problem(self, euid: u32) -> Option<String> {
-        if self.file_type() != libc::S_IFREG as u32 {
+        if self.file_type() != libc::S_IFREG {
             Some("it is not a regular file; remove it, or point backup_path: at a file".into())
         } else if self.uid != euid {
             Some(format!(

@@ -376,7 +376,7 @@ fn reading_refuses_a_file_writable_by_group_or_others() {
 #[test]
 fn reading_refuses_a_file_of_another_user() {
     let facts = |uid| Facts {
-        mode: libc::S_IFREG as u32 | 0o600,
+        mode: libc::S_IFREG | 0o600,
         uid,
     };
     assert_eq!(facts(1000).file_problem(1000), None);
@@ -464,7 +464,7 @@ fn the_own_folder_is_refused_when_others_can_enter_it() {
 #[test]
 fn the_own_folder_is_refused_when_another_user_owns_it() {
     let facts = |uid| Facts {
-        mode: libc::S_IFDIR as u32 | 0o700,
+        mode: libc::S_IFDIR | 0o700,
         uid,
     };
     assert_eq!(facts(1000).own_folder_problem(1000), None);
@@ -524,12 +524,18 @@ fn a_chosen_directory_others_can_write_is_refused() {
     let path = scratch.join("flags.json");
     let location = at_file(&path);
     write(&location, b"{}").unwrap();
-    for mode in [0o770, 0o730, 0o703, 0o1777] {
+    for mode in [0o770, 0o730, 0o703, 0o777, 0o1770] {
         chmod(&scratch.0, mode);
         let why = format!("writable by group or others (mode {mode:04o})");
         refusal(read(&location, 1024), &scratch.0, &why);
         refusal(write(&location, b"[]"), &scratch.0, &why);
     }
+    // A shared temporary directory: no chmod advice, another place instead.
+    chmod(&scratch.0, 0o1777);
+    let why = "shared with other users (mode 1777): any of them can take the backup's name first; \
+               set backup_path: to a directory ending in \"/\"";
+    refusal(read(&location, 1024), &scratch.0, why);
+    refusal(write(&location, b"[]"), &scratch.0, why);
     // Readable by others is fine: the file itself is 0600.
     chmod(&scratch.0, 0o755);
     assert_eq!(read(&location, 1024).unwrap().as_deref(), Some(&b"{}"[..]));
@@ -538,7 +544,7 @@ fn a_chosen_directory_others_can_write_is_refused() {
 #[test]
 fn a_chosen_directory_of_another_user_is_refused() {
     let facts = |uid| Facts {
-        mode: libc::S_IFDIR as u32 | 0o755,
+        mode: libc::S_IFDIR | 0o755,
         uid,
     };
     assert_eq!(facts(1000).chosen_directory_problem(1000), None);

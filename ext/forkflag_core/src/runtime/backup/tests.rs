@@ -221,32 +221,89 @@ fn the_default_name_differs_with_the_token_and_never_shows_it() {
         .starts_with("my_shop_.._x-"));
 }
 
-#[cfg(target_os = "linux")]
 #[test]
 fn a_written_backup_is_0600_and_the_own_folder_0700_whatever_the_umask() {
-    // The umask is per process, and other tests create files meanwhile:
-    // change it only in a thread with file-system attributes of its own.
-    std::thread::spawn(|| {
-        // SAFETY: unshare(2) with CLONE_FS only gives this thread its own
-        // cwd, root and umask; no memory is involved.
-        assert_eq!(unsafe { libc::unshare(libc::CLONE_FS) }, 0);
-        for mask in [0o000, 0o022, 0o277] {
-            let scratch = Scratch::new();
-            let previous = nix::sys::stat::umask(Mode::from_bits_truncate(mask));
-            let file = scratch.join("flags.json");
-            write(&at_file(&file), b"{}").unwrap();
-            write(&in_own_folder(&scratch), b"{}").unwrap();
-            nix::sys::stat::umask(previous);
-            assert_eq!(mode_of(&file), 0o600, "umask {mask:03o}");
-            let folder = own_folder(&scratch);
-            assert_eq!(mode_of(&folder), 0o700, "umask {mask:03o}");
-            let own_file = in_own_folder(&scratch).path();
-            assert_eq!(mode_of(&own_file), 0o600, "umask {mask:03o}");
-            assert_eq!(fs::metadata(&own_file).unwrap().len(), 2);
+    for mask in [0o000, 0o022, 0o277] {
+        let scratch = Scratch::new();
+        let [folder, own_file, file] = modes_written_under_umask(mask, &scratch);
+        assert_eq!(folder, 0o700, "own folder, umask {mask:03o}");
+        assert_eq!(own_file, 0o600, "file in the own folder, umask {mask:03o}");
+        assert_eq!(file, 0o600, "chosen file, umask {mask:03o}");
+        assert_eq!(read(&in_own_folder(&scratch), 16).unwrap().unwrap(), b"{}");
+    }
+}
+
+/// Writes a backup in the scratch directory's own folder and one at
+/// `<scratch>/flags.json` in a forked child whose umask is `mask` (the
+/// umask belongs to the whole process: other tests create files
+/// meanwhile); returns the modes of the folder and the two files, 0 for a
+/// write that failed. The child reports over a pipe and leaves with `_exit`.
+fn modes_written_under_umask(mask: libc::mode_t, scratch: &Scratch) -> [u32; 3] {
+    let mut pipe = [-1; 2];
+    // SAFETY: `pipe` has room for the two fds pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+    let own = in_own_folder(scratch);
+    let file = at_file(&scratch.join("flags.json"));
+    // SAFETY: the child takes no lock another thread could have held at the
+    // fork (glibc's fork makes malloc usable in the child; the file calls
+    // take none) and never panics: it reports over the pipe and leaves with
+    // _exit, running no destructor or atexit handler.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        nix::sys::stat::umask(Mode::from_bits_truncate(mask));
+        let mode = |path: PathBuf| {
+            fs::symlink_metadata(path)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0)
+        };
+        let written = write(&own, b"{}").is_ok() && write(&file, b"{}").is_ok();
+        let modes = if written {
+            [
+                mode(own_folder(scratch)),
+                mode(own.path()),
+                mode(file.path()),
+            ]
+        } else {
+            [0; 3]
+        };
+        let mut report = [0u8; 12];
+        for (chunk, mode) in report.chunks_mut(4).zip(modes) {
+            chunk.copy_from_slice(&mode.to_le_bytes());
         }
-    })
-    .join()
-    .unwrap();
+        // SAFETY: writes the report from a live array, then ends the child.
+        unsafe {
+            libc::write(pipe[1], report.as_ptr().cast(), report.len());
+            libc::_exit(0);
+        }
+    }
+    assert!(pid > 0, "fork failed");
+    // SAFETY: closes our copy of the write end; the child has its own.
+    unsafe { libc::close(pipe[1]) };
+    let mut poll = libc::pollfd {
+        fd: pipe[0],
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut report = [0u8; 12];
+    // SAFETY: `poll` and `report` are live and sized as passed.
+    let got = unsafe {
+        if libc::poll(&mut poll, 1, 10_000) == 1 {
+            libc::read(pipe[0], report.as_mut_ptr().cast(), report.len())
+        } else {
+            libc::kill(pid, libc::SIGKILL);
+            -1
+        }
+    };
+    let mut status = 0;
+    // SAFETY: reaps our own child (it has exited or been killed) and closes
+    // our read end.
+    unsafe {
+        libc::waitpid(pid, &mut status, 0);
+        libc::close(pipe[0]);
+    }
+    assert_eq!(got, 12, "the child reported within 10 s");
+    let mode = |i: usize| u32::from_le_bytes(report[i * 4..i * 4 + 4].try_into().unwrap());
+    [mode(0), mode(1), mode(2)]
 }
 
 #[test]

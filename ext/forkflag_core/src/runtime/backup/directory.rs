@@ -65,10 +65,14 @@ pub(super) fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
 
+/// forkflag's own folder: one per user, so that users who share a base
+/// directory (the temporary directory, or an `XDG_CACHE_HOME` that a service
+/// manager sets for several users) never share a folder.
 fn own_folder_name() -> String {
     format!("forkflag-{}", euid())
 }
 
+/// Opening a directory to check it and to work relative to it.
 const DIRECTORY_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
     .union(OFlag::O_CLOEXEC);
@@ -163,6 +167,7 @@ pub(super) struct Facts {
 const HOW_TO_CHOOSE: &str = "or set backup_path: to a file in a directory only this user can write";
 
 impl Facts {
+    /// The facts of an fstat.
     pub(super) fn of(stat: &FileStat) -> Facts {
         Facts {
             mode: stat.st_mode,

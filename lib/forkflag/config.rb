@@ -3,7 +3,6 @@
 require "logger"
 require "socket"
 require "tmpdir"
-require "digest"
 require "securerandom"
 require "uri"
 
@@ -30,8 +29,9 @@ module Forkflag
       timeout: [10, "seconds: bound on each request, and on close and flush"],
       exit_timeout: [2, "seconds: bound on closing the client at process exit (metrics not sent by then are dropped)"],
       custom_headers: [{}, "extra HTTP headers (Hash of String => String)"],
-      backup_path: ["<tmpdir>/forkflag-<app_name>-<digest of url>.json",
-                    "last good payload, loaded at start; false disables it"],
+      backup_path: ["$XDG_CACHE_HOME/ (when absolute), else <tmpdir>/",
+                    "last good payload, loaded at start: a file, or a directory ending in / where it is kept " \
+                    "in a private folder forkflag-<uid>; false disables it"],
       disable_metrics: [false, "do not register or send metrics"],
       tls_ca_file: [nil, "PEM file of CA certificates to trust (besides the system's)"],
       tls_verify: [true, "verify the server's certificate (turn off only for testing)"],
@@ -239,14 +239,30 @@ module Forkflag
       raise TypeError, "option :logger must respond to debug, info, warn and error, got #{value.inspect}"
     end
 
+    # A file, or a directory (ending in "/") where the native side keeps the
+    # backup in a private folder of its own, named and checked there. The
+    # default directory is $XDG_CACHE_HOME when it is an absolute path, else
+    # the temporary directory: a service user (www-data) often has no
+    # writable home, and its home may be the web root.
     def backup_option
       value = given(:backup_path)
       return nil if value == false
-      return path(:backup_path) unless value.nil?
+      return default_backup_directory if value.nil?
+
+      file = path(:backup_path)
+      if file.empty? || file.include?("\0")
+        raise ArgumentError, "option :backup_path must be a file, a directory ending in \"/\", or false; " \
+                             "got #{file.inspect}"
+      end
+
+      file
+    end
+
+    def default_backup_directory
       return nil unless @url # a file or a bootstrap is its own backup
 
-      key = Digest::SHA256.hexdigest([@url, @project, @name_prefix].join("\0"))[0, 12]
-      File.join(Dir.tmpdir, "forkflag-#{@app_name.gsub(/[^\w.-]/, "_")}-#{key}.json")
+      cache = ENV.fetch("XDG_CACHE_HOME", "")
+      File.join(cache.start_with?("/") ? cache : Dir.tmpdir, "")
     end
   end
 end

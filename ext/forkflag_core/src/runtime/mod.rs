@@ -27,7 +27,7 @@ use crate::logging::{self, Level};
 use crate::sync::Completion;
 use crate::CoreError;
 
-pub use backup::{read as read_backup, write as write_backup};
+pub use backup::{read as read_backup, write as write_backup, Location as BackupLocation};
 pub use native::spawn_sleeper;
 
 use native::NativeThread;
@@ -83,7 +83,9 @@ pub struct Settings {
     pub timeout: Duration,
     /// Extra request headers.
     pub custom_headers: Vec<(String, String)>,
-    /// Where the last good payload is kept.
+    /// Where the last good payload is kept: the file, or (ending in `/`) a
+    /// directory where forkflag keeps it in a private folder (see
+    /// [`BackupLocation`]).
     pub backup_path: Option<PathBuf>,
     /// Whether to register and send metrics.
     pub metrics_enabled: bool,
@@ -632,12 +634,13 @@ impl Drop for Lifecycle {
     }
 }
 
-/// Reads the backup named in the settings, for a cold start.
+/// Reads the backup named in the settings, for a cold start; an error names
+/// the file and why it was not loaded (unreadable, unsafe, or invalid).
 pub fn load_backup(engine: &Engine, settings: &Settings) -> Result<bool, CoreError> {
-    let Some(path) = &settings.backup_path else {
+    let Some(location) = BackupLocation::of(settings) else {
         return Ok(false);
     };
-    match read_backup(path)? {
+    match read_backup(&location, settings.max_payload_bytes)? {
         None => Ok(false),
         Some(bytes) => {
             let result = engine.update_json(&bytes, None);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{write_backup, Settings, Shared, Source};
+use super::{write_backup, BackupLocation, Settings, Shared, Source};
 use crate::engine::Engine;
 use crate::http::{HttpClient, Request};
 use crate::logging::{self, Level};
@@ -39,6 +39,9 @@ pub(crate) struct Poller {
     /// The failure being reported, to log only changes.
     failing: Option<String>,
     features_path: String,
+    backup: Option<BackupLocation>,
+    /// Whether the last backup write failed (reported then, not again
+    /// until one succeeds).
     backup_failing: bool,
 }
 
@@ -75,6 +78,7 @@ impl Poller {
             stopped: false,
             failing: None,
             features_path,
+            backup: BackupLocation::of(settings),
             backup_failing: false,
         }
     }
@@ -222,17 +226,17 @@ impl Poller {
     }
 
     fn save_backup(&mut self, payload: &[u8], settings: &Settings) {
-        let Some(path) = &settings.backup_path else {
+        let Some(location) = &self.backup else {
             return;
         };
-        match write_backup(path, payload) {
+        match write_backup(location, payload) {
             Ok(()) => self.backup_failing = false,
             Err(e) => {
                 if !self.backup_failing {
                     logging::log(
                         Level::Warn,
                         settings.client_id,
-                        format!("forkflag: {e}; the backup is not updated"),
+                        format!("forkflag: the backup file is not updated: {e}"),
                     );
                 }
                 self.backup_failing = true;

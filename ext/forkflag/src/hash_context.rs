@@ -244,9 +244,10 @@ pub fn time_of(value: VALUE, beyond: BeyondMillis) -> Result<CurrentTime, Error>
     }
     let seconds = Cell::new(0i64);
     let nanos = Cell::new(0i64);
-    // SAFETY: rb_time_timespec raises for a Time outside time_t (and for an
+    // rb_time_timespec raises for a Time outside time_t (and for an
     // uninitialised one): under protect; the closure only writes two Cells.
     let converted = protect(|| {
+        // SAFETY: `value` is a live Time; a raise stops at protect.
         let ts = unsafe { rb_time_timespec(value) };
         seconds.set(ts.tv_sec);
         nanos.set(ts.tv_nsec);

@@ -8,8 +8,53 @@
 //! Every such call runs through [`protect`], which stops the jump at
 //! `rb_protect` and hands it back as an [`Error`]; the caller then decides
 //! what it means and, when it must reach Ruby, returns it once its own
-//! frames have unwound. The calls that cannot raise are listed, each with
-//! its reason, in docs/FORK_SAFETY.md ("Ruby calls from Rust frames").
+//! frames have unwound.
+//!
+//! # The Ruby C API calls of the binding, and why each is sound
+//!
+//! Protected (they run Ruby code, or raise):
+//! - `rb_obj_as_string` (a context value's `to_s`), `rb_time_timespec`
+//!   (raises for a Time outside `time_t` or uninitialised):
+//!   `hash_context::with_value_text`, `hash_context::time_of`.
+//! - `rb_hash_lookup2` with a Symbol key (context fields, properties, the
+//!   `default:` keyword): calls no method of the Hash's keys or values (no
+//!   `hash`, `==`, `eql?` of theirs; no default proc); a key whose hash
+//!   collides with the Symbol's is compared by the Symbol's `eql?`, which is
+//!   Ruby's identity test unless a program redefined it. Context lookups run
+//!   under protect when `rb_method_basic_definition_p(Symbol, eql?)` says it
+//!   was redefined (asked once per evaluation, and again after any `to_s`),
+//!   the `default:` lookup always.
+//! - `rb_check_symbol_cstr` with `rb_gc_register_mark_object` (a property
+//!   name's Symbol, once per name; the second allocates).
+//! - Allocations made while a Rust value with a destructor is live in the
+//!   method's frames: `Client#flag_names` (interned names while the snapshot
+//!   is held), `Client#_stats` (while the stats are held),
+//!   `Forkflag._wait_logs` (while the records are held). An allocation can
+//!   raise only NoMemoryError, when Ruby finds no memory even after a GC.
+//! - Everything magnus wraps: `funcall`, `aref`/`aset`, `foreach`,
+//!   conversions (`TryConvert`), `inspect`, `const_get`, `define_*`.
+//!
+//! Unprotected, because they cannot raise or run Ruby code:
+//! - `rb_sym2str` (a Symbol's own frozen String), `rb_obj_is_kind_of` (walks
+//!   the class chain), `rb_keyword_given_p` (reads the frame),
+//!   `rb_method_basic_definition_p` (resolves a method entry; calls none),
+//!   `rb_utf8_encoding`, and the type tests and accessors (`RB_TYPE_P`,
+//!   `RB_SYMBOL_P`, `FIXNUM_P`, `FIX2LONG`, `RSTRING_PTR`, `RSTRING_LEN`,
+//!   `RHASH_SIZE`, `RTYPEDDATA_*`).
+//! - `rb_hash_foreach` with callbacks that only read keys (it raises only
+//!   when a callback changes the hash).
+//! - `rb_gc_mark` of remembered names (`names.rs`, during the GC's mark
+//!   phase, where nothing raises).
+//! - `rb_thread_call_without_gvl` (`nogvl.rs`): run inside magnus's protect;
+//!   the function it runs catches panics itself.
+//! - Allocations with no Rust value with a destructor live between them
+//!   and the method's entry, so a NoMemoryError jumps over plain frames
+//!   only: the Variant object `Client#variant` returns (made once the
+//!   evaluation's borrows ended: `variant::Answer`), `Variant#name`,
+//!   `Variant#payload`, and, at load time, `rb_intern2`/`rb_id2sym` of the
+//!   context keys and the shared disabled variants. (A method's return
+//!   value, such as a `Context` reader's String, is converted by magnus
+//!   after the method returned.)
 
 use magnus::{Error, Ruby};
 use rb_sys::VALUE;

@@ -99,6 +99,10 @@ pub fn gated<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+// SAFETY (the three handlers): called by the C library around fork(2) on
+// the forking thread; they take no lock, allocate nothing and cannot
+// unwind, and `in_child` runs only async-signal-safe operations (atomics
+// and close(2)), as a forked child of a threaded process requires.
 extern "C" fn prepare() {
     FORKING.fetch_add(1, Ordering::SeqCst);
     if RESOLVING.load(Ordering::SeqCst) == 0 {

@@ -104,6 +104,9 @@ pub(crate) fn spawn(
 }
 
 /// The new thread's start routine for [`spawn`].
+// SAFETY: a pthread start routine: it takes ownership of the `Launch` the
+// starting thread gave up and catches every panic, so nothing unwinds out
+// of it into C.
 extern "C" fn run_worker(arg: *mut c_void) -> *mut c_void {
     name_this_thread(NAME);
     // SAFETY: `arg` is the Launch pointer `spawn` gave up to this thread.
@@ -116,6 +119,8 @@ extern "C" fn run_worker(arg: *mut c_void) -> *mut c_void {
 /// client's (same stack, a name as long, nothing allocated): the reference
 /// `bench/fork.rb` measures a client's start against.
 pub fn spawn_sleeper(hold: Duration) -> bool {
+    // SAFETY: a pthread start routine that reads its argument as a number
+    // (never as a pointer) and cannot panic.
     extern "C" fn sleeper(arg: *mut c_void) -> *mut c_void {
         name_this_thread(c"forkflag-bench");
         std::thread::sleep(Duration::from_millis(arg as usize as u64));
@@ -170,6 +175,8 @@ mod tests {
     fn a_started_thread_runs_named_and_is_joined() {
         static RAN: AtomicUsize = AtomicUsize::new(0);
         static NAMED: AtomicUsize = AtomicUsize::new(0);
+        // SAFETY: a pthread start routine that reads its argument as a
+        // number and touches only atomics and its own stack.
         extern "C" fn routine(arg: *mut c_void) -> *mut c_void {
             name_this_thread(NAME);
             let mut buf = [0u8; 16];

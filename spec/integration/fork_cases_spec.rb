@@ -308,11 +308,7 @@ RSpec.describe "a client in every kind of forked process", :integration do
     expect(event(messages, "done")[:reported]).to eq(5)
     client.close
     expect(client.stats[:reported_evaluations]).to eq(7)
-    totals = UnleashServer.wait_for(timeout: 15, interval: 0.1, message: "metrics of #{flag}") do
-      t = server.yes_no_totals(flag, app_name: app_name)
-      t if t[:yes] + t[:no] >= 12
-    end
-    expect(totals.slice(:yes, :no)).to eq(yes: 0, no: 12)
+    expect(server.settled_totals(flag, { yes: 0, no: 12 }, app_name: app_name).slice(:yes, :no)).to eq(yes: 0, no: 12)
   end
 
   # A fresh process (no client of other examples in it): two clients, a

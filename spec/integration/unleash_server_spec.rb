@@ -87,12 +87,7 @@ RSpec.describe "Forkflag::Client against a real Unleash server", :integration do
     expect(c.flush).to be(true)
 
     expected = { yes: 37 + 20, no: 13 + 5, variants: variants }
-    totals = wait_for(10, "metrics for #{name}") do
-      t = server.yes_no_totals(name, app_name: app_name)
-      # The server stores variant counts apart from yes/no: wait for both.
-      t if t[:yes] + t[:no] >= 75 && t[:variants].values.sum >= 25
-    end
-    expect(totals).to eq(expected)
+    expect(server.settled_totals(name, expected, app_name: app_name)).to eq(expected)
     expect(c.stats[:reported_evaluations]).to eq(75)
 
     instances = server.wait_for_instance(app_name, "it-#{app_name}")
@@ -110,10 +105,10 @@ RSpec.describe "Forkflag::Client against a real Unleash server", :integration do
     11.times { c.enabled?(name) }
     expect(c.close).to be(true)
     expect(c.close).to be(true)
-    totals = wait_for(10, "metrics") { (t = server.yes_no_totals(name, app_name: app_name))[:yes].positive? && t }
-    expect(totals[:yes]).to eq(11)
-    sleep 1
-    expect(server.yes_no_totals(name, app_name: app_name)[:yes]).to eq(11)
+    expected = { yes: 11, no: 0, variants: {} }
+    expect(server.settled_totals(name, expected, app_name: app_name)).to eq(expected)
+    sleep 1 # anything sent twice would arrive now
+    expect(server.yes_no_totals(name, app_name: app_name)).to eq(expected)
   end
 
   it "counts a hot flag exactly, past what one snapshot counter holds between two reports" do
@@ -140,11 +135,8 @@ RSpec.describe "Forkflag::Client against a real Unleash server", :integration do
     expect(c._remembers?(symbol)).to be(true)
     expect(c._remembers?(name)).to be(false)
     expect(c.flush).to be(true)
-    totals = wait_for(10, "metrics of #{name}") do
-      t = server.yes_no_totals(name, app_name: app_name)
-      t if t[:yes] >= 170_004 && t[:variants].values.sum >= 70_001
-    end
-    expect(totals).to eq(yes: 170_004, no: 0, variants: { "blue" => 70_001 })
+    expected = { yes: 170_004, no: 0, variants: { "blue" => 70_001 } }
+    expect(server.settled_totals(name, expected, app_name: app_name)).to eq(expected)
     expect(c.stats[:reported_evaluations]).to eq(170_004)
   end
 
@@ -159,11 +151,8 @@ RSpec.describe "Forkflag::Client against a real Unleash server", :integration do
     4.times { expect(c.enabled?(name)).to be(false) }
     expect(c.variant(name).name).to eq("disabled")
     expect(c.flush).to be(true)
-    totals = wait_for(10, "metrics of #{name}") do
-      t = server.yes_no_totals(name, app_name: app_name)
-      t if t[:no].positive?
-    end
-    expect(totals).to eq(yes: 0, no: 5, variants: { "disabled" => 1 })
+    expected = { yes: 0, no: 5, variants: { "disabled" => 1 } }
+    expect(server.settled_totals(name, expected, app_name: app_name)).to eq(expected)
     expect(c.stats[:reported_evaluations]).to eq(5)
   end
 

@@ -76,8 +76,11 @@ require "net/http"
 require "securerandom"
 require "tmpdir"
 require "uri"
+require_relative "unleash_metrics"
 
 class UnleashServer
+  include UnleashMetrics
+
   class Error < StandardError; end
   class TimeoutError < Error; end
 
@@ -249,28 +252,6 @@ class UnleashServer
     admin(:delete, "/admin/segments/#{esc(id.to_s)}")
   end
 
-  # Parsed JSON of /api/admin/client-metrics/features/:name/raw:
-  # {"version"=>1, "maturity"=>"stable", "data"=>[{"timestamp", "yes", "no",
-  # "appName", "environment", "featureName", "variants"?}, ...]}.
-  def raw_metrics(name, hours_back: nil)
-    query = hours_back ? "?hoursBack=#{Integer(hours_back)}" : ""
-    admin(:get, "/admin/client-metrics/features/#{esc(name)}/raw#{query}")
-  end
-
-  # Sums the raw metrics of a flag: {yes:, no:, variants: {name => count}}.
-  def yes_no_totals(name, app_name: nil, environment: nil)
-    totals = { yes: 0, no: 0, variants: Hash.new(0) }
-    raw_metrics(name).fetch("data").each do |row|
-      next unless row_matches?(row, app_name, environment)
-
-      totals[:yes] += row["yes"].to_i
-      totals[:no] += row["no"].to_i
-      (row["variants"] || {}).each { |variant, n| totals[:variants][variant] += n.to_i }
-    end
-    totals[:variants] = totals[:variants].to_h
-    totals
-  end
-
   # /api/admin/metrics/applications/:app (nil while unknown: 404).
   def application(app_name)
     res = request(:get, "/admin/metrics/applications/#{esc(app_name)}", token: admin_token)
@@ -372,10 +353,6 @@ class UnleashServer
   end
 
   private
-
-  def row_matches?(row, app_name, environment)
-    (app_name.nil? || row["appName"] == app_name) && (environment.nil? || row["environment"] == environment)
-  end
 
   def strategy_body(strategy_name, parameters, constraints, variants, segments, title, disabled) # rubocop:disable Metrics/ParameterLists
     body = { name: strategy_name, parameters: stringify_values(parameters), constraints: constraints,

@@ -77,10 +77,15 @@ module Forkflag
       end
 
       # Parks every open client: for a preforking master or mold that never
-      # evaluates. The next evaluation restarts each one's thread.
+      # evaluates, before it forks. The next evaluation restarts each one's
+      # thread. All at once, each bounded by its +exit_timeout+: a thread
+      # held up by a hung server is left to end by itself rather than hold
+      # up the fork (forking beside it is safe).
+      #
+      # @param timeout [Numeric, nil] seconds; nil: each client's +exit_timeout+
       # @return [Boolean] whether all threads stopped in time
-      def park_all
-        at_once(open_clients, &:park)
+      def park_all(timeout: nil)
+        at_once(open_clients) { |c| c.park(timeout: timeout || c.config.exit_timeout) }
       end
 
       # Sends every open client's metrics now, all at once (a worker about

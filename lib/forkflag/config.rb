@@ -27,7 +27,8 @@ module Forkflag
       refresh_interval: [15, "seconds between refreshes (a file: source is checked at least every second)"],
       metrics_interval: [60, "seconds between metrics reports"],
       timeout: [10, "seconds: bound on each request, and on close and flush"],
-      exit_timeout: [2, "seconds: bound on closing the client at process exit (metrics not sent by then are dropped)"],
+      exit_timeout: [2, "seconds: bound on closing the client at process exit (metrics not sent by then are " \
+                        "dropped), and on parking it before a preforking server forks"],
       custom_headers: [{}, "extra HTTP headers (Hash of String => String)"],
       backup_path: ["$XDG_CACHE_HOME/ (when absolute), else <tmpdir>/",
                     "last good payload, loaded at start: a file, or a directory ending in / where it is kept " \

@@ -57,6 +57,26 @@ RSpec.describe "process exit with a hung server", :integration do
     expect(metrics_requests(1)).to eq(1)
   end
 
+  it "parks every client before a fork within exit_timeout while the server hangs a refresh" do
+    fault.answer("GET", "/api/client/features", { hang: true })
+    clients = Array.new(2) do |i|
+      Forkflag::Client.new(url: fault.url, token: "t", app_name: "park-#{i}", timeout: 30, refresh_interval: 60,
+                           exit_timeout: 1, backup_path: false, disable_metrics: true, logger: Logger.new(nil))
+    end
+    UnleashServer.wait_for(timeout: 10, message: "both refreshes hung") do
+      fault.requests("GET", "/api/client/features").size >= 2
+    end
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    parked = Forkflag::Client.park_all
+    took = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+    expect(parked).to be(false) # the hung threads did not stop in time
+    expect(took).to be < 10 # the request timeout is 30 s, for each client
+    expect(clients.map { |c| c.stats[:state] }).to all(eq(:parked))
+  ensure
+    fault.stop(deadline: 5) # the hung requests end: the threads go
+    clients&.each { |c| c.close(timeout: 5) }
+  end
+
   it "bounds exit by the default exit_timeout (2 s) whatever the number of clients" do
     took, = exit_time(clients: 3)
     # Three clients each waiting their exit_timeout in turn would take 6 s.

@@ -90,7 +90,10 @@ module Forkflag
     # In a worker about to exit: sends its metrics now, bounded.
     # @param timeout [Numeric] seconds to wait at most
     # @return [Boolean] whether all were sent in time
+    # @raise [TypeError, ArgumentError] for a timeout that is not a number of
+    #   seconds (zero or more)
     def worker_exit(timeout: FLUSH_TIMEOUT)
+      timeout = Arguments.timeout(timeout, "worker_exit: timeout:")
       Client.open_clients.map { |client| client.flush(timeout: [timeout, client.config.timeout].min) }.all?
     end
   end

@@ -103,7 +103,15 @@ module Forkflag
     # @raise [TypeError] when env is not a Hash
     def self.context(env)
       Forkflag::Arguments.hash_value(env, "Forkflag::Rack.context: env", "a Rack env (a Hash)")
-      env[ENV_KEY] ||= (@default ||= Context.new(nil)).build(env)
+      return env[ENV_KEY] || default_builder.build(env) if env.frozen?
+
+      env[ENV_KEY] ||= default_builder.build(env)
     end
+
+    # The middleware's builder with the default field readers.
+    def self.default_builder
+      @default_builder ||= Context.new(nil)
+    end
+    private_class_method :default_builder
   end
 end

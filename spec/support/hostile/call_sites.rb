@@ -16,7 +16,6 @@ module Hostile # rubocop:disable Metrics/ModuleLength
         fx.client_with(option, v, base)
       end
     end
-    calls["Client.new(**{value => 1})"] = ->(v, fx) { fx.client_with(v, 1) }
 
     calls["enabled?(name)"] = ->(v, fx) { fx.client.enabled?(v) }
     calls["enabled?(name, context)"] = ->(v, fx) { fx.client.enabled?("f", v) }

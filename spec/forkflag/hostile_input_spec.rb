@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "fiddle"
+
 # Every public method of the Ruby API called with hostile values
 # (spec/support/hostile/values.rb: nil, huge numbers, NaN, 10 MB and
 # invalid-UTF-8 Strings, BasicObject, objects whose conversions raise,
@@ -20,6 +22,9 @@ RSpec.describe "hostile input to the public Ruby API" do
               "update(json)", "Context.new(properties:)", "Context.new(current_time:)", "Variant.new(payload:)"]
   sites = Hostile::CALLS.each_with_index.to_a
   sites = sites.select { |(label, _), _| ci_sites.include?(label) } if ENV["FORKFLAG_HOSTILE_SITES"] == "ci"
+  # Call sites run this many at a time (FORKFLAG_HOSTILE_JOBS).
+  jobs = Integer(ENV.fetch("FORKFLAG_HOSTILE_JOBS", "2"))
+  date_check = ["DATE_AFTER 2024", ->(t, fx) { Hostile.check_date(t, fx) }]
 
   # Totals over the examples that ran, for the summary.
   totals = { calls: 0, sites: 0, returned: 0, raised: 0, failures: 0, stress: Hash.new(0), kinds: Hash.new(0),
@@ -40,7 +45,25 @@ RSpec.describe "hostile input to the public Ruby API" do
     end
   end
 
-  before(:all) { Hostile.values } # built once, before the children fork
+  # label => [steps, report, seconds], for the examples that run (all at
+  # once here, `jobs` at a time; each example then reads its own).
+  results = {}
+  before(:all) do
+    Hostile.values # built once, before the children fork
+    wanted = self.class.descendant_filtered_examples.map { |e| e.metadata[:hostile_site] }
+    work = sites.filter_map do |(label, call), site|
+      [label, call, Hostile.steps(site, **step_options)] if wanted.include?(label)
+    end
+    if wanted.include?(date_check.first)
+      times = Hostile.values.each_index.select { |i| Hostile.values[i].kind == "Time far out of range" }
+      work << [*date_check, times.map { |i| Hostile::Step.new(i, :off) }]
+    end
+    steps = work.to_h { |label, _, s| [label, s] }
+    Hostile.run_sites(work, jobs: jobs).each do |label, (report, seconds)|
+      results[label] = [steps[label], report, seconds]
+      record.call(label, seconds, steps[label], report)
+    end
+  end
 
   after(:all) do
     next if totals[:calls].zero?
@@ -61,23 +84,31 @@ RSpec.describe "hostile input to the public Ruby API" do
     puts "\n#{line} (per kind: tmp/hostile_input_summary.txt)"
   end
 
-  sites.each do |(label, call), site|
-    it "answers #{label} with a value or an allowed exception", :hostile do
-      steps = Hostile.steps(site, **step_options)
-      started = Forking.now
-      report = Hostile::Runner.new(label, call, steps).run
-      record.call(label, Forking.now - started, steps, report)
+  sites.each do |(label, _call), _site|
+    it "answers #{label} with a value or an allowed exception", :hostile, hostile_site: label do
+      report = results.fetch(label)[1]
       expect(report.failures).to be_empty,
                                  -> { "#{report.failures.size} call(s) failed:\n#{report.failures.join("\n")}" }
     end
   end
 
-  it "never answers a DATE constraint the opposite way for a Time far out of range", :hostile do
-    times = Hostile.values.each_index.select { |i| Hostile.values[i].kind == "Time far out of range" }
-    steps = times.map { |i| Hostile::Step.new(i, :off) }
-    started = Forking.now
-    report = Hostile::Runner.new("DATE_AFTER 2024", ->(t, fx) { Hostile.check_date(t, fx) }, steps).run
-    record.call("DATE_AFTER 2024", Forking.now - started, steps, report)
+  it "reports a call that crashes or hangs as that call's failure, and runs the calls after it" do
+    steps = (0..3).map { |i| Hostile::Step.new(i, :off) }
+    targets = [Hostile.values[1].object, Hostile.values[2].object] # true, false
+    call = lambda do |value, _fixture|
+      Fiddle::Pointer.new(8)[0, 8] if value.equal?(targets[0]) # SIGSEGV in this thread
+      sleep if value.equal?(targets[1])
+    end
+    report = Hostile::Runner.new("crash", call, steps, deadline: 3).run
+    expect(report.failures.size).to eq(2)
+    expect(report.failures[0]).to match(/crash with true \(GC.stress off\): the process crashed with signal ABRT/) # Ruby's [BUG] handler aborts
+    expect(report.failures[1]).to match(/crash with false \(GC.stress off\): the process hung \(killed after 3s\)/)
+    expect(report.returned).to eq(2)
+  end
+
+  it "never answers a DATE constraint the opposite way for a Time far out of range", :hostile,
+     hostile_site: date_check.first do
+    report = results.fetch(date_check.first)[1]
     expect(report.failures).to be_empty, -> { report.failures.join("\n") }
   end
 end

@@ -29,10 +29,34 @@ module Hostile
     # Seconds a child may take for its steps (a hang is a failure).
     DEADLINE = Integer(ENV.fetch("FORKFLAG_HOSTILE_DEADLINE", "120"))
 
-    def initialize(label, call, steps)
+    # The pipes of the children running now (several run at once): a child
+    # closes the others' ends, so that each reader sees its own child's end.
+    @pipes = {}
+    @pipes_lock = Mutex.new
+
+    class << self
+      # Forks a child that runs the block, registering its pipe.
+      def spawn(reader, writer)
+        @pipes_lock.synchronize do
+          others = @pipes.values.flatten
+          @pipes[reader] = [reader, writer]
+          fork do
+            others.each { |io| io.close unless io.closed? }
+            yield
+          end
+        end
+      end
+
+      def forget(reader)
+        @pipes_lock.synchronize { @pipes.delete(reader) }
+      end
+    end
+
+    def initialize(label, call, steps, deadline: DEADLINE)
       @label = label
       @call = call
       @steps = steps
+      @deadline = deadline
     end
 
     # @return [Report]
@@ -53,7 +77,8 @@ module Hostile
     def run_child(steps, report)
       reader, writer = IO.pipe
       stderr = Tempfile.new("hostile-stderr")
-      pid = fork { child(steps, reader, writer, stderr) }
+      @running = steps
+      pid = Runner.spawn(reader, writer) { child(steps, reader, writer, stderr) }
       writer.close
       started, finished, hung = collect(reader, pid, report)
       status, late = Forking.reap(pid, deadline: Forking.now + 5)
@@ -64,6 +89,7 @@ module Hostile
       report.stress_counts[step.stress] += 1
       started + 1
     ensure
+      Runner.forget(reader)
       reader&.close
       stderr&.close!
     end
@@ -72,7 +98,7 @@ module Hostile
     # (then kills it). Returns [index of the last step started, whether the
     # summary came, whether it hung].
     def collect(reader, pid, report)
-      deadline = Forking.now + DEADLINE
+      deadline = Forking.now + @deadline
       @started = 0
       buffer = +""
       until Forking.now > deadline
@@ -92,25 +118,32 @@ module Hostile
     def consume(buffer, report)
       while (line = buffer.slice!(/\A[^\n]*\n/))
         kind, rest = line.chomp.split(" ", 2)
-        @started = Integer(rest) if kind == "S"
-        next unless kind == "D"
-
-        merge(report, JSON.parse(rest))
-        return true
+        case kind
+        when "S" then @started = Integer(rest)
+        when "O" then record(report, *JSON.parse(rest))
+        when "D" then return true
+        end
       end
       false
     end
 
-    def merge(report, summary)
-      report.returned += summary["returned"]
-      report.raised += summary["raised"]
-      report.failures.concat(summary["failures"])
-      summary["stress"].each { |mode, n| report.stress_counts[mode.to_sym] += n }
+    # One step's outcome: "returned", "raised" (an allowed exception), or
+    # what escaped.
+    def record(report, index, outcome)
+      step = @running[index]
+      report.stress_counts[step.stress] += 1
+      case outcome
+      when "returned" then report.returned += 1
+      when "raised" then report.raised += 1
+      else
+        report.failures << "#{@label} with #{Hostile.values[step.value_index].label} (GC.stress #{step.stress}): " \
+                           "#{outcome}"
+      end
     end
 
     def crash_message(step, status, late, stderr)
       value = Hostile.values[step.value_index]
-      how = if late then "hung (killed after #{DEADLINE}s)"
+      how = if late then "hung (killed after #{@deadline}s)"
             elsif status&.signaled? then "crashed with signal #{Signal.signame(status.termsig)}"
             else
               "exited with status #{status&.exitstatus.inspect} without a report"
@@ -127,37 +160,49 @@ module Hostile
       $stderr.reopen(stderr.path, "w")
       Hostile.load_integrations
       fixture = Fixture.new
-      summary = { returned: 0, raised: 0, failures: [], stress: Hash.new(0) }
       # On a thread of its own: a short stack, so every exception raised
       # records a short backtrace (a long one makes each call under
       # GC.stress allocate, and collect, many times more).
       Thread.new do
         steps.each_with_index do |step, index|
           writer.write("S #{index}\n")
-          one(step, fixture, summary)
+          outcome = Hostile.call_once(@call, Hostile.values[step.value_index].object, fixture,
+                                      STRESS_MODES.fetch(step.stress))
+          writer.write("O #{JSON.generate([index, outcome.to_s])}\n")
         end
       end.join
-      writer.write("D #{JSON.generate(summary)}\n")
-      writer.flush
+      writer.write("D\n")
       exit!(0)
     rescue Exception => e # rubocop:disable Lint/RescueException
       warn("the child failed outside a call: #{e.class}: #{e.message}\n#{e.backtrace&.first(6)&.join("\n")}")
       exit!(3)
     end
-
-    def one(step, fixture, summary)
-      value = Hostile.values[step.value_index]
-      summary[:stress][step.stress] += 1
-      outcome = Hostile.call_once(@call, value.object, fixture, STRESS_MODES.fetch(step.stress))
-      case outcome
-      when :returned then summary[:returned] += 1
-      when :raised then summary[:raised] += 1
-      else summary[:failures] << "#{@label} with #{value.label} (GC.stress #{step.stress}): #{outcome}"
-      end
-    end
   end
 
   module_function
+
+  # Runs call sites, `jobs` at a time (each in its own children).
+  # @param work [Array<[label, call, steps]>]
+  # @return [Hash{label => [Report, seconds]}]
+  def run_sites(work, jobs:)
+    queue = Queue.new
+    work.each { |item| queue << item }
+    results = {}
+    lock = Mutex.new
+    Array.new(jobs) do
+      Thread.new do
+        while (item = queue.pop(true))
+          label, call, steps = item
+          started = Forking.now
+          report = Runner.new(label, call, steps).run
+          lock.synchronize { results[label] = [report, Forking.now - started] }
+        end
+      rescue ThreadError # the queue is empty
+        nil
+      end
+    end.each(&:join)
+    results
+  end
 
   # Calls once; :returned, :raised (an allowed exception), or the text of
   # what escaped that is not allowed.

@@ -7,6 +7,8 @@ end
 
 require_relative "forkflag/version"
 require_relative "forkflag/errors"
+require_relative "forkflag/untrusted"
+require_relative "forkflag/arguments"
 begin
   require_relative "forkflag/forkflag"
 rescue LoadError

@@ -114,10 +114,14 @@ module Forkflag
     # Waits, with the GVL released, until the flags are current (the first
     # refresh succeeded). Ctrl-C, Thread#raise and Timeout interrupt it.
     #
-    # @param timeout [Numeric, nil] seconds; nil waits as long as it takes
+    # @param timeout [Numeric, nil] seconds; nil (or Float::INFINITY) waits
+    #   as long as it takes
     # @return [Boolean] whether the client is ready
+    # @raise [TypeError, ArgumentError] for a timeout that is not a number of
+    #   seconds (zero or more) or nil
     def wait_until_ready(timeout = nil)
-      _wait_until_ready(timeout&.to_f)
+      timeout = nil if Untrusted.kind?(timeout, Float) && timeout == Float::INFINITY
+      _wait_until_ready(Arguments.timeout(timeout, "wait_until_ready: timeout", allow_nil: true))
     end
 
     # Sends this process's metrics now.
@@ -125,7 +129,7 @@ module Forkflag
     # @param timeout [Numeric] seconds to wait at most
     # @return [Boolean] whether they were sent in time (true when there was nothing to send)
     def flush(timeout: config.timeout)
-      !_flush(timeout.to_f).nil?
+      !_flush(Arguments.timeout(timeout, "flush: timeout:")).nil?
     end
 
     # Refreshes the flags now.
@@ -133,7 +137,7 @@ module Forkflag
     # @param timeout [Numeric] seconds to wait at most
     # @return [Boolean] whether the configuration is current
     def refresh(timeout: config.timeout)
-      _refresh(timeout.to_f)
+      _refresh(Arguments.timeout(timeout, "refresh: timeout:"))
     end
 
     # Stops the background thread and keeps the flags; the next evaluation
@@ -143,7 +147,7 @@ module Forkflag
     # @param timeout [Numeric] seconds to wait for the thread at most
     # @return [Boolean] whether the thread stopped in time
     def park(timeout: config.timeout)
-      _stop(timeout.to_f, false, false)
+      _stop(Arguments.timeout(timeout, "park: timeout:"), false, false)
     end
 
     # Sends this process's metrics and stops the client. Evaluations keep
@@ -155,8 +159,9 @@ module Forkflag
     def close(timeout: config.timeout)
       return true if @closed
 
+      timeout = Arguments.timeout(timeout, "close: timeout:")
       @closed = true
-      done = _stop(timeout.to_f, true, true)
+      done = _stop(timeout, true, true)
       Logging.drain
       Logging.closed(@id)
       done
@@ -203,8 +208,11 @@ module Forkflag
     # @return [Integer] number of flags loaded
     # @raise [ConfigError] when the payload is invalid (the current
     #   configuration stays)
+    # @raise [TypeError] when json is not a String
     def update(json)
-      raise TypeError, "update takes a JSON String, got #{json.inspect}" unless json.is_a?(String)
+      unless Untrusted.kind?(json, String)
+        raise TypeError, "update takes a JSON String, got #{Untrusted.describe(json)}"
+      end
 
       count = _update(json)
       log_payload_warnings

@@ -48,7 +48,7 @@ module Forkflag
       unknown = options.keys - OPTIONS.keys
       unless unknown.empty?
         raise ArgumentError,
-              "unknown option#{"s" if unknown.size > 1} #{unknown.map(&:inspect).join(", ")} " \
+              "unknown option#{"s" if unknown.size > 1} #{unknown.map { |k| Untrusted.describe(k) }.join(", ")} " \
               "for Forkflag::Client.new; valid options: #{OPTIONS.keys.map(&:inspect).join(", ")}"
       end
       @given = options
@@ -88,11 +88,12 @@ module Forkflag
       @file = path(:file)
       @url = url_option
       @token = secret_token
-      @app_name = string(:app_name)
-      @instance_id = string(:instance_id) || "#{Socket.gethostname}-#{Process.pid}-#{SecureRandom.hex(4)}"
-      @environment = string(:environment)
-      @project = string(:project)
-      @name_prefix = string(:name_prefix)
+      @app_name = string(:app_name, header: true)
+      @instance_id = string(:instance_id, header: true) ||
+                     "#{Socket.gethostname}-#{Process.pid}-#{SecureRandom.hex(4)}"
+      @environment = string(:environment, header: true)
+      @project = string(:project, header: true)
+      @name_prefix = string(:name_prefix, header: true)
       validate_timing!
       @custom_headers = headers_option
       @disable_metrics = boolean(:disable_metrics, false)
@@ -127,43 +128,56 @@ module Forkflag
       raise ArgumentError, "option :token is required with url: (a client/backend API token)" unless @token
     end
 
-    def string(name)
-      value = given(name)
-      return nil if value.nil?
-      return value.to_str.dup.freeze if value.respond_to?(:to_str)
-
-      raise TypeError, "option #{name.inspect} must be a String, got #{value.inspect} (#{value.class})"
+    # A String option; header: the value travels in a request (see
+    # Arguments.string).
+    def string(name, header: false)
+      Arguments.string(given(name), "option #{name.inspect}", header: header)
     end
 
     def path(name)
-      value = given(name)
-      return value.to_path.dup.freeze if value.respond_to?(:to_path)
-
-      string(name)
+      Arguments.path(given(name), "option #{name.inspect}")
     end
 
     def secret_token
       value = given(:token)
-      return nil if value.nil?
-      raise TypeError, "option :token must be a String, got a #{value.class}" unless value.respond_to?(:to_str)
+      return nil if nil.equal?(value)
+      unless Untrusted.kind?(value, String) || Untrusted.responds_to?(value, :to_str)
+        # Never the value: it may be a token of the wrong type.
+        raise TypeError, "option :token must be a String, got an instance of #{Untrusted.class_name(value)}"
+      end
 
-      token = value.to_str
+      token = begin
+        Arguments.string(value, "option :token", header: true)
+      rescue ArgumentError, TypeError => e
+        # A new message without the token's text, and no cause that has it.
+        raise e.class, secret_problem(e), cause: nil
+      end
       raise ArgumentError, "option :token is empty" if token.strip.empty?
-      raise ArgumentError, "option :token must not contain line breaks" if token.match?(/[\r\n]/)
 
-      token.dup.freeze
+      token
+    end
+
+    # The problem with a token, without its text.
+    def secret_problem(error)
+      case error.message
+      when /control characters/ then "option :token must not contain line breaks or control characters"
+      when /longer than/ then "option :token is longer than #{Arguments::MAX_HEADER_BYTES} bytes"
+      when /UTF-8/ then "option :token must be valid UTF-8 text"
+      else "option :token must be a String"
+      end
     end
 
     def url_option
-      url = string(:url)
+      url = string(:url, header: true)
       return nil unless url
 
       uri = parse_url(url)
       unless %w[http https].include?(uri.scheme) && !uri.host.to_s.empty?
-        raise ArgumentError, "option :url must be an http:// or https:// URL with a host, got #{url.inspect}"
+        raise ArgumentError,
+              "option :url must be an http:// or https:// URL with a host, got #{Untrusted.describe(url)}"
       end
       if uri.query || uri.fragment || uri.userinfo
-        raise ArgumentError, "option :url must not have a query, fragment or user info, got #{url.inspect}"
+        raise ArgumentError, "option :url must not have a query, fragment or user info, got #{Untrusted.describe(url)}"
       end
 
       url.chomp("/").freeze
@@ -172,33 +186,28 @@ module Forkflag
     def parse_url(url)
       URI.parse(url)
     rescue URI::InvalidURIError => e
-      raise ArgumentError, "option :url is not a valid URL (#{url.inspect}): #{e.message}"
+      raise ArgumentError, "option :url is not a valid URL (#{Untrusted.describe(url)}): #{e.message}"
     end
 
     def seconds(name, default)
       value = given(name)
-      return default if value.nil?
-      unless value.is_a?(Numeric) && value.real? && value.positive? && value.to_f.finite?
-        raise ArgumentError, "option #{name.inspect} must be a positive number of seconds, got #{value.inspect}"
-      end
+      return default if nil.equal?(value)
 
-      value
+      Arguments.seconds(value, "option #{name.inspect}")
     end
 
     def integer(name, default)
       value = given(name)
-      return default if value.nil?
-      return value if value.is_a?(Integer) && value.positive?
+      return default if nil.equal?(value)
 
-      raise ArgumentError, "option #{name.inspect} must be a positive Integer, got #{value.inspect}"
+      Arguments.positive_integer(value, "option #{name.inspect}")
     end
 
     def boolean(name, default)
       value = given(name)
-      return default if value.nil?
-      return value if [true, false].include?(value)
+      return default if nil.equal?(value)
 
-      raise TypeError, "option #{name.inspect} must be true or false, got #{value.inspect}"
+      Arguments.boolean(value, "option #{name.inspect}")
     end
 
     HEADER_NAME = /\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\z/
@@ -206,22 +215,23 @@ module Forkflag
 
     def headers_option
       value = given(:custom_headers)
-      return {}.freeze if value.nil?
-      unless value.is_a?(Hash)
-        raise TypeError, "option :custom_headers must be a Hash of String => String, got #{value.class}"
+      return {}.freeze if nil.equal?(value)
+
+      Arguments.hash_value(value, "option :custom_headers", "a Hash of String => String")
+      value.each_with_object({}) { |(k, v), headers| headers.store(*header(k, v)) }.freeze
+    end
+
+    # One custom header: a valid name (String or Symbol) and a String
+    # value (or a Symbol or a number) without line breaks.
+    def header(key, value)
+      name = Arguments.name(key, "option :custom_headers: a header name")
+      unless name.match?(HEADER_NAME)
+        raise ArgumentError, "option :custom_headers has an invalid header name #{Untrusted.describe(name)}"
       end
 
-      value.to_h do |k, v|
-        name = k.to_s
-        unless name.match?(HEADER_NAME)
-          raise ArgumentError, "option :custom_headers has an invalid header name #{k.inspect}"
-        end
+      raise TypeError, "option :custom_headers: the value of #{name} must be a String, got nil" if nil.equal?(value)
 
-        text = v.to_s
-        raise ArgumentError, "option :custom_headers value of #{name} contains a line break" if text.match?(/[\r\n]/)
-
-        [name.freeze, text.freeze]
-      end.freeze
+      [name, Arguments.text(value, "option :custom_headers: the value of #{name}", header: true)]
     end
 
     def ca_file_option
@@ -229,15 +239,18 @@ module Forkflag
       return nil unless file
       return file if File.file?(file) && File.readable?(file)
 
-      raise ArgumentError, "option :tls_ca_file #{file.inspect} is not a readable file"
+      raise ArgumentError, "option :tls_ca_file #{Untrusted.describe(file)} is not a readable file"
     end
+
+    LOGGER_METHODS = %i[debug info warn error].freeze
+    private_constant :LOGGER_METHODS
 
     def logger_option
       value = given(:logger)
-      return Logger.new($stderr, level: Logger::WARN, progname: "forkflag") if value.nil?
-      return value if %i[debug info warn error].all? { |m| value.respond_to?(m) }
+      return Logger.new($stderr, level: Logger::WARN, progname: "forkflag") if nil.equal?(value)
+      return value if LOGGER_METHODS.all? { |m| Untrusted.responds_to?(value, m) }
 
-      raise TypeError, "option :logger must respond to debug, info, warn and error, got #{value.inspect}"
+      raise TypeError, "option :logger must respond to debug, info, warn and error, got #{Untrusted.describe(value)}"
     end
 
     # A file, or a directory (ending in "/") where the native side keeps the
@@ -247,8 +260,8 @@ module Forkflag
     # writable home, and its home may be the web root.
     def backup_option
       value = given(:backup_path)
-      return nil if value == false
-      return default_backup_directory if value.nil?
+      return nil if false.equal?(value)
+      return default_backup_directory if nil.equal?(value)
 
       file = path(:backup_path)
       if file.empty? || file.include?("\0")

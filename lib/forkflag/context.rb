@@ -21,6 +21,10 @@ module Forkflag
       properties: :properties
     }.freeze
 
+    # The same, by the field's name as a String.
+    KEYS_BY_NAME = KEYS.transform_keys(&:name).freeze
+    private_constant :KEYS_BY_NAME
+
     class << self
       # @param fields [Hash, nil] fields with Symbol or String keys, in
       #   snake_case or camelCase
@@ -32,10 +36,17 @@ module Forkflag
       # @option keywords [String] :app_name
       # @option keywords [Time, String] :current_time a Time or an ISO-8601 String
       # @option keywords [Hash] :properties custom fields
+      #   (fields other than current_time and properties may be any
+      #   object: they are read through to_s, and one whose to_s raises is
+      #   absent)
       # @raise [ArgumentError] for an unknown field or an unreadable current_time
+      # @raise [TypeError] for fields that are not a Hash, a field name that
+      #   is not a Symbol or String, properties that are not a Hash, or a
+      #   property name that is not a Symbol or String
       def new(fields = nil, **keywords)
-        unless fields.nil? || fields.is_a?(Hash)
-          raise TypeError, "Forkflag::Context.new takes a Hash or keywords, got #{fields.inspect}"
+        unless nil.equal?(fields) || Untrusted.kind?(fields, Hash)
+          raise TypeError, "Forkflag::Context.new takes a Hash or keywords, " \
+                           "got #{Untrusted.describe(fields)}"
         end
 
         _build(canonical(fields || {}).merge(canonical(keywords)))
@@ -43,15 +54,37 @@ module Forkflag
 
       private
 
+      # A new plain Hash of canonical keyword => value (never the caller's
+      # Hash: its default proc or its subclass's methods are not called).
       def canonical(hash)
         hash.each_with_object({}) do |(key, value), out|
-          name = KEYS[key.is_a?(String) ? key.to_sym : key]
-          unless name
-            raise ArgumentError,
-                  "unknown context field #{key.inspect}; use one of #{KEYS.keys.map(&:inspect).join(", ")} " \
-                  "or put custom fields under properties:"
-          end
+          name = field_name(key)
+          check_properties(value) if name == :properties
           out[name] = value
+        end
+      end
+
+      def field_name(key)
+        name = case key
+               when Symbol then KEYS[key]
+               when String then KEYS_BY_NAME[String.new(key)]
+               else raise TypeError, "a context field name must be a Symbol or a String, got #{Untrusted.describe(key)}"
+               end
+        return name if name
+
+        raise ArgumentError,
+              "unknown context field #{Untrusted.describe(key)}; use one of #{KEYS.keys.map(&:inspect).join(", ")} " \
+              "or put custom fields under properties:"
+      end
+
+      def check_properties(properties)
+        return if nil.equal?(properties)
+
+        Arguments.hash_value(properties, "the context field properties", "a Hash of custom fields")
+        properties.each_key do |key|
+          next if Untrusted.kind?(key, Symbol) || Untrusted.kind?(key, String)
+
+          raise TypeError, "property names must be Strings or Symbols, got #{Untrusted.describe(key)}"
         end
       end
     end

@@ -37,9 +37,9 @@ module ForkSafe
     # @return [Object] the object
     # @raise [ArgumentError] when it responds to none of the hooks
     def register(object)
-      unless HOOKS.any? { |hook| object.respond_to?(hook) }
+      unless HOOKS.any? { |hook| Forkflag::Untrusted.responds_to?(object, hook) }
         raise ArgumentError, "ForkSafe.register needs an object responding to #{HOOKS.join(", ")}; " \
-                             "got #{object.inspect}"
+                             "got #{Forkflag::Untrusted.describe(object)}"
       end
       # The object is the value too: before Ruby 3.3, WeakMap iteration
       # checks only the values for liveness and yields the key of an entry
@@ -73,7 +73,11 @@ module ForkSafe
     # Turns automatic detection on or off. Off, only the explicit hooks run
     # the objects' callbacks; forkflag's clients still notice a fork on
     # their next evaluation.
-    attr_writer :automatic
+    # @param on [Boolean]
+    # @raise [TypeError] unless true or false
+    def automatic=(on)
+      @automatic = Forkflag::Arguments.boolean(on, "ForkSafe.automatic=")
+    end
 
     # Call before forking (in the parent). Runs once per fork.
     # @return [Boolean] whether the callbacks ran (false: already done)
@@ -150,10 +154,10 @@ module ForkSafe
     end
 
     def each_object(hook)
-      registered.select { |o| o.respond_to?(hook) }.each do |object|
-        object.public_send(hook)
+      registered.select { |o| Forkflag::Untrusted.responds_to?(o, hook) }.each do |object|
+        object.__send__(hook)
       rescue StandardError => e
-        warn("ForkSafe: #{object.class}##{hook} raised #{e.class}: #{e.message}")
+        warn("ForkSafe: #{Forkflag::Untrusted.class_name(object)}##{hook} raised #{e.class}: #{e.message}")
       end
     end
   end

@@ -35,13 +35,15 @@ module Forkflag
     # Client options from FORKFLAG_* environment variables (see
     # {ENV_OPTIONS}); unset or empty variables are left out.
     #
-    # @param env [#[]] the environment (ENV by default)
+    # @param env [#[]] the environment (ENV by default): variable name =>
+    #   String or nil
     # @return [Hash{Symbol => Object}]
     # @raise [ArgumentError] naming the variable when a value cannot be read
+    # @raise [TypeError] when env has no [] or a value is not a String
     def options_from_env(env = ENV)
       ENV_OPTIONS.each_with_object({}) do |(variable, (option, kind)), options|
-        raw = env[variable]
-        next if raw.nil? || raw.strip.empty?
+        raw = env_text(env, variable)
+        next if nil.equal?(raw) || raw.strip.empty?
 
         options[option] = env_value(variable, raw.strip, kind)
       end
@@ -59,7 +61,15 @@ module Forkflag
     end
 
     # Sets the application's client.
-    attr_writer :client
+    # @param client [Client, nil]
+    # @raise [TypeError] for anything else
+    def client=(client)
+      unless nil.equal?(client) || Untrusted.kind?(client, Client)
+        raise TypeError, "Forkflag.client= takes a Forkflag::Client or nil, got #{Untrusted.describe(client)}"
+      end
+
+      @client = client
+    end
 
     # The application's client if one was set or built, else nil (never
     # builds one).
@@ -87,7 +97,7 @@ module Forkflag
 
     # Whether a client is configured (set, or buildable from the environment).
     def configured?(env = ENV)
-      !@client.nil? || %w[FORKFLAG_URL FORKFLAG_FILE].any? { |v| !env[v].to_s.strip.empty? }
+      !@client.nil? || %w[FORKFLAG_URL FORKFLAG_FILE].any? { |v| !env_text(env, v).to_s.strip.empty? }
     end
 
     # {Client#enabled?} on the application's client.
@@ -101,6 +111,14 @@ module Forkflag
     end
 
     private
+
+    def env_text(env, variable)
+      unless Untrusted.responds_to?(env, :[])
+        raise TypeError, "the environment must respond to [] (like ENV), got #{Untrusted.describe(env)}"
+      end
+
+      Arguments.string(env[variable], variable)
+    end
 
     def build_from_env
       options = options_from_env
@@ -126,14 +144,14 @@ module Forkflag
       kind == Integer ? Integer(raw, 10) : Float(raw)
     rescue ArgumentError
       raise ArgumentError, "#{variable} must be #{kind == Integer ? "an integer" : "a number of seconds"}, " \
-                           "got #{raw.inspect}"
+                           "got #{Untrusted.describe(raw)}"
     end
 
     def env_boolean(variable, raw)
       value = BOOLEANS[raw.downcase]
       return value unless value.nil?
 
-      raise ArgumentError, "#{variable} must be one of #{BOOLEANS.keys.join(", ")}, got #{raw.inspect}"
+      raise ArgumentError, "#{variable} must be one of #{BOOLEANS.keys.join(", ")}, got #{Untrusted.describe(raw)}"
     end
   end
 end

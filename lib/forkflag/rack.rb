@@ -31,8 +31,8 @@ module Forkflag
       # The session's id when a session middleware is in front.
       DEFAULT_SESSION_ID = lambda do |env|
         session = env["rack.session"]
-        id = session.id if session.respond_to?(:id)
-        id = id.public_id if id.respond_to?(:public_id)
+        id = session.id if Forkflag::Untrusted.responds_to?(session, :id)
+        id = id.public_id if Forkflag::Untrusted.responds_to?(id, :public_id)
         id || session_value(env, "session_id")
       end
 
@@ -40,14 +40,16 @@ module Forkflag
       # @param user_id [#call] env -> user id (String, Integer or nil)
       # @param session_id [#call] env -> session id
       # @param remote_address [#call] env -> client address
-      # @param properties [#call, nil] env -> Hash of custom fields
+      # @param properties [#call, nil] env -> Hash of custom fields (or nil)
+      # @raise [TypeError] when a reader does not respond to call
       def initialize(app, user_id: DEFAULT_USER_ID, session_id: DEFAULT_SESSION_ID,
                      remote_address: ->(env) { ::Rack::Request.new(env).ip }, properties: nil)
-        @app = app
-        @user_id = user_id
-        @session_id = session_id
-        @remote_address = remote_address
-        @properties = properties
+        @app = nil.equal?(app) ? nil : Forkflag::Arguments.callable(app, "Forkflag::Rack::Context: the app")
+        @user_id = Forkflag::Arguments.callable(user_id, "Forkflag::Rack::Context option :user_id")
+        @session_id = Forkflag::Arguments.callable(session_id, "Forkflag::Rack::Context option :session_id")
+        @remote_address = Forkflag::Arguments.callable(remote_address, "Forkflag::Rack::Context option :remote_address")
+        @properties = properties &&
+                      Forkflag::Arguments.callable(properties, "Forkflag::Rack::Context option :properties")
       end
 
       def call(env)
@@ -56,15 +58,22 @@ module Forkflag
       end
 
       # The context for a request.
+      # @param env [Hash] the Rack env
       # @return [Forkflag::Context]
+      # @raise [TypeError] when env is not a Hash, or properties: gives
+      #   something else than a Hash or nil
       def build(env)
+        Forkflag::Arguments.hash_value(env, "Forkflag::Rack::Context#build: env", "a Rack env (a Hash)")
         fields = {
           user_id: string(@user_id.call(env)),
           session_id: string(@session_id.call(env)),
           remote_address: string(@remote_address.call(env))
         }.compact
         properties = @properties&.call(env)
-        fields[:properties] = properties if properties && !properties.empty?
+        unless nil.equal?(properties)
+          Forkflag::Arguments.hash_value(properties, "Forkflag::Rack::Context option :properties: the result")
+          fields[:properties] = properties unless properties.empty?
+        end
         Forkflag::Context.new(**fields)
       end
 
@@ -77,8 +86,13 @@ module Forkflag
 
       private
 
+      # A field's value: nil for nil or "", a String or Symbol as it is,
+      # anything else left for the context to read through its to_s.
       def string(value)
-        value.nil? || value == "" ? nil : value.to_s
+        return nil if nil.equal?(value)
+        return value unless Forkflag::Untrusted.kind?(value, String)
+
+        value.empty? ? nil : value
       end
     end
 
@@ -86,8 +100,18 @@ module Forkflag
     # now (and stored) with the default field readers.
     # @param env [Hash] the Rack env
     # @return [Forkflag::Context]
+    # @raise [TypeError] when env is not a Hash
     def self.context(env)
-      env[ENV_KEY] ||= (@default ||= Context.new(nil)).build(env)
+      Forkflag::Arguments.hash_value(env, "Forkflag::Rack.context: env", "a Rack env (a Hash)")
+      return env[ENV_KEY] || default_builder.build(env) if env.frozen?
+
+      env[ENV_KEY] ||= default_builder.build(env)
     end
+
+    # The middleware's builder with the default field readers.
+    def self.default_builder
+      @default_builder ||= Context.new(nil)
+    end
+    private_class_method :default_builder
   end
 end

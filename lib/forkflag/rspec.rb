@@ -39,7 +39,11 @@ module Forkflag
       # The flags file the test client starts from (client-features JSON):
       # set it, or FORKFLAG_TEST_FLAGS names it, or a Rails app's
       # config/flags.json when there is one. Read once, at {install}.
-      attr_writer :flags_file
+      # @param file [String, Pathname, nil]
+      # @raise [TypeError] for anything else
+      def flags_file=(file)
+        @flags_file = Arguments.path(file, "Forkflag::RSpec.flags_file=")
+      end
 
       # @return [String, nil]
       def flags_file
@@ -72,8 +76,14 @@ module Forkflag
       #
       # @param flags [Hash{String, Symbol => Boolean, String, Hash}]
       # @return [Integer] the depth to give {restore} to undo them
+      # @raise [TypeError, ArgumentError] naming the flag whose override is wrong
       def apply(flags)
-        features = flags.to_h { |name, value| [flag_name(name), feature(flag_name(name), value)] }
+        Arguments.hash_value(flags, "with_flags", "a Hash of flag name => true, false, a variant name or a Hash")
+        features = {}
+        flags.each_pair do |name, value|
+          name = flag_name(name)
+          features[name] = feature(name, value)
+        end
         depth = @layers.size
         @layers << features
         load_layers
@@ -81,7 +91,12 @@ module Forkflag
       end
 
       # Undoes the overrides applied since depth (0: all of them).
+      # @param depth [Integer] what {apply} returned
       def restore(depth = 0)
+        unless Untrusted.kind?(depth, Integer) && !depth.negative?
+          raise TypeError, "Forkflag::RSpec.restore takes a depth that apply returned (an Integer >= 0), " \
+                           "got #{Untrusted.describe(depth)}"
+        end
         return if @layers.size <= depth
 
         @layers.slice!(depth..)
@@ -127,9 +142,7 @@ module Forkflag
       end
 
       def flag_name(name)
-        return name.to_s if name.is_a?(String) || name.is_a?(Symbol)
-
-        raise TypeError, "with_flags: a flag name must be a String or Symbol, got #{name.inspect}"
+        Arguments.name(name, "with_flags: a flag name")
       end
 
       def feature(name, value)
@@ -141,6 +154,9 @@ module Forkflag
     # @api private
     module Feature
       FLAG_KEYS = %i[enabled variant payload].freeze
+      FLAG_KEY_NAMES = FLAG_KEYS.to_h { |key| [key.name, key] }.freeze
+      # Deepest JSON payload accepted (JSON.generate's own limit).
+      MAX_DEPTH = 100
 
       module_function
 
@@ -148,8 +164,8 @@ module Forkflag
         spec = flag_spec(name, value)
         strategy = { name: "default", parameters: {}, constraints: [] }
         if spec[:variant]
-          variant = { name: spec[:variant].to_s, weight: 1000, weightType: "variable", stickiness: "default" }
-          variant[:payload] = payload_of(spec[:payload]) unless spec[:payload].nil?
+          variant = { name: spec[:variant], weight: 1000, weightType: "variable", stickiness: "default" }
+          variant[:payload] = payload_of(name, spec[:payload]) unless nil.equal?(spec[:payload])
           strategy[:variants] = [variant]
         end
         { name: name, type: "release", enabled: spec[:enabled], strategies: [strategy], impressionData: false }
@@ -158,41 +174,84 @@ module Forkflag
       def flag_spec(name, value)
         case value
         when true, false then { enabled: value }
-        when String, Symbol then { enabled: true, variant: value }
+        when String, Symbol then { enabled: true, variant: variant_name(name, value) }
         when Hash then hash_spec(name, value)
         else
           raise ArgumentError, "with_flags: #{name.inspect} must be true, false, a variant name or a Hash of " \
-                               ":enabled, :variant, :payload; got #{value.inspect}"
+                               ":enabled, :variant, :payload; got #{Untrusted.describe(value)}"
         end
       end
 
       def hash_spec(name, value)
-        spec = value.transform_keys(&:to_sym)
-        unknown = spec.keys - FLAG_KEYS
-        unless unknown.empty?
-          raise ArgumentError, "with_flags: #{name.inspect} has unknown keys #{unknown.inspect}; " \
-                               "use #{FLAG_KEYS.inspect}"
-        end
-        if !spec[:payload].nil? && spec[:variant].nil?
+        spec = {}
+        value.each_pair { |key, v| spec[flag_key(name, key)] = v }
+        spec[:variant] = variant_name(name, spec[:variant]) unless nil.equal?(spec[:variant])
+        if !nil.equal?(spec[:payload]) && nil.equal?(spec[:variant])
           raise ArgumentError, "with_flags: #{name.inspect} has a payload but no variant"
         end
 
         spec.merge(enabled: spec.fetch(:enabled, true) ? true : false)
       end
 
-      def payload_of(payload)
+      def flag_key(name, key)
+        found = case key
+                when Symbol then key
+                when String then FLAG_KEY_NAMES[String.new(key)]
+                end
+        return found if FLAG_KEYS.include?(found)
+
+        raise ArgumentError, "with_flags: #{name.inspect} has an unknown key #{Untrusted.describe(key)}; " \
+                             "use #{FLAG_KEYS.inspect}"
+      end
+
+      def variant_name(name, value)
+        Arguments.name(value, "with_flags: #{name.inspect} variant")
+      end
+
+      def payload_of(name, payload)
+        what = "with_flags: #{name.inspect} payload"
         case payload
-        when String then { type: "string", value: payload }
-        when Numeric then { type: "number", value: payload.to_s }
+        when String then { type: "string", value: Arguments.string(payload, what) }
+        when Integer, Float then { type: "number", value: payload.to_s }
         when Hash
-          typed = payload.transform_keys(&:to_sym)
-          if typed.keys.sort == %i[type value]
-            { type: typed[:type].to_s, value: typed[:value].to_s }
-          else
-            { type: "json", value: JSON.generate(payload) }
-          end
-        else { type: "json", value: JSON.generate(payload) }
+          typed = typed_payload(payload, what)
+          typed || { type: "json", value: json(payload, what) }
+        else { type: "json", value: json(payload, what) }
         end
+      end
+
+      # { type:, value: } given as such (Symbol or String keys), else nil.
+      def typed_payload(payload, what)
+        type, value = %i[type value].map { |key| payload.fetch(key) { payload.fetch(key.name, nil) } }
+        return nil unless payload.size == 2 && type && value
+
+        { type: Arguments.name(type, "#{what} type"), value: Arguments.text(value, "#{what} value") }
+      end
+
+      # The payload as JSON text; only Hashes, Arrays and objects with
+      # to_json, at most MAX_DEPTH deep.
+      def json(payload, what)
+        check_json(payload, what, 0)
+        JSON.generate(payload)
+      rescue JSON::JSONError => e
+        raise ArgumentError, "#{what} cannot be written as JSON: #{e.message}"
+      end
+
+      def check_json(value, what, depth)
+        raise ArgumentError, "#{what} is nested deeper than #{MAX_DEPTH} levels" if depth > MAX_DEPTH
+
+        case value
+        when Hash then value.each_pair { |k, v| [k, v].each { |x| check_json(x, what, depth + 1) } }
+        when Array then value.each { |v| check_json(v, what, depth + 1) }
+        else check_json_leaf(value, what)
+        end
+        nil
+      end
+
+      def check_json_leaf(value, what)
+        return if Untrusted.responds_to?(value, :to_json)
+
+        raise ArgumentError, "#{what} cannot be written as JSON: it holds #{Untrusted.describe(value)}"
       end
     end
 

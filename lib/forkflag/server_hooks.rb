@@ -89,7 +89,10 @@ module Forkflag
     # @param timeout [Numeric, nil] seconds to wait at most; nil: each
     #   client's +exit_timeout+
     # @return [Boolean] whether all were sent in time
+    # @raise [TypeError, ArgumentError] for a timeout that is not a number of
+    #   seconds (zero or more)
     def worker_exit(timeout: nil)
+      timeout = Arguments.timeout(timeout, "worker_exit: timeout:", allow_nil: true)
       Client.at_once(Client.open_clients) { |c| c.flush(timeout: timeout || c.config.exit_timeout) }
     end
   end

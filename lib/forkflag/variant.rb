@@ -15,12 +15,28 @@ module Forkflag
   class Variant
     # Builds a variant (for tests and defaults).
     #
-    # @param name [String]
-    # @param feature_enabled [Boolean]
-    # @param payload [Hash, nil] { type:, value: }
+    # @param name [String, Symbol]
+    # @param feature_enabled [Boolean] (any object: its truth)
+    # @param payload [Hash, nil] { type:, value: } (Symbol or String keys, String values)
+    # @raise [TypeError, ArgumentError] naming the argument that is wrong
     def self.new(name:, feature_enabled: true, payload: nil)
-      _build(String(name), feature_enabled ? true : false, payload)
+      _build(Arguments.name(name, "Forkflag::Variant.new name:"), feature_enabled ? true : false,
+             payload_of(payload))
     end
+
+    # A plain Hash of the payload's type and value, checked.
+    def self.payload_of(payload)
+      return nil if nil.equal?(payload)
+
+      Arguments.hash_value(payload, "Forkflag::Variant.new payload:", "a Hash of :type and :value")
+      %i[type value].to_h do |key|
+        # Looked up without the Hash's default proc, as a Symbol, then a String.
+        value = payload.key?(key) ? payload[key] : payload.fetch(key.name, nil)
+        [key, Arguments.string(value, "Forkflag::Variant.new payload: #{key.inspect}") ||
+          raise(TypeError, "Forkflag::Variant.new payload: needs #{key.inspect} (a String)")]
+      end
+    end
+    private_class_method :payload_of
 
     # @return [Hash] { name:, enabled:, feature_enabled:, payload: }
     def to_h

@@ -6,6 +6,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+/// The longest wait forkflag schedules (about 31 years): a time further
+/// ahead (a huge interval, a server's keep-alive time-out) waits this long.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(1_000_000_000);
+
+/// The instant `wait` from now, never past [`LONGEST_WAIT`] from now (an
+/// `Instant` plus a huge duration would overflow, and panic).
+pub fn after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait.min(LONGEST_WAIT)).unwrap_or(now)
+}
+
 /// A value that one thread sets once and others wait for.
 #[derive(Debug)]
 pub struct Completion<T> {
@@ -91,7 +102,7 @@ impl<T> Completion<T> {
     where
         T: Clone,
     {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(after);
         let mut slot = self
             .inner
             .value
@@ -129,6 +140,21 @@ impl<T> Completion<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_past_what_the_clock_holds_is_a_long_wait() {
+        assert!(after(Duration::MAX) > Instant::now());
+        let done = Completion::new();
+        done.set(1u8);
+        let flag = AtomicBool::new(false);
+        assert_eq!(done.wait(Some(Duration::MAX), &flag), Waited::Done(1));
+        let never: Completion<u8> = Completion::new();
+        let interrupted = AtomicBool::new(true);
+        assert_eq!(
+            never.wait(Some(Duration::MAX), &interrupted),
+            Waited::Interrupted
+        );
+    }
 
     #[test]
     fn waits_for_the_value_times_out_and_is_interruptible() {

@@ -29,7 +29,7 @@ mod tests;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
@@ -180,7 +180,7 @@ impl HttpClient {
                         // idle time-out, to not race its close.
                         conn.idle_until = received
                             .keep_alive
-                            .map(|t| Instant::now() + t.saturating_sub(Duration::from_secs(1)));
+                            .map(|t| crate::sync::after(t.saturating_sub(Duration::from_secs(1))));
                         self.conn = Some(conn);
                     }
                     return Ok(received.response);

@@ -221,7 +221,7 @@ impl Budget {
     /// A budget of `timeout` from now, `timeout` per operation.
     pub fn starting_now(timeout: Duration) -> Budget {
         Budget {
-            deadline: Instant::now() + timeout,
+            deadline: crate::sync::after(timeout),
             per_op: timeout,
         }
     }

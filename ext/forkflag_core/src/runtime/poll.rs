@@ -92,7 +92,7 @@ impl Poller {
     pub(crate) fn delay(&self, settings: &Settings) -> Duration {
         match settings.source {
             Source::File(_) => settings.refresh_interval.min(FILE_CHECK),
-            _ => settings.refresh_interval * (1 + self.failures),
+            _ => settings.refresh_interval.saturating_mul(1 + self.failures),
         }
     }
 

@@ -86,7 +86,7 @@ impl Reporter {
 
     /// Time until the next report: the interval, stretched by failures.
     pub(crate) fn delay(&self, settings: &Settings) -> Duration {
-        settings.metrics_interval * (1 + self.failures)
+        settings.metrics_interval.saturating_mul(1 + self.failures)
     }
 
     fn post(

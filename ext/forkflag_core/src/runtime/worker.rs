@@ -14,6 +14,7 @@ use super::{Command, Settings, Shared, Source};
 use crate::engine::Engine;
 use crate::http::HttpClient;
 use crate::logging::{self, Level};
+use crate::sync::after;
 
 /// Longest sleep when there is nothing scheduled (polling stopped, no metrics).
 const IDLE: Duration = Duration::from_secs(3600);
@@ -87,7 +88,7 @@ impl Worker {
 
         // The first thing a (re)started thread does is a conditional refresh.
         let mut next_poll = Instant::now();
-        let mut next_report = Instant::now() + settings.metrics_interval;
+        let mut next_report = after(settings.metrics_interval);
         loop {
             let now = Instant::now();
             let mut wake = if poller.stopped() {
@@ -104,7 +105,7 @@ impl Worker {
                 }
                 Ok(Command::Refresh(done)) => {
                     let outcome = poller.poll(http.as_mut(), engine, settings, shared);
-                    next_poll = Instant::now() + poller.delay(settings);
+                    next_poll = after(poller.delay(settings));
                     done.set(match outcome {
                         Outcome::Current => Ok(()),
                         Outcome::Failed(why) | Outcome::Refused(why) => Err(why),
@@ -128,11 +129,11 @@ impl Worker {
             let now = Instant::now();
             if !poller.stopped() && now >= next_poll {
                 poller.poll(http.as_mut(), engine, settings, shared);
-                next_poll = Instant::now() + poller.delay(settings);
+                next_poll = after(poller.delay(settings));
             }
             if metrics && now >= next_report {
                 let _ = reporter.report(http.as_mut(), engine, settings, shared);
-                next_report = Instant::now() + reporter.delay(settings);
+                next_report = after(reporter.delay(settings));
             }
         }
     }

@@ -224,3 +224,25 @@ fn a_request_prints_header_names_but_not_values() {
     );
     assert!(!shown.contains("s3cret"), "{shown}");
 }
+
+#[test]
+fn a_keep_alive_time_out_past_what_the_clock_holds_keeps_the_connection() {
+    let (addr, server) = serve(|l| {
+        let mut conn = l.accept();
+        for body in ["one", "two"] {
+            read_request(&mut conn).expect("request on the same connection");
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nKeep-Alive: timeout={}\r\nContent-Length: {}\r\n\r\n{body}",
+                u64::MAX,
+                body.len()
+            );
+            write(&mut conn, answer.as_bytes());
+        }
+        sees_eof(&mut conn)
+    });
+    let (mut http, _) = client(addr);
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    http.disconnect();
+    assert!(server.join().unwrap());
+}

@@ -7,7 +7,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::Resumption;
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -77,14 +77,13 @@ impl Tls {
         if !options.verify {
             return Ok(Tls(Trust::AnyCertificate));
         }
-        let parsed = parse_in_a_thread_of_its_own(options.ca_file.as_deref())?;
-        // The copy kept: its anchors allocated one after the other, in
-        // this thread's heap, with no freed temporaries between them.
         let mut roots = RootCertStore::empty();
-        roots.roots.reserve_exact(parsed.roots.len());
-        roots
-            .roots
-            .extend(parsed.roots.iter().map(TrustAnchor::to_owned));
+        // Unreadable entries of the system store are skipped: a missing
+        // root shows up as "certificate not trusted" at the handshake.
+        roots.add_parsable_certificates(load_system_store().certs);
+        if let Some(path) = &options.ca_file {
+            add_ca_file(&mut roots, path)?;
+        }
         Ok(Tls(Trust::Roots(Arc::new(roots))))
     }
 
@@ -104,66 +103,11 @@ impl std::fmt::Debug for Tls {
     }
 }
 
-/// Reads and parses the roots in a short thread, so that what the parsing
-/// allocates and frees (the PEM text, each certificate's DER, about twice
-/// the size of what is kept) stays in that thread's malloc arena. Parsed in
-/// the creating thread, it would leave a few hundred KiB of small holes
-/// between the roots kept in the main heap; a forked worker's own
-/// allocations then land in those holes, each in a page shared with the
-/// parent, and copy it (measured: about 60 KiB more private memory per
-/// worker, bench/memory.rb). Parses here if no thread can be started.
-fn parse_in_a_thread_of_its_own(ca_file: Option<&Path>) -> Result<RootCertStore, CoreError> {
-    std::thread::scope(|scope| {
-        let loader = std::thread::Builder::new()
-            .name("forkflag-roots".into())
-            .spawn_scoped(scope, || {
-                let parsed = parse_roots(ca_file);
-                (parsed, system_store_reads_here())
-            });
-        match loader {
-            Ok(loader) => match loader.join() {
-                Ok((parsed, reads)) => {
-                    count_system_store_reads(reads);
-                    parsed
-                }
-                Err(panic) => std::panic::resume_unwind(panic),
-            },
-            Err(_) => parse_roots(ca_file),
-        }
-    })
-}
-
-/// The system's roots and those of `ca_file`.
-fn parse_roots(ca_file: Option<&Path>) -> Result<RootCertStore, CoreError> {
-    let mut roots = RootCertStore::empty();
-    // Unreadable entries of the system store are skipped: a missing root
-    // shows up as "certificate not trusted" at the handshake.
-    roots.add_parsable_certificates(load_system_store().certs);
-    if let Some(path) = ca_file {
-        add_ca_file(&mut roots, path)?;
-    }
-    Ok(roots)
-}
-
 /// The system's store, read and parsed (the expensive part of [`Tls::load`]).
 fn load_system_store() -> rustls_native_certs::CertificateResult {
-    count_system_store_reads(1);
+    #[cfg(test)]
+    tests::SYSTEM_STORE_LOADS.with(|loads| loads.set(loads.get() + 1));
     rustls_native_certs::load_native_certs()
-}
-
-/// Test builds count the reads of the system's store per thread (the
-/// loader's are added to the thread that asked); release builds nothing.
-fn count_system_store_reads(_reads: usize) {
-    #[cfg(test)]
-    tests::SYSTEM_STORE_LOADS.with(|loads| loads.set(loads.get() + _reads));
-}
-
-/// This thread's count (see [`count_system_store_reads`]).
-fn system_store_reads_here() -> usize {
-    #[cfg(test)]
-    return tests::SYSTEM_STORE_LOADS.with(std::cell::Cell::get);
-    #[cfg(not(test))]
-    0
 }
 
 /// Runs, in the process that creates the client, the one-time initialiser

@@ -266,18 +266,21 @@ Dir.mktmpdir("forkflag-bench-fork") do |dir|
       server_rows = SERVER_KINDS.map do |kind|
         [kind.to_s, format("%.1f", total.call(kind)), format("%.1f", total.call(kind) - total.call(:without)),
          format("%.1f", Bench.percentile(samples[kind][:total], 0.99)),
+         format("%.1f", Bench.median(samples[kind][:parent_fork])),
+         format("%.1f", Bench.median(samples[kind][:child_start])),
          format("%.1f", Bench.median(samples[kind][:first_answer])), Bench.median(faults[kind]).round,
          format("%.2f", Bench.median(child_cpu[kind])), Bench.median(child_private[kind]).round]
       end
       ratio = total.call(:https) / total.call(:http)
       cpu = SERVER_KINDS.map { |kind| Bench.median(child_cpu[kind]) }
       memory = SERVER_KINDS.map { |kind| Bench.median(child_private[kind]) }
-      server_rows << ["https / http", format("%.2fx", ratio), "", "", "", "", format("%.2fx", cpu[1] / cpu[0]),
+      server_rows << ["https / http", format("%.2fx", ratio), "", "", "", "", "", "", format("%.2fx", cpu[1] / cpu[0]),
                       format("%+d", memory[1] - memory[0])]
       puts
       puts "a client of the server, over http and over https (medians over #{FORKS} forks each; microseconds after " \
            "fork, as above; the child's CPU and private memory by its thread's first refresh)"
-      Bench.table(["", "fork + first answer", "added", "p99", "first answer", "faults", "child CPU ms",
+      Bench.table(["", "fork + first answer", "added", "p99", "fork() returns", "first Ruby line", "first answer",
+                   "faults", "child CPU ms",
                    "child private KiB"], server_rows)
       puts "goal: https adds at most 10% to the fork figure over http: #{Bench.verdict(ratio <= 1.10)} " \
            "(#{format("%+.1f", 100 * (ratio - 1))}%; the child's CPU by its first refresh " \

@@ -30,9 +30,11 @@
 # flags as many times as the others evaluate flags, and each waits for its
 # own thread's first refresh (its own connection: for https, a TLS
 # handshake) before the first reading. "https - http" is what TLS adds to
-# a worker. These workers run with Ruby's GC disabled: a collection writes
-# mark bits in every heap page (hundreds of KiB per worker), and whether
-# one falls in a group's workers or not would decide the difference.
+# a worker. Read it with care: each worker writes about 2 MiB of its
+# master's main heap (Ruby's side), and that moves by up to hundreds of KiB
+# between two masters from run to run, in either direction, whatever the
+# TLS; bench/fork.rb's per-child figure (one master per kind, 200 children)
+# is the steadier measure of what TLS adds.
 #
 # Goals: under 5% of the snapshot's size per worker while the configuration is
 # unchanged; the compiled snapshot no larger than 2x the JSON; https adds at
@@ -70,7 +72,6 @@ end
 # its flags in turn, `count` evaluations in all, and waits for its own
 # thread's first refresh.
 def serve(commands, results, client, names, server: false)
-  GC.disable if server
   ctx = { userId: "user-7", environment: "production", properties: { plan: "plan-3", version: "1.4.0" } }
   while (command = commands.gets&.chomp)
     case command
@@ -265,7 +266,7 @@ begin
     puts
     puts "Part 3: a client of the server over http and over https (KiB per worker, median of #{WORKERS}; its " \
          "workers evaluate the server's #{server.names.size} flags in turn, as many times as the others evaluate " \
-         "flags; GC disabled in them)"
+         "flags; the spread between two masters is larger than the goal: see bench/fork.rb)"
     Bench.table(["", "http client", "https client", "https - http", "goal <= #{TLS_GOAL_KB}"], tls_rows)
     puts "goal: https adds at most #{TLS_GOAL_KB} KiB per worker over http: " \
          "#{tls_rows.map { |r| "#{r[0]}: #{r[4]}" }.join("; ")}"

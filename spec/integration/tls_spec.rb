@@ -166,6 +166,13 @@ RSpec.describe "Forkflag::Client through TLS", :integration do
       path
     end
 
+    it "raises at creation, naming the file, for a tls_ca_file that holds no certificate" do
+      junk = File.join(proxy.dir, "junk-#{SecureRandom.hex(4)}.pem")
+      File.write(junk, "not a certificate\n")
+      message = "tls_ca_file #{junk}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+      expect { client(tls_ca_file: junk) }.to raise_error(Forkflag::ConfigError, message)
+    end
+
     it "trusts the server in a restarted thread after tls_ca_file is gone" do
       c = client(tls_ca_file: ca_copy)
       expect(c.wait_until_ready(10)).to be(true)

@@ -31,6 +31,15 @@
 #   evaluating. "with" minus "bare start" is what forkflag's own code adds
 #   to a forked child's first answer beyond the thread start it needs: the
 #   same process state, the same inherited client and threads.
+# - "http" and "https" (unless HTTPS=0): a live client of the real Unleash
+#   server through nginx (bench/server.rb), over plain HTTP and over TLS
+#   with a CA made in the run, each made like "with" and answering the same
+#   question. After its answer, such a child waits for its own thread's
+#   first refresh (a conditional GET on a connection of its own: for
+#   https, the TLS handshake) and reports the CPU time the whole child used
+#   by then (CLOCK_PROCESS_CPUTIME_ID, all its threads) and its private
+#   memory (Private_Clean + Private_Dirty). "https" against "http" is what
+#   TLS adds to a forked worker.
 #
 # Latency = child's answer time - parent's time just before fork (the clock
 # is system-wide). The figures are medians and p99 over FORKS rounds of each;
@@ -42,17 +51,21 @@
 # microseconds, and unlike the times the count hardly moves with the load of
 # the machine, so it shows what a change to the child's path saves.
 #
-# Goal: under 50 us added, and zero round trips before the child's first answer.
+# Goals: under 50 us added, and zero round trips before the child's first
+# answer; https adds at most 10% to the figure over http.
 #
 #   ruby bench/fork.rb           (or: rake bench:fork)
 #   FORKS=500 FLAGS=1000 ruby bench/fork.rb
+#   HTTPS=0 ruby bench/fork.rb   (no server: without the http and https workers)
 require_relative "support"
+require_relative "server"
 require "tmpdir"
 
 FORKS = Bench.env_number("FORKS", 500).to_i
 FLAGS = Bench.env_number("FLAGS", 1000).to_i
 WARMUP = 20
 DEADLINE = 10 # seconds for any one step
+SERVER_KINDS = Bench.server_variants? ? %i[http https] : []
 
 def now_ns
   Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
@@ -61,7 +74,7 @@ end
 # The child's first answer, per worker kind.
 def first_answer(kind, client, ctx)
   case kind
-  when :with then client.enabled?("flag-00000", ctx)
+  when :with, :http, :https then client.enabled?("flag-00000", ctx)
   when :native, :threads, :bare then Forkflag._bench_spawn_thread(0) && false
   else false
   end
@@ -77,8 +90,9 @@ def read_line(io, what)
   line
 end
 
-# A worker: forks a child on each "fork" command and reports
-# "latency_ns parent_fork_ns refreshes".
+# A worker: forks a child on each "fork" command and reports its times,
+# faults and refreshes before the answer, and for a server's client the
+# child's CPU (us) and private memory (KiB) by its thread's first refresh.
 def worker(commands, results, kind, client)
   ctx = { userId: "user-1", properties: { plan: "plan-1", version: "1.2.0" } }
   while (command = commands.gets)
@@ -104,21 +118,33 @@ def worker(commands, results, kind, client)
         refreshed_at = stats[:last_refresh_ms]
         before = stats[:refreshes].positive? && refreshed_at.positive? && refreshed_at < answered_ms ? 1 : 0
       end
-      writer.write("#{in_child} #{answered} #{before} #{faults} #{answer}\n")
+      cpu_us = private_kb = 0
+      if SERVER_KINDS.include?(kind)
+        # The inherited flags are current, so ready? is already true: wait
+        # for this child's own thread to count its first refresh. Looks
+        # seldom: each look allocates (the stats Hash), writing heap pages.
+        deadline = now_ns + (DEADLINE * 1_000_000_000)
+        sleep 0.02 until client._stats[:refreshes].positive? || now_ns > deadline
+        exit!(1) unless client._stats[:refreshes].positive?
+        cpu_us = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID, :microsecond)
+        private_kb = Bench.private_kb
+      end
+      writer.write("#{in_child} #{answered} #{before} #{faults} #{cpu_us} #{private_kb} #{answer}\n")
       writer.close
       exit!(0)
     end
     forked = now_ns
     writer.close
-    in_child, answered, refreshes, faults = read_line(reader, "the forked child").split.first(4).map { |v| Integer(v) }
+    in_child, answered, refreshes, faults, cpu_us, private_kb =
+      read_line(reader, "the forked child").split.first(6).map { |v| Integer(v) }
     reader.close
     Process.wait(pid)
     times = [answered - started, forked - started, in_child - started, answered - in_child]
-    results.write("#{times.join(" ")} #{faults} #{refreshes}\n")
+    results.write("#{times.join(" ")} #{faults} #{refreshes} #{cpu_us} #{private_kb}\n")
   end
 end
 
-def start_worker(kind, flags_path)
+def start_worker(kind, flags_path, server)
   commands_r, commands_w = IO.pipe
   results_r, results_w = IO.pipe
   pid = fork do
@@ -126,8 +152,12 @@ def start_worker(kind, flags_path)
     results_r.close
     client = nil
     case kind
-    when :with, :bare
-      client = Forkflag::Client.new(file: flags_path, backup_path: false, disable_metrics: true)
+    when :with, :bare, :http, :https
+      client = if SERVER_KINDS.include?(kind)
+                 server.client(kind)
+               else
+                 Forkflag::Client.new(file: flags_path, backup_path: false, disable_metrics: true)
+               end
       # Starts the background thread. With the arguments the children pass:
       # Ruby caches a method's lookup per call shape, and a shape a process
       # never used costs its first caller a lookup and an allocation (in a
@@ -163,26 +193,33 @@ end
 Dir.mktmpdir("forkflag-bench-fork") do |dir|
   flags_path = File.join(dir, "flags.json")
   File.write(flags_path, Bench.payload(Bench.mixed_features(FLAGS)))
-  kinds = %i[with without native threads bare]
-  workers = kinds.to_h { |kind| [kind, start_worker(kind, flags_path)] }
+  server = Bench.server(Bench.request_names) unless SERVER_KINDS.empty?
+  kinds = %i[with without native threads bare] + SERVER_KINDS
+  workers = kinds.to_h { |kind| [kind, start_worker(kind, flags_path, server)] }
   begin
     workers.each { |name, (_, _, results)| read_line(results, "worker #{name}") }
     fields = %i[total parent_fork child_start first_answer]
     samples = kinds.to_h { |kind| [kind, Hash.new { |h, k| h[k] = [] }] }
     refreshes = []
     faults = kinds.to_h { |kind| [kind, []] }
+    child_cpu = kinds.to_h { |kind| [kind, []] }
+    child_private = kinds.to_h { |kind| [kind, []] }
     puts "bench/fork.rb: #{FORKS} forks per worker (+#{WARMUP} warm-up), #{FLAGS} flags, rotating order"
     puts Bench.machine
+    puts "http and https workers: #{server.describe}" if server
     (WARMUP + FORKS).times do |round|
       order = kinds.rotate(round % kinds.size)
       order.each do |name|
         _, commands, results = workers[name]
         commands.write("fork\n")
-        *times, child_faults, child_refreshes = read_line(results, "worker #{name}").split.map { |v| Integer(v) }
+        *times, child_faults, child_refreshes, cpu_us, private_kb =
+          read_line(results, "worker #{name}").split.map { |v| Integer(v) }
         next if round < WARMUP
 
         fields.zip(times).each { |field, ns| samples[name][field] << (ns / 1000.0) }
         faults[name] << child_faults
+        child_cpu[name] << (cpu_us / 1000.0)
+        child_private[name] << private_kb
         refreshes << child_refreshes if name == :with
       end
     end
@@ -224,6 +261,31 @@ Dir.mktmpdir("forkflag-bench-fork") do |dir|
          "max #{refreshes.max} over #{refreshes.size} children"
     puts "goal: under 50 us added (median): #{Bench.verdict(added_med < 50)} (#{format("%.1f", added_med)} us); " \
          "zero round trips before the first answer: #{Bench.verdict(refreshes.max.zero?)}"
+    unless SERVER_KINDS.empty?
+      total = ->(kind) { Bench.median(samples[kind][:total]) }
+      server_rows = SERVER_KINDS.map do |kind|
+        [kind.to_s, format("%.1f", total.call(kind)), format("%.1f", total.call(kind) - total.call(:without)),
+         format("%.1f", Bench.percentile(samples[kind][:total], 0.99)),
+         format("%.1f", Bench.median(samples[kind][:parent_fork])),
+         format("%.1f", Bench.median(samples[kind][:child_start])),
+         format("%.1f", Bench.median(samples[kind][:first_answer])), Bench.median(faults[kind]).round,
+         format("%.2f", Bench.median(child_cpu[kind])), Bench.median(child_private[kind]).round]
+      end
+      ratio = total.call(:https) / total.call(:http)
+      cpu = SERVER_KINDS.map { |kind| Bench.median(child_cpu[kind]) }
+      memory = SERVER_KINDS.map { |kind| Bench.median(child_private[kind]) }
+      server_rows << ["https / http", format("%.2fx", ratio), "", "", "", "", "", "", format("%.2fx", cpu[1] / cpu[0]),
+                      format("%+d", memory[1] - memory[0])]
+      puts
+      puts "a client of the server, over http and over https (medians over #{FORKS} forks each; microseconds after " \
+           "fork, as above; the child's CPU and private memory by its thread's first refresh)"
+      Bench.table(["", "fork + first answer", "added", "p99", "fork() returns", "first Ruby line", "first answer",
+                   "faults", "child CPU ms",
+                   "child private KiB"], server_rows)
+      puts "goal: https adds at most 10% to the fork figure over http: #{Bench.verdict(ratio <= 1.10)} " \
+           "(#{format("%+.1f", 100 * (ratio - 1))}%; the child's CPU by its first refresh " \
+           "#{format("%+.2f", cpu[1] - cpu[0])} ms, its private memory #{format("%+d", memory[1] - memory[0])} KiB)"
+    end
   ensure
     workers.each_value do |pid, commands, results|
       commands.close unless commands.closed?

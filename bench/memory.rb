@@ -23,11 +23,27 @@
 # (bootstrap:, no thread) after the JSON text is already in memory, with
 # freed heap returned to the system (malloc_trim) before each reading.
 #
+# Part 3, TLS (unless HTTPS=0). Two more masters create a live client of the
+# real Unleash server through nginx (bench/server.rb), one over plain HTTP
+# and one over TLS with a CA made in the run, and fork 8 workers each, read
+# at the same moments as part 1. Their workers evaluate the server's 10
+# flags as many times as the others evaluate flags, and each waits for its
+# own thread's first refresh (its own connection: for https, a TLS
+# handshake) before the first reading. "https - http" is what TLS adds to
+# a worker. Read it with care: each worker writes about 2 MiB of its
+# master's main heap (Ruby's side), and that moves by up to hundreds of KiB
+# between two masters from run to run, in either direction, whatever the
+# TLS; bench/fork.rb's per-child figure (one master per kind, 200 children)
+# is the steadier measure of what TLS adds.
+#
 # Goals: under 5% of the snapshot's size per worker while the configuration is
-# unchanged; the compiled snapshot no larger than 2x the JSON.
+# unchanged; the compiled snapshot no larger than 2x the JSON; https adds at
+# most 64 KiB per worker over http.
 #
 #   ruby bench/memory.rb       (or: rake bench:memory)
+#   HTTPS=0 ruby bench/memory.rb   (no server: parts 1 and 2 only)
 require_relative "support"
+require_relative "server"
 require "fileutils"
 require "fiddle"
 require "rbconfig"
@@ -37,13 +53,10 @@ WORKERS = Bench.env_number("WORKERS", 8).to_i
 SOME = Bench.env_number("SOME_FLAGS", 100).to_i
 SIZE_RUNS = Bench.env_number("SIZE_RUNS", 5).to_i
 DEADLINE = 30
+SERVER_KINDS = Bench.server_variants? ? %i[http https] : []
+TLS_GOAL_KB = 64
 
 MALLOC_TRIM = Fiddle::Function.new(Fiddle::Handle::DEFAULT["malloc_trim"], [Fiddle::TYPE_SIZE_T], Fiddle::TYPE_INT)
-
-def private_kb(pid)
-  rollup = File.read("/proc/#{pid}/smaps_rollup")
-  %w[Private_Clean Private_Dirty].sum { |key| Integer(rollup[/^#{key}:\s+(\d+) kB/, 1]) }
-end
 
 def rss_kb(pid = Process.pid)
   Integer(File.read("/proc/#{pid}/status")[/^VmRSS:\s+(\d+) kB/, 1])
@@ -55,8 +68,10 @@ def read_line(io, what)
   io.gets || raise("#{what} closed its pipe")
 end
 
-# A worker: answers commands on its pipes.
-def serve(commands, results, client, names)
+# A worker: answers commands on its pipes. A client of a server evaluates
+# its flags in turn, `count` evaluations in all, and waits for its own
+# thread's first refresh.
+def serve(commands, results, client, names, server: false)
   ctx = { userId: "user-7", environment: "production", properties: { plan: "plan-3", version: "1.4.0" } }
   while (command = commands.gets&.chomp)
     case command
@@ -67,6 +82,7 @@ def serve(commands, results, client, names)
       else
         some.count { |name| name == ctx } # the same walk, nothing allocated
       end
+      own_refresh(client) if server
     when "refresh"
       client&.refresh(timeout: DEADLINE)
     else break
@@ -75,9 +91,18 @@ def serve(commands, results, client, names)
   end
 end
 
+# Waits until the client's thread in this process has refreshed once (its
+# inherited flags are current already, so ready? says nothing here). Looks
+# seldom: each look allocates (the stats Hash), writing heap pages.
+def own_refresh(client)
+  deadline = Time.now + DEADLINE
+  sleep 0.05 until client._stats[:refreshes].positive? || Time.now > deadline
+  raise "no refresh of its own within #{DEADLINE} s" unless client._stats[:refreshes].positive?
+end
+
 # Forks a master (with or without a client) that forks the workers; returns
 # the master's pid and one [commands, results] pipe pair per worker.
-def start_group(kind, flags_path, names)
+def start_group(kind, flags_path, names, server = nil)
   pipes = Array.new(WORKERS) { [IO.pipe, IO.pipe] }
   pids_r, pids_w = IO.pipe
   master = fork do
@@ -91,10 +116,18 @@ def start_group(kind, flags_path, names)
     when :bootstrap
       client = Bench.local_client(File.read(flags_path))
       client.enabled?(names.first)
+    when *SERVER_KINDS
+      client = server.client(kind)
+      client.enabled?(server.names.first)
+      abort "the client is not ready" unless client.wait_until_ready(DEADLINE)
     end
+    of_server = SERVER_KINDS.include?(kind)
+    # The server's flags in turn, as many as the others' names: made here,
+    # shared with the workers as `names` is.
+    names = server.names.cycle.first(names.size) if of_server
     GC.start
     workers = pipes.map do |(commands_r, _), (_, results_w)|
-      fork { serve(commands_r, results_w, client, names) || exit!(0) }
+      fork { serve(commands_r, results_w, client, names, server: of_server) || exit!(0) }
     end
     pids_w.write("#{workers.join(" ")}\n")
     workers.each { |pid| Process.wait(pid) }
@@ -174,12 +207,13 @@ begin
   snapshot = Bench.median(sizes[:with]) - Bench.median(sizes[:without])
   json_kb = json.bytesize / 1024.0
 
-  groups = %i[with bootstrap without].to_h do |name|
-    [name, start_group({ with: :file, bootstrap: :bootstrap, without: :none }[name], flags_path, names)]
-  end
+  server = Bench.server(Bench.request_names) unless SERVER_KINDS.empty?
+  puts "http and https clients: #{server.describe}" if server
+  kinds = { with: :file, bootstrap: :bootstrap, without: :none }.merge(SERVER_KINDS.to_h { |k| [k, k] })
+  groups = kinds.transform_values { |kind| start_group(kind, flags_path, names, server) }
   begin
     readings = {}
-    read = -> { groups.transform_values { |g| g[:workers].map { |p| private_kb(p) } } }
+    read = -> { groups.transform_values { |g| g[:workers].map { |p| Bench.private_kb(p) } } }
     command(groups, "eval #{SOME}")
     readings["#{SOME} flags evaluated"] = read.call
     command(groups, "eval #{SOME}")
@@ -224,4 +258,17 @@ begin
   puts "goal: compiled snapshot no larger than 2x the JSON: #{Bench.verdict(snapshot <= 2 * json_kb)} " \
        "(#{format("%.2fx", snapshot / json_kb)})"
   puts "where it goes: cargo bench --locked -p forkflag_core --bench snapshot_size -- #{flags_path}"
+  unless SERVER_KINDS.empty?
+    tls_rows = readings.map do |moment, by_group|
+      http, https = %i[http https].map { |g| Bench.median(by_group[g]) }
+      [moment, kb(http), kb(https), format("%+.0f", https - http), Bench.verdict(https - http <= TLS_GOAL_KB)]
+    end
+    puts
+    puts "Part 3: a client of the server over http and over https (KiB per worker, median of #{WORKERS}; its " \
+         "workers evaluate the server's #{server.names.size} flags in turn, as many times as the others evaluate " \
+         "flags; the spread between two masters is larger than the goal: see bench/fork.rb)"
+    Bench.table(["", "http client", "https client", "https - http", "goal <= #{TLS_GOAL_KB}"], tls_rows)
+    puts "goal: https adds at most #{TLS_GOAL_KB} KiB per worker over http: " \
+         "#{tls_rows.map { |r| "#{r[0]}: #{r[4]}" }.join("; ")}"
+  end
 end

@@ -18,6 +18,12 @@
 # workers share the CPUs, requests per second also move with scheduling,
 # while CPU per request is the cost the evaluations add.
 #
+# Unless HTTPS=0, two more servers run the same app with a client of the
+# real Unleash server through nginx (bench/server.rb) instead of the file,
+# over plain HTTP and over TLS with a CA made in the run; each is driven in
+# the same rounds (order rotating) and compared with "no evaluations" as
+# the file's is, and https with http.
+#
 # Goal: under 3% fewer requests per second and no change in p99 (taken as at
 # most 10% higher: more than the p99 of one server varies from run to run
 # here is not a change this benchmark can see).
@@ -30,9 +36,11 @@
 #   ruby bench/throughput.rb      (or: rake bench:throughput)
 #   DURATION=10 PAIRS=3 ruby bench/throughput.rb
 #   PIN=1 DURATION=5 PAIRS=6 ruby bench/throughput.rb
+#   HTTPS=0 ruby bench/throughput.rb   (no server: the file client only)
 #
 # Needs wrk (Debian: apt-get install wrk).
 require_relative "support"
+require_relative "server"
 require_relative "../support/loopback"
 require "socket"
 require "fileutils"
@@ -47,9 +55,16 @@ SERVER_CPUS = PIN ? %w[taskset -c 0] : [].freeze
 WRK_CPUS = PIN ? %w[taskset -c 1] : [].freeze
 WRK = Bench.executable("wrk", "bench/throughput.rb")
 DEADLINE = 30
+SERVER_KINDS = Bench.server_variants? ? %i[http https] : []
+LABELS = { with: "10 evaluations per request", without: "no evaluations", http: "10 evaluations, http server",
+           https: "10 evaluations, https server" }.freeze
 
-def start_puma(port, evaluate, flags_path, log)
-  env = { "FORKFLAG_BENCH_EVALUATE" => evaluate ? "1" : "0", "FORKFLAG_BENCH_FLAGS" => flags_path }
+def start_puma(port, kind, flags_path, log, server)
+  env = { "FORKFLAG_BENCH_EVALUATE" => kind == :without ? "0" : "1", "FORKFLAG_BENCH_FLAGS" => flags_path }
+  if SERVER_KINDS.include?(kind)
+    env.merge!("FORKFLAG_BENCH_URL" => server.url(kind), "FORKFLAG_BENCH_TOKEN" => server.unleash.client_token)
+    env["FORKFLAG_BENCH_CA"] = server.proxy.ca_file if kind == :https
+  end
   pid = Process.spawn(env, *SERVER_CPUS, "puma", "--workers", "2", "--threads", "4:4", "--preload", "--bind",
                       "tcp://127.0.0.1:#{port}", "--environment", "production",
                       File.expand_path("throughput/config.ru", __dir__),
@@ -107,19 +122,22 @@ FileUtils.mkdir_p(tmp)
 flags_path = File.join(tmp, "throughput-flags.json")
 File.write(flags_path, Bench.payload(Bench.mixed_features(1000)))
 servers = {}
-ports = { with: Loopback.free_port, without: Loopback.free_port }
+kinds = %i[with without] + SERVER_KINDS
+ports = kinds.to_h { |kind| [kind, Loopback.free_port] }
+server = Bench.server(Bench.request_names) unless SERVER_KINDS.empty?
 begin
   ports.each do |name, port|
-    servers[name] = start_puma(port, name == :with, flags_path, File.join(tmp, "puma-#{name}.log"))
+    servers[name] = start_puma(port, name, flags_path, File.join(tmp, "puma-#{name}.log"), server)
   end
   puts "bench/throughput.rb: puma #{`puma --version`.split.last} cluster (2 workers x 4 threads, preload), " \
        "wrk 2 threads #{CONNECTIONS} connections #{DURATION} s per run, #{PAIRS} alternating pairs" \
        "#{PIN ? "; servers on CPU 0, wrk on CPU 1" : ""}"
   puts Bench.machine
+  puts "http and https servers: #{server.describe}" if server
   ports.each_value { |port| IO.popen([WRK, "--duration", "2s", "http://127.0.0.1:#{port}/?warm-up"], &:read) }
-  runs = { with: [], without: [] }
+  runs = kinds.to_h { |kind| [kind, []] }
   PAIRS.times do |pair|
-    (pair.even? ? %i[with without] : %i[without with]).each do |name|
+    kinds.rotate(pair % kinds.size).each do |name|
       runs[name] << wrk(ports[name], servers[name])
       $stderr.print "."
     end
@@ -136,10 +154,10 @@ begin
   puts
   Bench.table(
     ["", "req/s", "p99 ms", "errors", "CPU us/req", "runs (req/s)"],
-    [["10 evaluations per request", format("%.0f", rps[:with]), format("%.2f", p99[:with]), errors[:with],
-      format("%.1f", cpu[:with]), runs[:with].map { |r| r[0].round }.join(" ")],
-     ["no evaluations", format("%.0f", rps[:without]), format("%.2f", p99[:without]), errors[:without],
-      format("%.1f", cpu[:without]), runs[:without].map { |r| r[0].round }.join(" ")]]
+    kinds.map do |kind|
+      [LABELS.fetch(kind), format("%.0f", rps[kind]), format("%.2f", p99[kind]), errors[kind],
+       format("%.1f", cpu[kind]), runs[kind].map { |r| r[0].round }.join(" ")]
+    end
   )
   puts
   puts "requests per second with / without: #{format("%.3f", Bench.median(ratios))} (median of the pairs: " \
@@ -149,6 +167,18 @@ begin
        "#{format("%+.1f", 100.0 * (Bench.median(cpu_ratios) - 1))}%, " \
        "#{format("%.2f", cpu[:with] - cpu[:without])} us per request"
   puts "p99 with / without: #{format("%.2f", p99[:with] / p99[:without])} (#{format("%+.1f", p99_change)}%)"
+  SERVER_KINDS.each do |kind|
+    paired = runs[kind].zip(runs[:without]).map { |w, o| [w[0] / o[0], w[3] / o[3]] }
+    puts "#{kind} server, with / without: requests per second #{format("%.3f", Bench.median(paired.map(&:first)))}, " \
+         "CPU per request #{format("%.3f", Bench.median(paired.map(&:last)))}, p99 " \
+         "#{format("%.2f", p99[kind] / p99[:without])}"
+  end
+  unless SERVER_KINDS.empty?
+    tls = runs[:https].zip(runs[:http]).map { |s, p| [s[0] / p[0], s[3] / p[3]] }
+    puts "https / http (same rounds): requests per second #{format("%.3f", Bench.median(tls.map(&:first)))}, " \
+         "CPU per request #{format("%.3f", Bench.median(tls.map(&:last)))}, p99 " \
+         "#{format("%.2f", p99[:https] / p99[:http])}"
+  end
   puts "goal: under 3% fewer requests per second: #{Bench.verdict(loss < 3)}; no change in p99 " \
        "(taken as at most #{P99_TOLERANCE}% higher, the run-to-run spread here): " \
        "#{Bench.verdict(p99_change <= P99_TOLERANCE)}"

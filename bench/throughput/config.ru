@@ -1,8 +1,11 @@
 # frozen_string_literal: true
 
-# The app bench/throughput.rb serves, twice: with FORKFLAG_BENCH_EVALUATE=1
-# every request evaluates 10 flags for a context built from the request;
-# without it the same request does the same work minus the evaluations.
+# The app bench/throughput.rb serves, several times: with
+# FORKFLAG_BENCH_EVALUATE=1 every request evaluates 10 flags for a context
+# built from the request; without it the same request does the same work
+# minus the evaluations. The flags come from the file FORKFLAG_BENCH_FLAGS,
+# or, when FORKFLAG_BENCH_URL is set, from that server (token
+# FORKFLAG_BENCH_TOKEN, CA FORKFLAG_BENCH_CA for an https URL).
 # Loaded once in Puma's master (preload_app!), so the client is created
 # before the workers fork, as the README recommends.
 require_relative "../support"
@@ -12,8 +15,15 @@ require_relative "../support"
 # String a literal is).
 FLAG_NAMES = Bench.request_names
 EVALUATE = ENV["FORKFLAG_BENCH_EVALUATE"] == "1"
-CLIENT = if EVALUATE
+URL = ENV.fetch("FORKFLAG_BENCH_URL", "")
+CLIENT = if !EVALUATE
+           nil
+         elsif URL.empty?
            Forkflag::Client.new(file: ENV.fetch("FORKFLAG_BENCH_FLAGS"), backup_path: false,
+                                disable_metrics: true, refresh_interval: 15)
+         else
+           Forkflag::Client.new(url: URL, token: ENV.fetch("FORKFLAG_BENCH_TOKEN"), app_name: "forkflag-bench",
+                                tls_ca_file: ENV.fetch("FORKFLAG_BENCH_CA", nil), backup_path: false,
                                 disable_metrics: true, refresh_interval: 15)
          end
 

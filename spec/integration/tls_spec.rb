@@ -156,6 +156,70 @@ RSpec.describe "Forkflag::Client through TLS", :integration do
     expect(wait_for(5, "a request through the proxy in its log") { requests.any? }).to be(true)
   end
 
+  # The roots (the system's store and tls_ca_file) are read once, when the
+  # client is created: a restarted thread and a forked child use them as
+  # read then. Taking the CA file away after the creation shows it.
+  describe "roots read when the client is created" do
+    let(:ca_copy) do
+      path = File.join(proxy.dir, "ca-copy-#{SecureRandom.hex(4)}.pem")
+      FileUtils.cp(proxy.ca_file, path)
+      path
+    end
+
+    it "raises at creation, naming the file, for a tls_ca_file that holds no certificate" do
+      junk = File.join(proxy.dir, "junk-#{SecureRandom.hex(4)}.pem")
+      File.write(junk, "not a certificate\n")
+      message = "tls_ca_file #{junk}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+      expect { client(tls_ca_file: junk) }.to raise_error(Forkflag::ConfigError, message)
+    end
+
+    it "trusts the server in a restarted thread after tls_ca_file is gone" do
+      c = client(tls_ca_file: ca_copy)
+      expect(c.wait_until_ready(10)).to be(true)
+      expect(c.park(timeout: 5)).to be(true)
+      File.delete(ca_copy)
+
+      expect(c.refresh(timeout: 5)).to be(true)
+      expect(c.stats).to include(thread_alive: true, failures: 0)
+      expect(log_text).not_to match(/fail|error|cannot read/i)
+    end
+
+    it "trusts the server in a forked child, over a connection of its own, after tls_ca_file is gone" do
+      flag = flag_with_default_strategy("tls-roots")
+      server.enable(flag)
+      c = client(tls_ca_file: ca_copy, metrics_interval: 60)
+      expect(c.wait_until_ready(10)).to be(true)
+      wait_for(5, "flag visible") { c.enabled?(flag) }
+      File.delete(ca_copy)
+
+      $stdout.flush
+      $stderr.flush
+      pid = fork do
+        refreshed = c.refresh(timeout: 5)
+        stats = c.stats
+        channel.send_message(refreshed: refreshed, connection_id: stats[:connection_id],
+                             failures: stats[:failures], refreshes: stats[:refreshes],
+                             log: log_text[/.*(?:fail|error|cannot read).*/i])
+        exit!(0)
+      end
+      pids << pid
+      status, late = Forking.reap(pid, deadline: Forking.now + 15)
+      pids.delete(pid)
+      expect(late).to be(false)
+      expect(status.exitstatus).to eq(0)
+      child = channel.messages.last
+      expect(child).to include(refreshed: true, failures: 0, log: nil)
+      expect(child[:refreshes]).to be >= 1
+      expect(child[:connection_id]).not_to eq(c.stats[:connection_id])
+      # The child's polls came through nginx, over TLS, answered.
+      seen = wait_for(5, "the child's polls in nginx's log") do
+        p = polls(child[:connection_id])
+        p unless p.empty?
+      end
+      expect(seen.map(&:status).uniq - [200, 304]).to be_empty
+    end
+  end
+
   describe "after a fork, the parent's keep-alive TLS connection" do
     # In the child: evaluates from the inherited snapshot, refreshes over a
     # connection of its own, reports, then ends as asked.

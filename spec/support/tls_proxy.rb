@@ -14,6 +14,7 @@ require_relative "../../support/loopback"
 #   proxy = TlsProxy.start(UnleashServer.instance.url)
 #   proxy.url                  # https://127.0.0.1:<port>/api (cert names 127.0.0.1 and localhost)
 #   proxy.mismatch_url         # https://127.0.0.1:<port>/api (cert names only localhost)
+#   proxy.plain_url            # http://127.0.0.1:<port>/api (the same proxy without TLS)
 #   proxy.ca_file              # the test CA that issued both certificates
 #   proxy.other_ca_file        # an unrelated CA
 #   proxy.requests             # the access log, parsed (see Request)
@@ -59,7 +60,7 @@ class TlsProxy
     proxy
   end
 
-  attr_reader :dir, :ca_file, :other_ca_file, :port, :mismatch_port, :access_log, :error_log, :pid
+  attr_reader :dir, :ca_file, :other_ca_file, :port, :mismatch_port, :plain_port, :access_log, :error_log, :pid
 
   def initialize(upstream_url)
     upstream = URI(upstream_url)
@@ -86,6 +87,12 @@ class TlsProxy
     "https://127.0.0.1:#{mismatch_port}/api"
   end
 
+  # The API URL through the same proxy without TLS: what the benchmarks
+  # compare the TLS URL with (same server, same proxy, same payload).
+  def plain_url
+    "http://127.0.0.1:#{plain_port}/api"
+  end
+
   # The access log so far, parsed.
   def requests
     return [] unless File.exist?(access_log)
@@ -93,11 +100,12 @@ class TlsProxy
     File.readlines(access_log, chomp: true).filter_map { |line| parse(line) }
   end
 
-  # Starts nginx and waits (bounded) until both ports accept connections.
+  # Starts nginx and waits (bounded) until its ports accept connections.
   def start
     stop
     @port = Loopback.free_port
     @mismatch_port = Loopback.free_port
+    @plain_port = Loopback.free_port
     File.write(File.join(dir, "nginx.conf"), config)
     File.write(error_log, "")
     # setpriv --pdeathsig: nginx dies with this process even if it crashes
@@ -150,7 +158,7 @@ class TlsProxy
         @pid = nil
         failed("exited with #{status.inspect}")
       end
-      return if [port, mismatch_port].all? { |p| listening?(p) }
+      return if [port, mismatch_port, plain_port].all? { |p| listening?(p) }
 
       failed("did not listen on 127.0.0.1:#{port} within #{START_TIMEOUT}s") if now > deadline
       sleep 0.05
@@ -256,16 +264,24 @@ class TlsProxy
         keepalive_requests 100000;
         #{server_block(port, "server")}
         #{server_block(mismatch_port, "localhost-only")}
+        #{server_block(plain_port, nil)}
       }
     CONF
   end
 
+  # A server on listen_port: TLS with the certificate named cert, or plain
+  # HTTP when cert is nil.
   def server_block(listen_port, cert)
+    tls = if cert
+            "listen 127.0.0.1:#{listen_port} ssl;\n" \
+              "ssl_certificate #{path("#{cert}.pem")};\n" \
+              "ssl_certificate_key #{path("#{cert}.key")};"
+          else
+            "listen 127.0.0.1:#{listen_port};"
+          end
     <<~BLOCK
       server {
-          listen 127.0.0.1:#{listen_port} ssl;
-          ssl_certificate #{path("#{cert}.pem")};
-          ssl_certificate_key #{path("#{cert}.key")};
+          #{tls}
           location / {
             proxy_pass http://#{@upstream};
             proxy_http_version 1.1;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use forkflag_core::engine::{file_stamp_of, SnapshotCache};
-use forkflag_core::http::{Endpoint, HttpClient, SocketRegistry, TlsOptions};
+use forkflag_core::http::{Endpoint, HttpClient, SocketRegistry, Tls, TlsOptions};
 use forkflag_core::metrics::tag_for;
 use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
 use forkflag_core::sync::{Completion, Waited};
@@ -938,6 +938,17 @@ fn settings_from(opts: &Options<'_>) -> Result<Settings, Error> {
         (None, Some(file)) => Source::File(PathBuf::from(file)),
         (None, None) => Source::Static,
     };
+    let tls = TlsOptions {
+        ca_file: opts.string("tls_ca_file")?.map(PathBuf::from),
+        verify: opts.flag("tls_verify")?,
+    };
+    // Read once, here: the client's threads and forked children share them.
+    let tls = match &source {
+        Source::Server { endpoint, .. } => {
+            Tls::load(endpoint, &tls).map_err(|e| from_core(ruby, e))?
+        }
+        _ => Tls::plain(),
+    };
     let headers: Vec<(String, String)> = Vec::try_convert(opts.value("custom_headers")?)?;
     Ok(Settings {
         client_id: u64::try_convert(opts.value("client_id")?)?,
@@ -955,10 +966,7 @@ fn settings_from(opts: &Options<'_>) -> Result<Settings, Error> {
         custom_headers: headers,
         backup_path: opts.string("backup_path")?.map(PathBuf::from),
         metrics_enabled: !opts.flag("disable_metrics")?,
-        tls: TlsOptions {
-            ca_file: opts.string("tls_ca_file")?.map(PathBuf::from),
-            verify: opts.flag("tls_verify")?,
-        },
+        tls,
         max_payload_bytes: usize::try_convert(opts.value("max_payload_bytes")?)?,
         sdk: opts.required("sdk")?,
         user_agent: opts.required("user_agent")?,

@@ -12,7 +12,8 @@
 //! - [`HttpClient`]: one keep-alive connection, a time budget per request,
 //!   bodies capped in size;
 //! - [`TlsOptions`]: rustls (ring provider) with the system's roots and an
-//!   optional CA file.
+//!   optional CA file; [`Tls`]: those roots, loaded once when the client is
+//!   created and shared by its forked children.
 
 mod endpoint;
 mod error;
@@ -40,7 +41,7 @@ pub use error::HttpError;
 use resolve::Resolver;
 pub use socket::{close_every_inherited, SocketRegistry};
 use socket::{Budget, Connection};
-pub use tls::TlsOptions;
+pub use tls::{Tls, TlsOptions};
 
 /// One request.
 #[derive(Clone, Copy)]
@@ -111,15 +112,14 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// A client for `endpoint`. Does no network I/O (the first request
-    /// connects). `timeout` bounds each connect, read and write and each
-    /// request as a whole; response bodies over `max_body_bytes` are
-    /// refused.
-    ///
-    /// A CA file that cannot be read or holds no certificate is an
-    /// `InvalidConfig` error naming the file.
+    /// connects) and reads no file: an https endpoint's roots come loaded
+    /// in `tls` ([`Tls::load`] for this endpoint), and only this client's
+    /// rustls configuration is made here. `timeout` bounds each connect,
+    /// read and write and each request as a whole; response bodies over
+    /// `max_body_bytes` are refused.
     pub fn new(
         endpoint: Endpoint,
-        tls: &TlsOptions,
+        tls: &Tls,
         timeout: Duration,
         max_body_bytes: usize,
         sockets: Arc<SocketRegistry>,
@@ -130,7 +130,13 @@ impl HttpClient {
             ));
         }
         let tls = if endpoint.is_tls() {
-            Some((tls::client_config(tls)?, tls::server_name(endpoint.host())?))
+            let config = tls::client_config(tls)?.ok_or_else(|| {
+                CoreError::InvalidConfig(format!(
+                    "{}: no TLS roots were loaded for this https URL (Tls::load)",
+                    endpoint.display_url("")
+                ))
+            })?;
+            Some((config, tls::server_name(endpoint.host())?))
         } else {
             None
         };

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -11,6 +12,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
+use super::Endpoint;
 use crate::CoreError;
 
 /// How the client checks the server's certificate.
@@ -34,29 +36,125 @@ impl Default for TlsOptions {
     }
 }
 
-/// Builds the client configuration: HTTP/1.1 only (ALPN "http/1.1").
-pub(super) fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, CoreError> {
+/// What a client's connections trust, loaded once, in the process that
+/// creates the client, by [`Tls::load`], and shared read-only by every
+/// [`super::HttpClient`] made from it: the client's thread in that process
+/// and, inherited through the fork, in every forked child. Loading the
+/// system's store (reading and parsing some 150 certificates) costs a few
+/// milliseconds of CPU and, in a forked child, hundreds of KiB of
+/// copy-on-write pages; sharing it costs a child one reference count.
+///
+/// It holds no lock and nothing a thread could leave half-written: the
+/// rustls configuration, whose session cache holds a mutex a parent's
+/// thread may hold at the moment of a fork, is made per [`super::HttpClient`]
+/// (see [`client_config`]).
+#[derive(Clone)]
+pub struct Tls(Trust);
+
+#[derive(Clone)]
+enum Trust {
+    /// Nothing loaded: the server is reached over plain HTTP.
+    Plain,
+    /// Certificates are verified against these roots.
+    Roots(Arc<RootCertStore>),
+    /// `verify: false`.
+    AnyCertificate,
+}
+
+impl Tls {
+    /// What an HTTP client of `endpoint` needs under `options`: for an
+    /// https endpoint with verification on, the system's roots (which
+    /// honour `SSL_CERT_FILE` and `SSL_CERT_DIR`) and the certificates of
+    /// `options.ca_file`, read now; nothing for an http endpoint.
+    ///
+    /// A CA file that cannot be read or holds no certificate is an
+    /// `InvalidConfig` error naming the file.
+    pub fn load(endpoint: &Endpoint, options: &TlsOptions) -> Result<Tls, CoreError> {
+        if !endpoint.is_tls() {
+            return Ok(Tls::plain());
+        }
+        warm_up();
+        if !options.verify {
+            return Ok(Tls(Trust::AnyCertificate));
+        }
+        let mut roots = RootCertStore::empty();
+        // Unreadable entries of the system store are skipped: a missing
+        // root shows up as "certificate not trusted" at the handshake.
+        roots.add_parsable_certificates(load_system_store().certs);
+        if let Some(path) = &options.ca_file {
+            add_ca_file(&mut roots, path)?;
+        }
+        Ok(Tls(Trust::Roots(Arc::new(roots))))
+    }
+
+    /// For a client of an http endpoint only: nothing loaded.
+    pub fn plain() -> Tls {
+        Tls(Trust::Plain)
+    }
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Trust::Plain => f.write_str("Tls(plain)"),
+            Trust::Roots(roots) => write!(f, "Tls({} roots)", roots.len()),
+            Trust::AnyCertificate => f.write_str("Tls(any certificate)"),
+        }
+    }
+}
+
+/// The system's store, read and parsed (the expensive part of [`Tls::load`]).
+fn load_system_store() -> rustls_native_certs::CertificateResult {
+    #[cfg(test)]
+    tests::SYSTEM_STORE_LOADS.with(|loads| loads.set(loads.get() + 1));
+    rustls_native_certs::load_native_certs()
+}
+
+/// Runs, in the process that creates the client, the one-time initialiser
+/// of the TLS library that a client's thread would otherwise run first, so
+/// that a fork cannot catch it half-way in another thread: the source of
+/// randomness. Where the kernel lacks getrandom(2), its first use opens
+/// /dev/urandom under a process-wide lock, which a child forked at that
+/// moment would wait for forever. (ring's CPU feature detection, the other
+/// one, is lock-free and warmed by [`crate::fork::warm_up`]; rustls's
+/// process-default provider is never used: every configuration names its
+/// own.)
+fn warm_up() {
+    use ::ring::rand::SecureRandom;
+    let mut byte = [0u8; 1];
+    let _ = ::ring::rand::SystemRandom::new().fill(&mut byte);
+}
+
+/// Sessions kept for resumption per configuration: one server's worth
+/// (rustls keeps up to 8 TLS 1.3 tickets per server name), as a client
+/// talks to one server. rustls's default keeps room for 32 servers.
+const RESUMPTION_SESSIONS: usize = 8;
+
+/// Builds the configuration of one [`super::HttpClient`] (so of one
+/// process's thread): HTTP/1.1 only (ALPN "http/1.1"), trusting `tls`. The
+/// roots are shared, not copied; the rest is this configuration's own, its
+/// session cache included. `None` for a [`Tls::plain`].
+pub(super) fn client_config(tls: &Tls) -> Result<Option<Arc<ClientConfig>>, CoreError> {
+    if let Trust::Plain = tls.0 {
+        return Ok(None);
+    }
     let provider = Arc::new(ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| CoreError::InvalidConfig(format!("cannot set up TLS: {e}")))?;
-    let mut config = if options.verify {
-        let mut roots = RootCertStore::empty();
-        // Unreadable entries of the system store are skipped: a missing
-        // root shows up as "certificate not trusted" at the handshake.
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        if let Some(path) = &options.ca_file {
-            add_ca_file(&mut roots, path)?;
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        builder
+    let mut config = match &tls.0 {
+        Trust::Plain => return Ok(None),
+        Trust::Roots(roots) => builder
+            .with_root_certificates(Arc::clone(roots))
+            .with_no_client_auth(),
+        Trust::AnyCertificate => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
+            .with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    config.resumption = Resumption::in_memory_sessions(RESUMPTION_SESSIONS);
+    Ok(Some(Arc::new(config)))
 }
 
 fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), CoreError> {
@@ -208,8 +306,14 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    thread_local! {
+        /// How many times this thread read the system's store.
+        pub(in crate::http) static SYSTEM_STORE_LOADS: std::cell::Cell<usize> =
+            const { std::cell::Cell::new(0) };
+    }
 
     #[test]
     fn a_name_mismatch_reads_like_the_url_and_the_certificate() {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::engine::Engine;
 use crate::fork;
-use crate::http::{Endpoint, SocketRegistry, TlsOptions};
+use crate::http::{Endpoint, SocketRegistry, Tls};
 use crate::logging::{self, Level};
 use crate::sync::Completion;
 use crate::CoreError;
@@ -89,8 +89,9 @@ pub struct Settings {
     pub backup_path: Option<PathBuf>,
     /// Whether to register and send metrics.
     pub metrics_enabled: bool,
-    /// TLS options.
-    pub tls: TlsOptions,
+    /// What the server's TLS connections trust, loaded when the client was
+    /// created ([`Tls::load`]) and inherited by forked children.
+    pub tls: Tls,
     /// Largest accepted response body.
     pub max_payload_bytes: usize,
     /// `forkflag:<version>`.

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{close_every_inherited, Endpoint, HttpClient, Request, SocketRegistry, TlsOptions};
+use super::{
+    close_every_inherited, Endpoint, HttpClient, Request, SocketRegistry, Tls, TlsOptions,
+};
 
 /// Bound on every wait of a test server (accept, read).
 const LIMIT: Duration = Duration::from_secs(5);
@@ -129,8 +131,9 @@ fn client_in(
     max_body: usize,
 ) -> (HttpClient, Arc<SocketRegistry>) {
     let endpoint = Endpoint::parse(url).expect("endpoint");
+    let tls = Tls::load(&endpoint, tls).expect("tls");
     let client =
-        HttpClient::new(endpoint, tls, timeout, max_body, Arc::clone(&sockets)).expect("client");
+        HttpClient::new(endpoint, &tls, timeout, max_body, Arc::clone(&sockets)).expect("client");
     (client, sockets)
 }
 

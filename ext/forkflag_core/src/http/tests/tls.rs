@@ -239,23 +239,16 @@ fn a_tls_connection_the_server_closed_is_replaced() {
 
 #[test]
 fn a_bad_ca_file_is_a_configuration_error_naming_it() {
-    let endpoint = || Endpoint::parse("https://127.0.0.1:1/api").unwrap();
-    let new = |path: PathBuf| {
+    let endpoint = Endpoint::parse("https://127.0.0.1:1/api").unwrap();
+    let load = |path: PathBuf| {
         let options = TlsOptions {
             ca_file: Some(path),
             verify: true,
         };
-        HttpClient::new(
-            endpoint(),
-            &options,
-            TIMEOUT,
-            LARGE,
-            Arc::new(SocketRegistry::new()),
-        )
-        .map(|_| ())
+        Tls::load(&endpoint, &options).map(|_| ())
     };
     let missing = temp_path("missing.pem");
-    match new(missing.clone()) {
+    match load(missing.clone()) {
         Err(CoreError::InvalidConfig(m)) => {
             assert!(
                 m.contains(&missing.display().to_string()) && m.contains("cannot read"),
@@ -266,7 +259,7 @@ fn a_bad_ca_file_is_a_configuration_error_naming_it() {
     }
     let junk = temp_path("junk.pem");
     std::fs::write(&junk, "not a certificate\n").unwrap();
-    let result = new(junk.clone());
+    let result = load(junk.clone());
     let _ = std::fs::remove_file(&junk);
     match result {
         Err(CoreError::InvalidConfig(m)) => {
@@ -277,4 +270,184 @@ fn a_bad_ca_file_is_a_configuration_error_naming_it() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn nothing_is_read_for_an_http_endpoint_even_with_a_bad_ca_file() {
+    let options = TlsOptions {
+        ca_file: Some(temp_path("never-read.pem")),
+        verify: true,
+    };
+    let before = system_store_loads();
+    let tls = Tls::load(
+        &Endpoint::parse("http://127.0.0.1:1/api").unwrap(),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(system_store_loads(), before);
+    assert_eq!(format!("{tls:?}"), "Tls(plain)");
+}
+
+#[test]
+fn an_https_client_without_loaded_roots_is_a_configuration_error() {
+    let endpoint = Endpoint::parse("https://127.0.0.1:1/api").unwrap();
+    let result = HttpClient::new(
+        endpoint,
+        &Tls::plain(),
+        TIMEOUT,
+        LARGE,
+        Arc::new(SocketRegistry::new()),
+    );
+    match result {
+        Err(CoreError::InvalidConfig(m)) => {
+            assert!(
+                m.contains("https://127.0.0.1:1/api") && m.contains("no TLS roots"),
+                "{m}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// How many times this thread read the system's store.
+fn system_store_loads() -> usize {
+    super::super::tls::tests::SYSTEM_STORE_LOADS.with(std::cell::Cell::get)
+}
+
+/// Serves one request on each of `count` TLS connections; returns how
+/// many went through.
+fn serve_tls_connections(
+    config: Arc<ServerConfig>,
+    count: usize,
+) -> (SocketAddr, JoinHandle<usize>) {
+    serve(move |l| {
+        (0..count)
+            .filter(|_| {
+                let mut tls = accept_tls(&l, &config);
+                let served = read_request(&mut tls).is_some();
+                write(&mut tls, ok("roots").as_bytes());
+                served
+            })
+            .count()
+    })
+}
+
+#[test]
+fn the_roots_are_read_once_per_client_not_per_connection_or_thread_start() {
+    let pki = pki(&["127.0.0.1"]);
+    let (addr, server) = serve_tls_connections(Arc::clone(&pki.server), 3);
+    let endpoint = Endpoint::parse(&format!("https://{addr}/api")).unwrap();
+    let before = system_store_loads();
+    let tls = Tls::load(&endpoint, &with_ca(&pki)).unwrap();
+    assert_eq!(system_store_loads() - before, 1, "read at creation");
+    // Neither the CA file nor the system's store is read again: each
+    // thread start (a new HttpClient) and each connection uses the roots
+    // loaded above.
+    std::fs::remove_file(&pki.ca_file).unwrap();
+    for _ in 0..3 {
+        let mut http = HttpClient::new(
+            endpoint.clone(),
+            &tls,
+            TIMEOUT,
+            LARGE,
+            Arc::new(SocketRegistry::new()),
+        )
+        .unwrap();
+        assert_eq!(body(&http.request(&get("/a")).unwrap()), "roots");
+    }
+    assert_eq!(system_store_loads() - before, 1, "read once in all");
+    assert_eq!(server.join().unwrap(), 3);
+}
+
+/// Runs `f` in a forked child and returns the byte it reported (None if
+/// it did not within 5 s). The child reports over a pipe and leaves with
+/// `_exit`; it runs inside the multi-threaded test harness, so `f` must not
+/// panic nor take a lock another thread may have held at the fork (it may
+/// allocate: the C library makes malloc usable in a forked child).
+fn in_forked_child(f: impl FnOnce() -> u8) -> Option<u8> {
+    let mut pipe = [-1; 2];
+    // SAFETY: `pipe` has room for the two fds pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+    // SAFETY: the child runs `f` (see above), write and _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let report = [f()];
+        // SAFETY: writes one byte from a live array, then ends the child
+        // without running destructors or atexit handlers.
+        unsafe {
+            libc::write(pipe[1], report.as_ptr().cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    assert!(pid > 0, "fork failed");
+    let mut poll = libc::pollfd {
+        fd: pipe[0],
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut report = [0u8; 1];
+    // SAFETY: closes our copy of the write end; `poll` and `report` are
+    // live and sized as passed; reaps our own child (exited or killed) and
+    // closes our read end.
+    let got = unsafe {
+        libc::close(pipe[1]);
+        let got = if libc::poll(&mut poll, 1, 5000) == 1 {
+            libc::read(pipe[0], report.as_mut_ptr().cast(), 1)
+        } else {
+            libc::kill(pid, libc::SIGKILL);
+            -1
+        };
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+        libc::close(pipe[0]);
+        got
+    };
+    (got == 1).then_some(report[0])
+}
+
+#[test]
+fn a_forked_child_connects_with_the_roots_it_inherited() {
+    let pki = pki(&["127.0.0.1"]);
+    let (addr, server) = serve_tls_connections(Arc::clone(&pki.server), 2);
+    let endpoint = Endpoint::parse(&format!("https://{addr}/api")).unwrap();
+    let tls = Tls::load(&endpoint, &with_ca(&pki)).unwrap();
+    let parent_loads = system_store_loads();
+    // The parent's own connection, as its thread would have made it.
+    let mut http = HttpClient::new(
+        endpoint.clone(),
+        &tls,
+        TIMEOUT,
+        LARGE,
+        Arc::new(SocketRegistry::new()),
+    )
+    .unwrap();
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "roots");
+    std::fs::remove_file(&pki.ca_file).unwrap();
+
+    // 1: the child's request went through, trusted; 2: it failed; 3: the
+    // child read the store again.
+    let report = in_forked_child(|| {
+        let Ok(mut child) = HttpClient::new(
+            endpoint.clone(),
+            &tls,
+            TIMEOUT,
+            LARGE,
+            Arc::new(SocketRegistry::new()),
+        ) else {
+            return 2;
+        };
+        let ok = matches!(child.request(&get("/b")), Ok(r) if body(&r) == "roots");
+        // The leaked client and roots belong to a process about to _exit.
+        std::mem::forget(child);
+        match (ok, system_store_loads() == parent_loads) {
+            (true, true) => 1,
+            (false, _) => 2,
+            (true, false) => 3,
+        }
+    });
+    assert_eq!(
+        report,
+        Some(1),
+        "1: the child connected with the inherited roots"
+    );
+    assert_eq!(server.join().unwrap(), 2);
 }

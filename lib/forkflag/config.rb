@@ -264,7 +264,7 @@ module Forkflag
       return default_backup_directory if nil.equal?(value)
 
       file = path(:backup_path)
-      if file.empty? || file.include?("\0")
+      if file.empty?
         raise ArgumentError, "option :backup_path must be a file, a directory ending in \"/\", or false; " \
                              "got #{file.inspect}"
       end

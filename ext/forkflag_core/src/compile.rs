@@ -13,6 +13,7 @@ use rustc_hash::FxBuildHasher;
 
 use crate::arena::{ArenaBuilder, Span, Text};
 use crate::constraint::{Constraint, IpNet};
+use crate::error::Quoted;
 use crate::model;
 use crate::snapshot::{
     host_name, Dependency, Flag, Snapshot, Stickiness, Strategy, StrategyKind, Tables, Variant,
@@ -96,8 +97,10 @@ impl Builder {
         for c in raw {
             let (constraint, problem) = Constraint::compile(c, &mut self.arena);
             if let Some(p) = problem {
-                self.problems
-                    .insert(context(format!("constraint on {:?}: {p}", c.context_name)));
+                self.problems.insert(context(format!(
+                    "constraint on {}: {p}",
+                    Quoted(&c.context_name)
+                )));
             }
             self.tables.constraints.push(constraint);
         }
@@ -118,8 +121,14 @@ impl Builder {
 
         let mut strategies = Vec::with_capacity(feature.strategies.len());
         for (i, raw) in feature.strategies.iter().enumerate() {
-            let context =
-                |p: String| format!("flag {name:?}, strategy {} ({}): {p}", i + 1, raw.name);
+            let context = |p: String| {
+                format!(
+                    "flag {}, strategy {} ({}): {p}",
+                    Quoted(name),
+                    i + 1,
+                    Quoted(&raw.name)
+                )
+            };
             let mut problems = Vec::new();
             let kind =
                 compile_strategy_kind(raw, name_text, &mut self.arena, &mut |p| problems.push(p));
@@ -184,8 +193,9 @@ impl Builder {
             let parent = index_by_name.get(d.feature.as_str()).copied();
             if parent.is_none() {
                 self.problems.insert(format!(
-                    "flag {name:?} depends on {:?}, which is not in the payload; it stays off",
-                    d.feature
+                    "flag {} depends on {}, which is not in the payload; it stays off",
+                    Quoted(name),
+                    Quoted(&d.feature)
                 ));
             }
             let variants = self.arena.list(d.variants.iter().map(String::as_str));
@@ -303,7 +313,8 @@ fn percentage(raw: &model::Strategy, key: &str, report: &mut dyn FnMut(String)) 
         Ok(p) if p.is_finite() => {
             if !(0.0..=100.0).contains(&p) {
                 report(format!(
-                    "parameter {key:?} is {text:?}, outside 0..100; using {}",
+                    "parameter {key:?} is {}, outside 0..100; using {}",
+                    Quoted(text),
                     p.clamp(0.0, 100.0)
                 ));
             }
@@ -311,7 +322,8 @@ fn percentage(raw: &model::Strategy, key: &str, report: &mut dyn FnMut(String)) 
         }
         _ => {
             report(format!(
-                "parameter {key:?} must be a number from 0 to 100, got {text:?}; this strategy never matches"
+                "parameter {key:?} must be a number from 0 to 100, got {}; this strategy never matches",
+                Quoted(text)
             ));
             None
         }
@@ -399,9 +411,44 @@ fn compile_strategy_kind(
         }
         other => {
             report(format!(
-                "unknown strategy {other:?}; it never matches (forkflag has no custom strategies)"
+                "unknown strategy {}; it never matches (forkflag has no custom strategies)",
+                Quoted(other)
             ));
             StrategyKind::Never
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_quote_a_huge_name_or_operand_in_a_line() {
+        // A flag with a name of a megabyte and problems in every
+        // constraint: each warning names the flag, and must stay a line
+        // rather than repeat the megabyte.
+        let huge = "n".repeat(1 << 20);
+        let bad = |op: &str, value: &str| {
+            serde_json::json!({"contextName": huge, "operator": op, "value": value,
+                               "values": [value, value]})
+        };
+        let payload: model::ClientFeatures = serde_json::from_value(serde_json::json!({
+            "features": [{"name": huge, "enabled": true, "strategies": [{
+                "name": huge,
+                "parameters": {"rollout": huge},
+                "constraints": [bad("NUM_EQ", &huge), bad("DATE_AFTER", &huge),
+                                bad("SEMVER_EQ", &huge), bad("REGEX", &format!("({huge}")),
+                                bad("IN_CIDR", &huge), bad(&huge, "x")],
+                "segments": [1]}],
+                "dependencies": [{"feature": huge.clone() + "x"}]}]
+        }))
+        .unwrap();
+        let (_, warnings) = compile(&payload, None, 0, None);
+        assert_eq!(warnings.len(), 9, "{warnings:.300?}");
+        for w in &warnings {
+            assert!(w.len() < 600, "{} bytes: {w:.600}", w.len());
+            assert!(w.contains("(cut, 1048576 characters)"), "{w}");
         }
     }
 }

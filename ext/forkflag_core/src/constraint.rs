@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use crate::arena::{index, Arena, ArenaBuilder, Span, StrSet};
 use crate::context::{Context, CurrentTime, Field};
+use crate::error::{shorten_quoted, Quoted};
 use crate::model;
 use crate::time::{now_millis, parse_timestamp_millis};
 
@@ -341,7 +342,7 @@ fn compile_test(
             let c = cmp(&op[4..]).expect("operator suffix listed above");
             match single_value(raw).map(|v| (v, v.trim().parse::<f64>())) {
                 Some((_, Ok(n))) if n.is_finite() => (Test::Num(c, n), None),
-                Some((v, _)) => never(format!("{op} needs a number, got {v:?}")),
+                Some((v, _)) => never(format!("{op} needs a number, got {}", Quoted(v))),
                 None => never(format!("{op} has no value")),
             }
         }
@@ -350,7 +351,8 @@ fn compile_test(
             match single_value(raw).map(|v| (v, parse_timestamp_millis(v))) {
                 Some((_, Some(t))) => (Test::Date(c, t), None),
                 Some((v, None)) => never(format!(
-                    "{op} needs an ISO-8601 timestamp such as 2024-01-31T12:00:00.000Z, got {v:?}"
+                    "{op} needs an ISO-8601 timestamp such as 2024-01-31T12:00:00.000Z, got {}",
+                    Quoted(v)
                 )),
                 None => never(format!("{op} has no value")),
             }
@@ -363,7 +365,9 @@ fn compile_test(
                     (Test::Semver(c, index(arena.versions.len() - 1)), None)
                 }
                 Some((v, Err(e))) => never(format!(
-                    "{op} needs a semantic version such as 1.2.3, got {v:?} ({e})"
+                    "{op} needs a semantic version such as 1.2.3, got {} ({})",
+                    Quoted(v),
+                    shorten_quoted(&e.to_string())
                 )),
                 None => never(format!("{op} has no value")),
             }
@@ -378,7 +382,13 @@ fn compile_test(
                     arena.regexes.push(re);
                     (Test::Regex(index(arena.regexes.len() - 1)), None)
                 }
-                Err(e) => never(format!("REGEX pattern {pattern:?} is not valid: {e}")),
+                // The error's last line says what is wrong; the lines above
+                // repeat the whole pattern.
+                Err(e) => never(format!(
+                    "REGEX pattern {} is not valid: {}",
+                    Quoted(pattern),
+                    e.to_string().lines().last().unwrap_or("").trim()
+                )),
             },
             None => never("REGEX has no pattern".into()),
         },
@@ -394,12 +404,22 @@ fn compile_test(
                 .filter(|v| IpNet::parse(v).is_none())
                 .collect();
             let problem = (!bad.is_empty()).then(|| {
-                format!("IN_CIDR ignores values that are not an IP address or CIDR range: {bad:?}")
+                let shown: Vec<String> =
+                    bad.iter().take(5).map(|v| Quoted(v).to_string()).collect();
+                let more = match bad.len() {
+                    n if n > 5 => format!(" and {} more", n - 5),
+                    _ => String::new(),
+                };
+                format!(
+                    "IN_CIDR ignores values that are not an IP address or CIDR range: [{}]{more}",
+                    shown.join(", ")
+                )
             });
             (Test::Cidr(nets), problem)
         }
         other => never(format!(
-            "unknown constraint operator {other:?}; this constraint never matches"
+            "unknown constraint operator {}; this constraint never matches",
+            Quoted(other)
         )),
     }
 }

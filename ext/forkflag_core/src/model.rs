@@ -11,6 +11,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{shorten_quoted, Quoted, QUOTED_CHARS};
+
 /// A full `GET /api/client/features` response.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -354,14 +356,15 @@ impl Update {
     pub fn parse(json: &[u8]) -> Result<Update, crate::CoreError> {
         let mut de = serde_json::Deserializer::from_slice(json);
         let envelope: Envelope = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
+            let path = path_text(e.path());
             let inner = e.into_inner();
-            let problem = if inner.is_syntax() || inner.is_eof() {
+            // serde quotes a wrong value whole: cut it short.
+            let problem = shorten_quoted(&if inner.is_syntax() || inner.is_eof() {
                 format!("not valid JSON: {inner}")
             } else {
                 inner.to_string()
-            };
-            if path.is_empty() || path == "." || path == "?" {
+            });
+            if path.is_empty() || path == "?" {
                 crate::CoreError::InvalidPayload(problem)
             } else {
                 crate::CoreError::InvalidPayload(format!("at {path}: {problem}"))
@@ -394,6 +397,33 @@ impl Update {
     }
 }
 
+/// A path as `serde_path_to_error` writes it (`features[0].name`; empty for
+/// the document itself), with a long key cut short.
+fn path_text(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        let name = match segment {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } => key.as_str(),
+            Segment::Enum { variant } => variant.as_str(),
+            Segment::Unknown => "?",
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        if name.chars().nth(QUOTED_CHARS).is_some() {
+            out.push_str(&Quoted(name).to_string());
+        } else {
+            out.push_str(name);
+        }
+    }
+    out
+}
+
 /// Either shape of payload, read in one pass so errors keep their path.
 #[derive(Deserialize)]
 struct Envelope {
@@ -411,4 +441,41 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejection(json: &str) -> String {
+        match Update::parse(json.as_bytes()) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted: {json:.100}"),
+        }
+    }
+
+    #[test]
+    fn a_rejection_quotes_a_huge_value_or_key_in_a_line() {
+        let huge = "x".repeat(1 << 20);
+        let e = rejection(&format!(
+            r#"{{"features":[{{"name":"a","enabled":"{huge}"}}]}}"#
+        ));
+        assert!(e.len() < 300, "{} bytes: {e:.300}", e.len());
+        assert!(
+            e.contains("at features[0].enabled: invalid type: string \"xxx"),
+            "{e}"
+        );
+        assert!(
+            e.contains("(cut, 1048576 characters), expected a boolean"),
+            "{e}"
+        );
+        let e = rejection(&format!(
+            r#"{{"features":[{{"name":"a","enabled":true,"strategies":[{{"name":"default","parameters":{{"{huge}":[]}}}}]}}]}}"#
+        ));
+        assert!(e.len() < 300, "{} bytes: {e:.300}", e.len());
+        assert!(
+            e.contains("at features[0].strategies[0].parameters.\"xxx"),
+            "{e}"
+        );
+    }
 }

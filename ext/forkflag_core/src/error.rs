@@ -45,23 +45,30 @@ impl std::fmt::Display for Quoted<'_> {
     }
 }
 
-/// The same message with each `"quoted"` value longer than
-/// [`QUOTED_CHARS`] characters cut short, as [`Quoted`] cuts it (for
-/// messages written by other libraries, which quote whole values).
+/// The same message with each quoted value longer than [`QUOTED_CHARS`]
+/// characters cut short, as [`Quoted`] cuts it (for messages written by
+/// other libraries, which quote whole values: serde writes a wrong string
+/// as `"escaped"` and an unknown name as `` `as it is` ``).
 pub(crate) fn shorten_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len().min(1024));
     let mut chars = message.chars();
     while let Some(c) = chars.next() {
         out.push(c);
-        if c != '"' {
+        if c != '"' && c != '`' {
             continue;
         }
-        // Inside a quoted value: `\` escapes the next character.
+        let quote = c;
+        // Inside a quoted value: in a "string", `\` escapes the next
+        // character.
         let mut length = 0;
         let mut closed = false;
         while let Some(c) = chars.next() {
-            let escaped = if c == '\\' { chars.next() } else { None };
-            if c == '"' {
+            let escaped = if c == '\\' && quote == '"' {
+                chars.next()
+            } else {
+                None
+            };
+            if c == quote {
                 closed = true;
                 break;
             }
@@ -72,9 +79,9 @@ pub(crate) fn shorten_quoted(message: &str) -> String {
             }
         }
         if length > QUOTED_CHARS {
-            out.push_str(&format!("…\" (cut, {length} characters)"));
+            out.push_str(&format!("…{quote} (cut, {length} characters)"));
         } else if closed {
-            out.push('"');
+            out.push(quote);
         }
     }
     out
@@ -112,7 +119,21 @@ mod tests {
             short.ends_with("…\" (cut, 200 characters) and \"ok\""),
             "{short}"
         );
-        for kept in ["no quotes", "a \"short\" value", "an \"unclosed value"] {
+        let variant = format!(
+            "unknown variant `{}`, expected `hydration`",
+            "\\\"".repeat(50)
+        );
+        let short = shorten_quoted(&variant);
+        assert!(
+            short.ends_with("…` (cut, 100 characters), expected `hydration`"),
+            "{short}"
+        );
+        for kept in [
+            "no quotes",
+            "a \"short\" value",
+            "an \"unclosed value",
+            "`a` \"b\"",
+        ] {
             assert_eq!(shorten_quoted(kept), kept);
         }
     }

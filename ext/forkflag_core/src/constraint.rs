@@ -124,8 +124,18 @@ pub struct Constraint {
 /// Why a constraint was compiled to "never holds".
 pub(crate) type ConstraintProblem = String;
 
-/// Largest compiled regex, in bytes of the compiled program.
+/// A compiled REGEX operand.
+pub(crate) type Regex = regex_automata::meta::Regex;
+
+/// Largest compiled regex, in bytes of its automata.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Most heap the compiled regexes of one snapshot hold, in bytes. A regex
+/// costs kilobytes however short its pattern (a few for `^a$`, a megabyte
+/// for `\w{40}`), so without a budget a payload of a megabyte could make
+/// gigabytes of them; a REGEX constraint past the budget never matches
+/// and is reported. Equal patterns share one compiled regex.
+pub const REGEX_MEMORY_BUDGET: usize = 16 << 20;
 
 impl Constraint {
     /// Compiles a constraint. A problem is reported alongside a constraint
@@ -293,6 +303,61 @@ fn single_value(raw: &model::Constraint) -> Option<&str> {
         .or_else(|| raw.values.first().map(String::as_str))
 }
 
+/// Compiles a pattern (or finds it compiled) within the snapshot's
+/// [`REGEX_MEMORY_BUDGET`]; returns its index in the regexes, or why not.
+fn compile_regex(
+    pattern: &str,
+    ignore_case: bool,
+    arena: &mut ArenaBuilder,
+) -> Result<u32, String> {
+    use regex_automata::{meta, util::syntax, MatchKind};
+
+    if let Some(&i) = arena.regex_index.get(&(pattern.into(), ignore_case)) {
+        return Ok(i);
+    }
+    let left = REGEX_MEMORY_BUDGET.saturating_sub(arena.regex_bytes);
+    let too_many = || {
+        format!(
+            "is past what one payload's regexes may hold together ({} MiB); it never matches",
+            REGEX_MEMORY_BUDGET >> 20
+        )
+    };
+    // What `regex::Regex::new` sets, with the size limit.
+    let config = meta::Config::new()
+        .match_kind(MatchKind::LeftmostFirst)
+        .utf8_empty(true)
+        .nfa_size_limit(Some(REGEX_SIZE_LIMIT.min(left)));
+    let syntax = syntax::Config::new()
+        .utf8(true)
+        .case_insensitive(ignore_case);
+    let re = match meta::Builder::new()
+        .configure(config)
+        .syntax(syntax)
+        .build(pattern)
+    {
+        Ok(re) => re,
+        Err(e) if e.size_limit().is_some() && left < REGEX_SIZE_LIMIT => return Err(too_many()),
+        Err(e) => {
+            // A syntax error's last line says what is wrong; the lines
+            // above repeat the whole pattern.
+            let why = e.to_string();
+            return Err(format!(
+                "is not valid: {}",
+                why.lines().last().unwrap_or("").trim()
+            ));
+        }
+    };
+    let size = re.memory_usage();
+    if size > left {
+        return Err(too_many());
+    }
+    arena.regex_bytes += size;
+    arena.regexes.push(re);
+    let i = index(arena.regexes.len() - 1);
+    arena.regex_index.insert((pattern.into(), ignore_case), i);
+    Ok(i)
+}
+
 fn compile_test(
     raw: &model::Constraint,
     arena: &mut ArenaBuilder,
@@ -373,22 +438,9 @@ fn compile_test(
             }
         }
         "REGEX" => match single_value(raw) {
-            Some(pattern) => match regex::RegexBuilder::new(pattern)
-                .case_insensitive(raw.case_insensitive)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-            {
-                Ok(re) => {
-                    arena.regexes.push(re);
-                    (Test::Regex(index(arena.regexes.len() - 1)), None)
-                }
-                // The error's last line says what is wrong; the lines above
-                // repeat the whole pattern.
-                Err(e) => never(format!(
-                    "REGEX pattern {} is not valid: {}",
-                    Quoted(pattern),
-                    e.to_string().lines().last().unwrap_or("").trim()
-                )),
+            Some(pattern) => match compile_regex(pattern, raw.case_insensitive, arena) {
+                Ok(i) => (Test::Regex(i), None),
+                Err(why) => never(format!("REGEX pattern {} {why}", Quoted(pattern))),
             },
             None => never("REGEX has no pattern".into()),
         },
@@ -509,6 +561,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn regexes_past_the_heap_budget_never_match_and_equal_ones_are_compiled_once() {
+        // Short patterns, each of them costly (a Unicode class repeated):
+        // the first ones are compiled and match, the ones past the budget
+        // are reported and never match; a pattern repeated costs nothing.
+        let mut b = ArenaBuilder::default();
+        let pattern = |i: usize| format!("^\\w{{10}}{i}$");
+        let compiled: Vec<_> = (0..400)
+            .map(|i| {
+                let raw = constraint("userId", "REGEX", &[], Some(&pattern(i)));
+                Constraint::compile(&raw, &mut b)
+            })
+            .collect();
+        for _ in 0..100 {
+            let raw = constraint("userId", "REGEX", &[], Some(&pattern(0)));
+            assert!(Constraint::compile(&raw, &mut b).1.is_none());
+        }
+        let refused: Vec<&String> = compiled.iter().filter_map(|(_, p)| p.as_ref()).collect();
+        assert!(
+            b.regex_bytes <= REGEX_MEMORY_BUDGET,
+            "{} bytes",
+            b.regex_bytes
+        );
+        assert!(
+            !refused.is_empty() && refused.len() < 400,
+            "{} of 400 refused",
+            refused.len()
+        );
+        assert!(
+            refused[0].contains("(16 MiB); it never matches"),
+            "{}",
+            refused[0]
+        );
+        assert_eq!(b.regexes.len(), 400 - refused.len());
+        let arena = b.finish();
+        let user = |i: usize| OwnedContext {
+            user_id: Some(format!("abcdefghij{i}")),
+            ..Default::default()
+        };
+        assert!(compiled[0].0.holds(&arena, &user(0)));
+        assert!(!compiled[0].0.holds(&arena, &user(1)));
+        assert!(!compiled[399].0.holds(&arena, &user(399)));
     }
 
     #[test]

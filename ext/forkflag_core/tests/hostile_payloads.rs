@@ -10,7 +10,8 @@
 //! missing segments, variant weights past `u32`, then bytes flipped, cut,
 //! inserted and repeated. Some inputs are random JSON documents. For each,
 //! the properties of tests/fuzz/check.rs must hold: no panic, peak heap
-//! growth under `64 × input + 8 MiB`, a rejected payload never replaces the
+//! growth under `64 × input + 8 MiB` (plus the 16 MiB the compiled regexes
+//! of a snapshot may hold), a rejected payload never replaces the
 //! good one, an accepted one evaluates random contexts without panicking and
 //! compiles to the same answers twice.
 //!

@@ -1,7 +1,8 @@
 //! The properties every input must keep.
 //!
 //! 1. `Engine::update_json` never panics.
-//! 2. Its peak heap growth stays under [`bound`] of the input's length.
+//! 2. Its peak heap growth stays under [`bound`] of the input's length
+//!    (64 bytes a byte, plus 8 MiB, plus the regexes' budget).
 //! 3. A rejected payload leaves the engine's snapshot the same object,
 //!    answering as before; its error is not empty and stays short.
 //! 4. An accepted payload evaluates every flag (and a missing one) for
@@ -13,6 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Once};
 
+use forkflag_core::constraint::REGEX_MEMORY_BUDGET;
 use forkflag_core::metrics::tag_for;
 use forkflag_core::{Engine, OwnedContext, Snapshot, UpdateOutcome};
 
@@ -31,9 +33,11 @@ const NAMES_EVALUATED: usize = 64;
 /// probability of at most 4^-64.
 const CONFIRMATIONS: usize = 64;
 
-/// The most an update's peak heap may grow for an input of `len` bytes.
+/// The most an update's peak heap may grow for an input of `len` bytes:
+/// a factor of the input and a constant, plus what the snapshot's compiled
+/// regexes may hold (a budget of their own, whatever the input's length).
 pub fn bound(len: usize) -> usize {
-    BYTES_PER_INPUT_BYTE * len + CONSTANT_BYTES
+    BYTES_PER_INPUT_BYTE * len + CONSTANT_BYTES + REGEX_MEMORY_BUDGET
 }
 
 /// What an input did.

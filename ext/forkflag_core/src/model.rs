@@ -166,66 +166,124 @@ pub struct Dependency {
     pub variants: Vec<String>,
 }
 
-/// A batch of delta events, applied in order.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DeltaBatch {
-    /// The events.
-    pub events: Vec<DeltaEvent>,
-}
-
 /// One delta event.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Debug, Clone)]
 pub enum DeltaEvent {
     /// Replaces the whole state.
-    #[serde(rename_all = "camelCase")]
-    Hydration {
-        /// Event id.
-        #[serde(default)]
-        event_id: Option<u64>,
-        /// All flags.
-        #[serde(default, deserialize_with = "null_as_default")]
-        features: Vec<Feature>,
-        /// All segments.
-        #[serde(default, deserialize_with = "null_as_default")]
-        segments: Vec<Segment>,
-    },
+    Hydration(Hydration),
     /// Adds or replaces one flag.
-    #[serde(rename_all = "camelCase")]
-    FeatureUpdated {
-        /// Event id.
-        #[serde(default)]
-        event_id: Option<u64>,
-        /// The flag.
-        feature: Feature,
-    },
+    FeatureUpdated(FeatureUpdated),
     /// Removes one flag.
-    #[serde(rename_all = "camelCase")]
-    FeatureRemoved {
-        /// Event id.
-        #[serde(default)]
-        event_id: Option<u64>,
-        /// Name of the removed flag.
-        feature_name: String,
-    },
+    FeatureRemoved(FeatureRemoved),
     /// Adds or replaces one segment.
-    #[serde(rename_all = "camelCase")]
-    SegmentUpdated {
-        /// Event id.
-        #[serde(default)]
-        event_id: Option<u64>,
-        /// The segment.
-        segment: Segment,
-    },
+    SegmentUpdated(SegmentUpdated),
     /// Removes one segment.
-    #[serde(rename_all = "camelCase")]
-    SegmentRemoved {
-        /// Event id.
-        #[serde(default)]
-        event_id: Option<u64>,
-        /// Id of the removed segment.
-        segment_id: i64,
-    },
+    SegmentRemoved(SegmentRemoved),
+}
+
+/// A `hydration` event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hydration {
+    /// Event id.
+    #[serde(default)]
+    pub event_id: Option<u64>,
+    /// All flags.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub features: Vec<Feature>,
+    /// All segments.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub segments: Vec<Segment>,
+}
+
+/// A `feature-updated` event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeatureUpdated {
+    /// Event id.
+    #[serde(default)]
+    pub event_id: Option<u64>,
+    /// The flag.
+    pub feature: Feature,
+}
+
+/// A `feature-removed` event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeatureRemoved {
+    /// Event id.
+    #[serde(default)]
+    pub event_id: Option<u64>,
+    /// Name of the removed flag.
+    pub feature_name: String,
+}
+
+/// A `segment-updated` event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentUpdated {
+    /// Event id.
+    #[serde(default)]
+    pub event_id: Option<u64>,
+    /// The segment.
+    pub segment: Segment,
+}
+
+/// A `segment-removed` event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentRemoved {
+    /// Event id.
+    #[serde(default)]
+    pub event_id: Option<u64>,
+    /// Id of the removed segment.
+    pub segment_id: i64,
+}
+
+/// A problem in a payload: where (a path such as `features[0].name`,
+/// empty for the document) and what.
+type Problem = (String, String);
+
+impl DeltaEvent {
+    /// Reads an event, naming where in it a problem is. Its `type` is read
+    /// first and the rest as that type's fields, so the path of a problem
+    /// inside reaches the field (serde's tagged enums read an event as a
+    /// whole, and name only the event).
+    fn from_value(mut value: serde_json::Value) -> Result<DeltaEvent, Problem> {
+        fn read<T: de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                (
+                    path_text(e.path()),
+                    shorten_quoted(&e.into_inner().to_string()),
+                )
+            })
+        }
+        let kind = match value.as_object_mut() {
+            None => {
+                read::<serde_json::Map<String, serde_json::Value>>(value)?;
+                unreachable!("only an object reads as a map")
+            }
+            Some(event) => match event.remove("type") {
+                None => return Err((String::new(), "missing field `type`".into())),
+                Some(kind) => read::<String>(kind).map_err(|(_, p)| ("type".to_string(), p))?,
+            },
+        };
+        match kind.as_str() {
+            "hydration" => read(value).map(DeltaEvent::Hydration),
+            "feature-updated" => read(value).map(DeltaEvent::FeatureUpdated),
+            "feature-removed" => read(value).map(DeltaEvent::FeatureRemoved),
+            "segment-updated" => read(value).map(DeltaEvent::SegmentUpdated),
+            "segment-removed" => read(value).map(DeltaEvent::SegmentRemoved),
+            other => Err((
+                "type".into(),
+                format!(
+                    "unknown event type {}, expected one of `hydration`, `feature-updated`, \
+                     `feature-removed`, `segment-updated`, `segment-removed`",
+                    Quoted(other)
+                ),
+            )),
+        }
+    }
 }
 
 impl ClientFeatures {
@@ -233,28 +291,28 @@ impl ClientFeatures {
     pub fn apply(&mut self, events: Vec<DeltaEvent>) {
         for event in events {
             match event {
-                DeltaEvent::Hydration {
+                DeltaEvent::Hydration(Hydration {
                     features, segments, ..
-                } => {
+                }) => {
                     self.features = features;
                     self.segments = segments;
                 }
-                DeltaEvent::FeatureUpdated { feature, .. } => {
+                DeltaEvent::FeatureUpdated(FeatureUpdated { feature, .. }) => {
                     match self.features.iter_mut().find(|f| f.name == feature.name) {
                         Some(slot) => *slot = feature,
                         None => self.features.push(feature),
                     }
                 }
-                DeltaEvent::FeatureRemoved { feature_name, .. } => {
+                DeltaEvent::FeatureRemoved(FeatureRemoved { feature_name, .. }) => {
                     self.features.retain(|f| f.name != feature_name);
                 }
-                DeltaEvent::SegmentUpdated { segment, .. } => {
+                DeltaEvent::SegmentUpdated(SegmentUpdated { segment, .. }) => {
                     match self.segments.iter_mut().find(|s| s.id == segment.id) {
                         Some(slot) => *slot = segment,
                         None => self.segments.push(segment),
                     }
                 }
-                DeltaEvent::SegmentRemoved { segment_id, .. } => {
+                DeltaEvent::SegmentRemoved(SegmentRemoved { segment_id, .. }) => {
                     self.segments.retain(|s| s.id != segment_id);
                 }
             }
@@ -388,7 +446,20 @@ impl Update {
             Envelope {
                 events: Some(events),
                 ..
-            } => Ok(Update::Delta(events)),
+            } => events
+                .into_iter()
+                .enumerate()
+                .map(|(i, event)| {
+                    DeltaEvent::from_value(event).map_err(|(path, problem)| {
+                        let at = match path.as_str() {
+                            "" => format!("events[{i}]"),
+                            path => format!("events[{i}].{path}"),
+                        };
+                        crate::CoreError::InvalidPayload(format!("at {at}: {problem}"))
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map(Update::Delta),
             _ => Err(crate::CoreError::InvalidPayload(
                 "expected a JSON object with a \"features\" list (or delta \"events\"); found neither"
                     .into(),
@@ -432,7 +503,8 @@ struct Envelope {
     #[serde(default, deserialize_with = "some_unless_null")]
     segments: Option<Vec<Segment>>,
     #[serde(default, deserialize_with = "some_unless_null")]
-    events: Option<Vec<DeltaEvent>>,
+    /// Read as values first: see [`DeltaEvent::from_value`].
+    events: Option<Vec<serde_json::Value>>,
 }
 
 fn some_unless_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -451,6 +523,49 @@ mod tests {
         match Update::parse(json.as_bytes()) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("accepted: {json:.100}"),
+        }
+    }
+
+    #[test]
+    fn a_rejected_delta_event_names_the_field_inside_it() {
+        for (json, expected) in [
+            (
+                r#"{"events":[{"type":"feature-removed","featureName":"a"},
+                   {"type":"segment-updated","segment":{"id":"x"}}]}"#,
+                r#"at events[1].segment.id: invalid type: string "x", expected i64"#,
+            ),
+            (
+                r#"{"events":[{"type":"feature-updated","feature":{"name":"a","enabled":true,
+                   "strategies":[{"name":"default","constraints":[{"contextName":"a"}]}]}}]}"#,
+                "at events[0].feature.strategies[0].constraints[0]: missing field `operator`",
+            ),
+            (
+                r#"{"events":[{"type":"hydration","features":[{"name":"a","enabled":1}]}]}"#,
+                "at events[0].features[0].enabled: invalid type: integer `1`, expected a boolean",
+            ),
+            (
+                r#"{"events":[{"type":"feature-updated"}]}"#,
+                "at events[0]: missing field `feature`",
+            ),
+            (
+                r#"{"events":[{"eventId":1}]}"#,
+                "at events[0]: missing field `type`",
+            ),
+            (
+                r#"{"events":[{"type":7}]}"#,
+                "at events[0].type: invalid type: integer `7`, expected a string",
+            ),
+            (
+                r#"{"events":[{"type":"feature-renamed"}]}"#,
+                r#"at events[0].type: unknown event type "feature-renamed", expected one of"#,
+            ),
+            (
+                r#"{"events":["hydration"]}"#,
+                r#"at events[0]: invalid type: string "hydration", expected a map"#,
+            ),
+        ] {
+            let e = rejection(json);
+            assert!(e.contains(expected), "{json}\n{e}\nexpected: {expected}");
         }
     }
 

@@ -288,7 +288,13 @@ impl Builder {
                 slot: self.slot_of(slots_start, &v.name),
             });
         }
-        let total_weight = variants.iter().map(|v| v.weight).sum();
+        // Weights are u32 on the wire; a sum past u32 saturates, so each
+        // variant keeps its share (a wrapped sum would give the first
+        // variant everything, and panic in a debug build).
+        let total_weight = variants
+            .iter()
+            .map(|v| v.weight)
+            .fold(0, u32::saturating_add);
         let start = self.tables.variants.len();
         self.tables.variants.extend(variants);
         self.tables.variant_sets.push(VariantSet {

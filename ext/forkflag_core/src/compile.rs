@@ -52,12 +52,16 @@ pub fn compile(
         b.tables.flags.push(flag);
     }
 
-    let mut reported = previous.map(|p| p.reported.clone()).unwrap_or_default();
+    // The snapshot keeps this payload's problems only (the ones of payloads
+    // before it would pile up, refresh after refresh); one is reported
+    // again if it comes back after a payload without it.
     let fresh: Vec<String> = b
         .problems
-        .into_iter()
-        .filter(|p| reported.insert(p.clone()))
+        .iter()
+        .filter(|p| previous.is_none_or(|prev| !prev.reported.contains(*p)))
+        .cloned()
         .collect();
+    let reported = b.problems;
     let snapshot = Snapshot::new(
         b.tables,
         b.arena.finish(),
@@ -428,6 +432,31 @@ fn compile_strategy_kind(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_problem_is_reported_once_and_only_the_current_ones_are_kept() {
+        // A thousand refreshes, each with a problem of its own and one
+        // they share: the shared one is reported once, each other one
+        // once, and the snapshot keeps only the current payload's.
+        let payload = |i: usize| -> model::ClientFeatures {
+            serde_json::from_value(serde_json::json!({"features": [
+                {"name": format!("flag-{i}"), "enabled": true,
+                 "strategies": [{"name": "custom"}]},
+                {"name": "shared", "enabled": true, "strategies": [{"name": "custom"}]}]}))
+            .unwrap()
+        };
+        let (mut snapshot, warnings) = compile(&payload(0), None, 0, None);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        for i in 1..1000 {
+            let (next, warnings) = compile(&payload(i), None, i as u64, Some(&snapshot));
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(warnings[0].contains(&format!("flag-{i}")), "{warnings:?}");
+            snapshot = next;
+        }
+        assert_eq!(snapshot.reported.len(), 2, "problems kept");
+        let (_, warnings) = compile(&payload(0), None, 0, Some(&snapshot));
+        assert_eq!(warnings.len(), 1, "flag-0's problem is back: {warnings:?}");
+    }
 
     #[test]
     fn warnings_quote_a_huge_name_or_operand_in_a_line() {

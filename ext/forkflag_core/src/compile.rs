@@ -9,9 +9,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 
+use std::sync::Arc;
+
 use rustc_hash::FxBuildHasher;
 
-use crate::arena::{ArenaBuilder, Span, Text};
+use crate::arena::{index, ArenaBuilder, Span, Text};
 use crate::constraint::{Constraint, IpNet};
 use crate::error::Quoted;
 use crate::model;
@@ -87,6 +89,9 @@ struct Builder {
     tables: Tables,
     arena: ArenaBuilder,
     problems: BTreeSet<String>,
+    /// The variant slots of the flag being compiled, by name (a search of
+    /// its slots per variant made a flag of n variants take n² steps).
+    flag_slots: HashMap<Arc<str>, u32>,
 }
 
 impl Builder {
@@ -122,6 +127,7 @@ impl Builder {
         // costs nothing.
         let name_text = self.arena.text(name);
         let slots_start = self.tables.slot_names.len();
+        self.flag_slots.clear();
 
         let mut strategies = Vec::with_capacity(feature.strategies.len());
         for (i, raw) in feature.strategies.iter().enumerate() {
@@ -157,14 +163,7 @@ impl Builder {
                     &mut self.arena,
                 );
                 let group = raw.parameters.get("groupId").map(String::as_str);
-                Some(self.variant_set(
-                    &raw.variants,
-                    stickiness,
-                    group,
-                    name_text,
-                    false,
-                    slots_start,
-                ))
+                Some(self.variant_set(&raw.variants, stickiness, group, name_text, false))
             };
             strategies.push(Strategy {
                 kind,
@@ -182,14 +181,7 @@ impl Builder {
         } else {
             let stickiness =
                 Stickiness::from_param(feature.variants[0].stickiness.as_deref(), &mut self.arena);
-            Some(self.variant_set(
-                &feature.variants,
-                stickiness,
-                None,
-                name_text,
-                true,
-                slots_start,
-            ))
+            Some(self.variant_set(&feature.variants, stickiness, None, name_text, true))
         };
 
         let dependencies_start = self.tables.dependencies.len();
@@ -247,18 +239,17 @@ impl Builder {
         }
     }
 
-    /// The counter slot of a variant name within the flag whose slots start
-    /// at `slots_start` (one slot per distinct name).
-    fn slot_of(&mut self, slots_start: usize, variant_name: &str) -> u32 {
-        let slots = &self.tables.slot_names[slots_start..];
-        match slots.iter().position(|s| &**s == variant_name) {
-            Some(i) => (slots_start + i) as u32,
-            None => {
-                let shared = self.arena.shared(variant_name);
-                self.tables.slot_names.push(shared);
-                (self.tables.slot_names.len() - 1) as u32
-            }
+    /// The counter slot of a variant name within the flag being compiled
+    /// (one slot per distinct name).
+    fn slot_of(&mut self, variant_name: &str) -> u32 {
+        if let Some(&slot) = self.flag_slots.get(variant_name) {
+            return slot;
         }
+        let shared = self.arena.shared(variant_name);
+        self.tables.slot_names.push(Arc::clone(&shared));
+        let slot = index(self.tables.slot_names.len() - 1);
+        self.flag_slots.insert(shared, slot);
+        slot
     }
 
     /// Compiles a variant list; returns its index in the variant sets.
@@ -269,7 +260,6 @@ impl Builder {
         group: Option<&str>,
         flag_name: Text,
         with_overrides: bool,
-        slots_start: usize,
     ) -> u32 {
         let mut variants = Vec::with_capacity(raw.len());
         for v in raw {
@@ -289,7 +279,7 @@ impl Builder {
                     .as_ref()
                     .map(|p| self.arena.payload(&p.payload_type, &p.value)),
                 overrides: Span::since(overrides_start, self.tables.overrides.len()),
-                slot: self.slot_of(slots_start, &v.name),
+                slot: self.slot_of(&v.name),
             });
         }
         // Weights are u32 on the wire; a sum past u32 saturates, so each
@@ -432,6 +422,43 @@ fn compile_strategy_kind(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variants_of_one_name_share_a_slot_however_many_there_are() {
+        // 100,000 variants over 50,000 names in one strategy, and the
+        // flag's own variants again: one slot per name, in first-seen order
+        // (a search of the slots per variant took minutes here).
+        let names: Vec<String> = (0..100_000).map(|i| format!("v{}", i % 50_000)).collect();
+        let variants: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| serde_json::json!({"name": n, "weight": 1}))
+            .collect();
+        let payload: model::ClientFeatures = serde_json::from_value(serde_json::json!({
+            "features": [
+                {"name": "other", "enabled": true, "variants": [{"name": "v1", "weight": 1}]},
+                {"name": "f", "enabled": true, "variants": variants,
+                 "strategies": [{"name": "default", "variants": variants}]}]
+        }))
+        .unwrap();
+        let (snapshot, _) = compile(&payload, None, 0, None);
+        let flag = snapshot.flag("f").unwrap();
+        let slots = flag.slots.of(&snapshot.slot_names);
+        assert_eq!(slots.len(), 50_000);
+        assert!(slots
+            .iter()
+            .zip(&names)
+            .all(|(slot, name)| **slot == **name));
+        let strategy = &flag.strategies.of(&snapshot.strategies)[0];
+        let set = &snapshot.variant_sets[strategy.variants.unwrap() as usize];
+        for (i, v) in set.variants.of(&snapshot.variants).iter().enumerate() {
+            assert_eq!(
+                v.slot,
+                flag.slots.range().start as u32 + (i % 50_000) as u32
+            );
+        }
+        let other = snapshot.flag("other").unwrap();
+        assert_eq!(other.slots.of(&snapshot.slot_names).len(), 1);
+    }
 
     #[test]
     fn each_problem_is_reported_once_and_only_the_current_ones_are_kept() {

@@ -5,7 +5,7 @@
 //! older payloads differ (numbers where strings are expected, `null` for absent
 //! lists) and strict where a wrong shape would change a flag's meaning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
@@ -289,34 +289,76 @@ impl DeltaEvent {
 impl ClientFeatures {
     /// Applies delta events in order.
     pub fn apply(&mut self, events: Vec<DeltaEvent>) {
+        // Each event is one lookup by name or id (a search of the list per
+        // event made a batch of n events over n flags take n² steps).
+        let mut features = Keyed::new(std::mem::take(&mut self.features), |f| f.name.clone());
+        let mut segments = Keyed::new(std::mem::take(&mut self.segments), |s| s.id);
         for event in events {
             match event {
                 DeltaEvent::Hydration(Hydration {
-                    features, segments, ..
+                    features: all_features,
+                    segments: all_segments,
+                    ..
                 }) => {
-                    self.features = features;
-                    self.segments = segments;
+                    features = Keyed::new(all_features, |f| f.name.clone());
+                    segments = Keyed::new(all_segments, |s| s.id);
                 }
                 DeltaEvent::FeatureUpdated(FeatureUpdated { feature, .. }) => {
-                    match self.features.iter_mut().find(|f| f.name == feature.name) {
-                        Some(slot) => *slot = feature,
-                        None => self.features.push(feature),
-                    }
+                    features.put(feature.name.clone(), feature);
                 }
                 DeltaEvent::FeatureRemoved(FeatureRemoved { feature_name, .. }) => {
-                    self.features.retain(|f| f.name != feature_name);
+                    features.remove(&feature_name);
                 }
                 DeltaEvent::SegmentUpdated(SegmentUpdated { segment, .. }) => {
-                    match self.segments.iter_mut().find(|s| s.id == segment.id) {
-                        Some(slot) => *slot = segment,
-                        None => self.segments.push(segment),
-                    }
+                    segments.put(segment.id, segment);
                 }
                 DeltaEvent::SegmentRemoved(SegmentRemoved { segment_id, .. }) => {
-                    self.segments.retain(|s| s.id != segment_id);
+                    segments.remove(&segment_id);
                 }
             }
         }
+        self.features = features.finish();
+        self.segments = segments.finish();
+    }
+}
+
+/// A list edited by key, in order: `put` replaces the first item with the
+/// key or appends, `remove` drops every item with the key.
+struct Keyed<K, T> {
+    items: Vec<Option<T>>,
+    at: HashMap<K, Vec<usize>>,
+}
+
+impl<K: std::hash::Hash + Eq, T> Keyed<K, T> {
+    fn new(items: Vec<T>, key: impl Fn(&T) -> K) -> Self {
+        let mut at: HashMap<K, Vec<usize>> = HashMap::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            at.entry(key(item)).or_default().push(i);
+        }
+        Keyed {
+            items: items.into_iter().map(Some).collect(),
+            at,
+        }
+    }
+
+    fn put(&mut self, key: K, item: T) {
+        match self.at.get(&key).and_then(|at| at.first()) {
+            Some(&i) => self.items[i] = Some(item),
+            None => {
+                self.at.insert(key, vec![self.items.len()]);
+                self.items.push(Some(item));
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &K) {
+        for i in self.at.remove(key).unwrap_or_default() {
+            self.items[i] = None;
+        }
+    }
+
+    fn finish(self) -> Vec<T> {
+        self.items.into_iter().flatten().collect()
     }
 }
 
@@ -524,6 +566,75 @@ mod tests {
             Err(e) => e.to_string(),
             Ok(_) => panic!("accepted: {json:.100}"),
         }
+    }
+
+    #[test]
+    fn delta_events_update_replace_and_remove_in_order() {
+        let feature = |name: &str, enabled: bool| -> Feature {
+            serde_json::from_value(serde_json::json!({"name": name, "enabled": enabled})).unwrap()
+        };
+        let segment =
+            |id: i64| -> Segment { serde_json::from_value(serde_json::json!({"id": id})).unwrap() };
+        let mut state = ClientFeatures {
+            version: None,
+            // A name twice: an update replaces the first, a removal both.
+            features: vec![
+                feature("a", false),
+                feature("b", false),
+                feature("a", false),
+            ],
+            segments: vec![segment(1), segment(2)],
+        };
+        let mut events = vec![
+            DeltaEvent::FeatureUpdated(FeatureUpdated {
+                event_id: None,
+                feature: feature("b", true),
+            }),
+            DeltaEvent::FeatureUpdated(FeatureUpdated {
+                event_id: None,
+                feature: feature("c", true),
+            }),
+            DeltaEvent::SegmentRemoved(SegmentRemoved {
+                event_id: None,
+                segment_id: 1,
+            }),
+            DeltaEvent::SegmentUpdated(SegmentUpdated {
+                event_id: None,
+                segment: segment(3),
+            }),
+        ];
+        // 50,000 flags added and removed again (a search of the list per
+        // event took minutes here).
+        for i in 0..50_000 {
+            events.push(DeltaEvent::FeatureUpdated(FeatureUpdated {
+                event_id: None,
+                feature: feature(&format!("n{i}"), true),
+            }));
+        }
+        for i in 0..50_000 {
+            events.push(DeltaEvent::FeatureRemoved(FeatureRemoved {
+                event_id: None,
+                feature_name: format!("n{i}"),
+            }));
+        }
+        state.apply(events);
+        let flags: Vec<(&str, bool)> = state
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), f.enabled))
+            .collect();
+        assert_eq!(
+            flags,
+            [("a", false), ("b", true), ("a", false), ("c", true)]
+        );
+        state.apply(vec![DeltaEvent::FeatureRemoved(FeatureRemoved {
+            event_id: None,
+            feature_name: "a".into(),
+        })]);
+        let names: Vec<&str> = state.features.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["b", "c"]);
+        let ids: Vec<i64> = state.segments.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [2, 3]);
     }
 
     #[test]

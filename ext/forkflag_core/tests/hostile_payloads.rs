@@ -48,6 +48,8 @@ use fuzz::mutate::Case;
 const DEFAULT_SECONDS: u64 = 45;
 /// Seed used by default, so CI runs are reproducible.
 const DEFAULT_SEED: u64 = 19;
+/// Largest input tried: the client's default `max_payload_bytes`.
+const MAX_INPUT: usize = 64 << 20;
 /// Contexts evaluated per accepted input.
 const CONTEXTS: usize = 8;
 
@@ -84,6 +86,8 @@ fn failure_dir() -> std::path::PathBuf {
 #[derive(Default)]
 struct Stats {
     inputs: u64,
+    /// Inputs over [`MAX_INPUT`], not tried.
+    skipped: u64,
     accepted: u64,
     bytes: u64,
     largest: usize,
@@ -98,6 +102,8 @@ struct Stats {
     classes: BTreeMap<&'static str, u64>,
     /// The slowest input: seconds, bytes, classes.
     slowest: (f64, usize, Vec<&'static str>),
+    /// The slowest input itself (random cases only).
+    slowest_input: Vec<u8>,
 }
 
 impl Stats {
@@ -130,7 +136,7 @@ impl Stats {
             "{title}: {} inputs in {:.1} s ({} accepted, {} rejected), {:.1} MiB in all, \
              the largest {} bytes; {} evaluations, {} warnings; heap growth at most {:.1} \
              bytes per input byte (inputs of 64 KiB or more), {} bytes (smaller inputs); \
-             longest error {} bytes",
+             longest error {} bytes; {} inputs over 64 MiB not tried",
             self.inputs,
             elapsed.as_secs_f64(),
             self.accepted,
@@ -142,6 +148,7 @@ impl Stats {
             self.worst_ratio.0,
             self.worst_small,
             self.longest_error,
+            self.skipped,
         );
         println!(
             "  the most heap per byte: {} bytes: {:?}",
@@ -228,12 +235,19 @@ fn hostile_payloads_never_panic_overgrow_or_replace_a_good_configuration() {
         let result = runner.run(&strategy, |case: Case| {
             let began = Instant::now();
             let (input, doc) = case.build(&docs);
+            if input.len() > MAX_INPUT {
+                // The client refuses such a payload before it is parsed.
+                stats.borrow_mut().skipped += 1;
+                return Ok(());
+            }
             let outcome = try_input(&bases[case.base()], &input, Some(&doc), case.contexts)
                 .map_err(TestCaseError::fail)?;
             let took = began.elapsed().as_secs_f64();
-            stats
-                .borrow_mut()
-                .record(&case.classes(), &input, &outcome, took);
+            let mut stats = stats.borrow_mut();
+            if took > stats.slowest.0 {
+                stats.slowest_input = input.clone();
+            }
+            stats.record(&case.classes(), &input, &outcome, took);
             Ok(())
         });
         match result {
@@ -255,10 +269,15 @@ fn hostile_payloads_never_panic_overgrow_or_replace_a_good_configuration() {
             Err(e) => panic!("seed {seed}: {e}"),
         }
     }
-    stats.borrow().print(
+    let stats = stats.into_inner();
+    stats.print(
         &format!("hostile payloads (seed {seed})"),
         started.elapsed(),
     );
+    let slowest = dir.join(format!("seed-{seed}-slowest.json"));
+    if std::fs::write(&slowest, &stats.slowest_input).is_ok() {
+        println!("  the slowest input is in {}", slowest.display());
+    }
 }
 
 /// Values of every JSON type, and some that are not JSON.

@@ -25,6 +25,10 @@ enum Seg {
 /// mutations is mutated in its first part).
 const MAX_NODES: usize = 50_000;
 
+/// Most bytes one repetition adds (a repeated element that already holds
+/// a huge array would otherwise make inputs of gigabytes).
+const MAX_REPEATED_BYTES: usize = 16 << 20;
+
 /// Strategy parameters worth setting.
 const PARAMETERS: &[&str] = &[
     "rollout",
@@ -296,8 +300,9 @@ pub fn apply(doc: &mut Value, mutation: &Mutation, donors: &[Value], unique: &mu
         Mutation::Repeat(at, times) => {
             if let Some(p) = pick(at, &|p, _| matches!(p.last(), Some(Seg::At(_)))) {
                 let item = node(doc, &p).cloned().unwrap_or(Value::Null);
+                let times = (*times).min(MAX_REPEATED_BYTES / (to_bytes(&item).len() + 1));
                 if let Some(Value::Array(items)) = node_mut(doc, &p[..p.len() - 1]) {
-                    items.extend(std::iter::repeat_n(item, *times));
+                    items.extend(std::iter::repeat_n(item, times));
                 }
             }
         }

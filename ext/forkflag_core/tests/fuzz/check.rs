@@ -4,7 +4,8 @@
 //! 2. Its peak heap growth stays under [`bound`] of the input's length
 //!    (64 bytes a byte, plus 8 MiB, plus the regexes' budget).
 //! 3. A rejected payload leaves the engine's snapshot the same object,
-//!    answering as before; its error is not empty and stays short.
+//!    answering as before, and its ETag unset; its error is not empty and
+//!    stays short.
 //! 4. An accepted payload evaluates every flag (and a missing one) for
 //!    random contexts through `check` and `check_variant`, reads its
 //!    metadata and counts without panicking, and a second engine compiling
@@ -24,6 +25,8 @@ use crate::support::{arm_ceiling, disarm_ceiling, peak_growth, start_peak};
 pub const BYTES_PER_INPUT_BYTE: usize = 64;
 /// Heap an update may take whatever its input.
 pub const CONSTANT_BYTES: usize = 8 << 20;
+/// The ETag every input comes with (the base payloads come without one).
+const INPUT_ETAG: &str = "\"input\"";
 /// Longest error message accepted for a rejected payload.
 pub const MAX_ERROR_LEN: usize = 2048;
 /// Flags evaluated per input (the first ones by name, and a missing one).
@@ -109,8 +112,11 @@ pub fn quietly<R>(f: impl FnOnce() -> R) -> Result<R, String> {
 #[derive(Debug, Clone, PartialEq)]
 struct Answer {
     enabled: Option<bool>,
-    variant: Option<(String, bool, bool, Option<(String, String)>)>,
+    variant: Option<VariantAnswer>,
 }
+
+/// A variant's name, enabled, feature_enabled and payload (type, value).
+type VariantAnswer = (String, bool, bool, Option<(String, String)>);
 
 fn answer(snapshot: &Snapshot, name: &[u8], ctx: &OwnedContext) -> Answer {
     let tag = tag_for(0);
@@ -197,7 +203,11 @@ fn guarded(
     INPUT.with(|i| i.set((input.as_ptr(), input.len())));
     arm_ceiling((2 * bound(input.len())).max(1 << 30), on_ceiling);
     let baseline = start_peak();
-    let result = quietly(|| engine.update_json(input, None).map_err(|e| e.to_string()));
+    let result = quietly(|| {
+        engine
+            .update_json(input, Some(INPUT_ETAG))
+            .map_err(|e| e.to_string())
+    });
     let growth = peak_growth(baseline);
     disarm_ceiling();
     INPUT.with(|i| i.set((std::ptr::null(), 0)));
@@ -230,6 +240,11 @@ pub fn check(base: &[u8], input: &[u8], contexts: &[OwnedContext]) -> Result<Out
             if !Arc::ptr_eq(&before, &after) {
                 return Err(format!(
                     "a rejected payload replaced the snapshot (error: {message})"
+                ));
+            }
+            if engine.etag().is_some() {
+                return Err(format!(
+                    "a rejected payload set its ETag (error: {message})"
                 ));
             }
             if message.is_empty() || message.len() > MAX_ERROR_LEN {

@@ -219,7 +219,12 @@ fn test_value(arena: &Arena, test: &Test, value: Option<&str>) -> bool {
                 None => false,
             }
         }
-        Test::Regex(re) => value.is_some_and(|v| arena.regexes[re as usize].is_match(v)),
+        // As `regex::Regex::is_match` asks it: `meta::Regex::is_match`
+        // takes another path that measured up to twice as slow here.
+        Test::Regex(re) => value.is_some_and(|v| {
+            let input = regex_automata::Input::new(v).earliest(true);
+            arena.regexes[re as usize].search_half(&input).is_some()
+        }),
         Test::Date(..) | Test::Cidr(..) | Test::Never => false,
     }
 }

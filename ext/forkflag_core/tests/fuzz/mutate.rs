@@ -484,6 +484,9 @@ impl Case {
         for m in &self.mutations {
             classes.push(m.class());
             classes.extend(m.hostile().map(Hostile::class));
+            if let Mutation::Operator { operands, .. } = m {
+                classes.push(Hostile::Text(*operands, 0).class());
+            }
         }
         classes.extend(self.bytes.iter().map(ByteMutation::class));
         classes

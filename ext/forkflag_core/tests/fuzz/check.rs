@@ -12,6 +12,7 @@
 //!    the same bytes reports the same outcome and gives the same answers.
 
 use std::cell::{Cell, RefCell};
+use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Once};
 
@@ -76,9 +77,11 @@ fn on_ceiling(growth: usize) {
         .cloned()
         .unwrap_or_else(|| std::env::temp_dir().join("forkflag-fuzz-runaway.json"));
     let written = std::fs::write(&path, input).is_ok();
-    eprintln!(
-        "an update of a {len}-byte input grew the heap by more than {growth} bytes past its \
-         ceiling; the input {} {}",
+    // Straight to stderr: the test harness's capture is lost at the abort.
+    let _ = writeln!(
+        std::io::stderr(),
+        "an update of a {len}-byte input grew the heap {growth} bytes past its ceiling; \
+         the input {} {}",
         if written {
             "is in"
         } else {

@@ -56,7 +56,12 @@ fn crossed_ceiling(live: isize) {
     if let Some(handler) = ON_CEILING.with(Cell::take) {
         handler(growth);
     }
-    eprintln!("the heap grew past the armed ceiling; aborting");
+    // Straight to stderr: the test harness's capture of `eprintln!` is
+    // lost when the process aborts.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        b"the heap grew past the armed ceiling; aborting\n",
+    );
     std::process::abort();
 }
 

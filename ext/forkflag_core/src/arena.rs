@@ -203,7 +203,7 @@ pub(crate) struct ArenaBuilder {
     /// Each compiled regex's index, by pattern and case-insensitivity
     /// (equal regexes are compiled once).
     pub(crate) regex_index: HashMap<(Box<str>, bool), u32>,
-    /// Heap the compiled regexes hold, in bytes.
+    /// Heap the regexes may take (compiled, and one thread's caches).
     pub(crate) regex_bytes: usize,
     fields: Vec<Field>,
     field_index: HashMap<Field, u32>,

@@ -130,12 +130,23 @@ pub(crate) type Regex = regex_automata::meta::Regex;
 /// Largest compiled regex, in bytes of its automata.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// Most heap the compiled regexes of one snapshot hold, in bytes. A regex
+/// Most heap the regexes of one snapshot may take, in bytes: their compiled
+/// automata, and the match caches one evaluating thread fills. A regex
 /// costs kilobytes however short its pattern (a few for `^a$`, a megabyte
-/// for `\w{40}`), so without a budget a payload of a megabyte could make
-/// gigabytes of them; a REGEX constraint past the budget never matches
+/// for `\w{40}`), and its lazy DFA's caches grow as it meets new inputs (up
+/// to 4 MiB a thread with the regex crate's defaults, for a pattern as
+/// short as `(a|b)*a(a|b){14}`), so without a budget a payload of a megabyte
+/// could take gigabytes; a REGEX constraint past the budget never matches
 /// and is reported. Equal patterns share one compiled regex.
-pub const REGEX_MEMORY_BUDGET: usize = 16 << 20;
+pub const REGEX_MEMORY_BUDGET: usize = 32 << 20;
+
+/// Smallest and largest lazy DFA cache a regex gets (each of its two,
+/// forward and reverse): twice its compiled size, within these. Measured
+/// on six patterns (ASCII and Unicode classes, alternations, an exploding
+/// DFA), matching is as fast as with the regex crate's default (the
+/// largest).
+const MIN_DFA_CACHE: usize = 32 << 10;
+const MAX_DFA_CACHE: usize = 2 << 20;
 
 impl Constraint {
     /// Compiles a constraint. A problem is reported alongside a constraint
@@ -335,11 +346,13 @@ fn compile_regex(
     let syntax = syntax::Config::new()
         .utf8(true)
         .case_insensitive(ignore_case);
-    let re = match meta::Builder::new()
-        .configure(config)
-        .syntax(syntax)
-        .build(pattern)
-    {
+    let build = |config: meta::Config| {
+        meta::Builder::new()
+            .configure(config)
+            .syntax(syntax.clone())
+            .build(pattern)
+    };
+    let re = match build(config.clone()) {
         Ok(re) => re,
         Err(e) if e.size_limit().is_some() && left < REGEX_SIZE_LIMIT => return Err(too_many()),
         Err(e) => {
@@ -352,11 +365,20 @@ fn compile_regex(
             ));
         }
     };
+    // The caches follow the compiled size, known once it is built.
     let size = re.memory_usage();
-    if size > left {
+    let cache = (2 * size).clamp(MIN_DFA_CACHE, MAX_DFA_CACHE);
+    let cost = size + 2 * cache;
+    if cost > left {
         return Err(too_many());
     }
-    arena.regex_bytes += size;
+    let re = match cache {
+        MAX_DFA_CACHE => re,
+        _ => {
+            build(config.hybrid_cache_capacity(cache)).map_err(|e| format!("is not valid: {e}"))?
+        }
+    };
+    arena.regex_bytes += cost;
     arena.regexes.push(re);
     let i = index(arena.regexes.len() - 1);
     arena.regex_index.insert((pattern.into(), ignore_case), i);
@@ -597,7 +619,7 @@ mod tests {
             refused.len()
         );
         assert!(
-            refused[0].contains("(16 MiB); it never matches"),
+            refused[0].contains("(32 MiB); it never matches"),
             "{}",
             refused[0]
         );

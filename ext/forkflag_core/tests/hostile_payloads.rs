@@ -10,10 +10,10 @@
 //! missing segments, variant weights past `u32`, then bytes flipped, cut,
 //! inserted and repeated. Some inputs are random JSON documents. For each,
 //! the properties of tests/fuzz/check.rs must hold: no panic, peak heap
-//! growth under `64 × input + 8 MiB` (plus the 16 MiB the compiled regexes
-//! of a snapshot may hold), a rejected payload never replaces the
-//! good one, an accepted one evaluates random contexts without panicking and
-//! compiles to the same answers twice.
+//! growth under `64 × input + 8 MiB` (plus the 32 MiB the regexes of a
+//! snapshot may take), a rejected payload never replaces the good one, an
+//! accepted one evaluates random contexts without panicking or outgrowing
+//! its regexes' budget, and compiles to the same answers twice.
 //!
 //! The cases come from proptest with a fixed seed and run for a fixed time
 //! (CI runs it as part of `cargo test --release -p forkflag_core`):
@@ -278,6 +278,45 @@ fn hostile_payloads_never_panic_overgrow_or_replace_a_good_configuration() {
     if std::fs::write(&slowest, &stats.slowest_input).is_ok() {
         println!("  the slowest input is in {}", slowest.display());
     }
+}
+
+#[test]
+fn regexes_keep_their_match_caches_within_the_budget() {
+    // 200 flags, each with a short pattern whose lazy DFA has a state for
+    // every string of a and b it has seen, evaluated on this thread for
+    // 1,000 random strings: their caches took 828 MB here before they were
+    // sized by the regex and counted in the budget.
+    use forkflag_core::constraint::REGEX_MEMORY_BUDGET;
+    use forkflag_core::{Engine, OwnedContext};
+    let flags: Vec<Value> = (0..200)
+        .map(|i| {
+            json!({"name": format!("f{i}"), "enabled": true, "strategies": [{"name": "default",
+                "constraints": [{"contextName": "p", "operator": "REGEX",
+                                 "value": format!("(a|b)*a(a|b){{14}}x{i}")}]}]})
+        })
+        .collect();
+    let engine = Engine::new();
+    let outcome = engine
+        .update_json(json!({"features": flags}).to_string().as_bytes(), None)
+        .unwrap();
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+    let snapshot = engine.snapshot();
+    let names: Vec<String> = (0..200).map(|i| format!("f{i}")).collect();
+    let mut rng = Rng::new(1);
+    let baseline = support::start_peak();
+    for _ in 0..1000 {
+        let text: String = (0..40)
+            .map(|_| if rng.next() & 1 == 0 { 'a' } else { 'b' })
+            .collect();
+        let mut ctx = OwnedContext::default();
+        ctx.properties.insert("p".into(), text);
+        for name in &names {
+            snapshot.check(name.as_bytes(), &ctx, 0);
+        }
+    }
+    let growth = support::peak_growth(baseline);
+    println!("200 regexes, 1,000 contexts: evaluation grew the heap by {growth} bytes");
+    assert!(growth <= REGEX_MEMORY_BUDGET, "{growth} bytes");
 }
 
 /// Values of every JSON type, and some that are not JSON.

@@ -8,8 +8,10 @@
 //!    stays short.
 //! 4. An accepted payload evaluates every flag (and a missing one) for
 //!    random contexts through `check` and `check_variant`, reads its
-//!    metadata and counts without panicking, and a second engine compiling
-//!    the same bytes reports the same outcome and gives the same answers.
+//!    metadata and counts without panicking or growing the heap past its
+//!    regexes' budget (for it and its twin) and 8 MiB, and a second engine
+//!    compiling the same bytes reports the same outcome and gives the same
+//!    answers.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -280,6 +282,7 @@ pub fn check(base: &[u8], input: &[u8], contexts: &[OwnedContext]) -> Result<Out
             }
             let twin_snapshot = twin.snapshot();
             let names = names_of(&snapshot);
+            let baseline = start_peak();
             outcome.evaluations = quietly(|| -> Result<u64, String> {
                 if snapshot.names() != twin_snapshot.names() {
                     return Err("compiled twice, the flag names differ".into());
@@ -288,6 +291,14 @@ pub fn check(base: &[u8], input: &[u8], contexts: &[OwnedContext]) -> Result<Out
                 Ok(reads + same_answers(&snapshot, &twin_snapshot, &names, contexts)?)
             })
             .map_err(|p| format!("evaluation panicked: {p}"))??;
+            // Two snapshots' regex caches on this thread, and the rest.
+            let growth = peak_growth(baseline);
+            if growth > 2 * REGEX_MEMORY_BUDGET + CONSTANT_BYTES {
+                return Err(format!(
+                    "evaluating grew the heap by {growth} bytes (bound {})",
+                    2 * REGEX_MEMORY_BUDGET + CONSTANT_BYTES
+                ));
+            }
         }
     }
     Ok(outcome)

@@ -349,8 +349,9 @@ fn compile_regex(
     let build = |config: meta::Config| {
         meta::Builder::new()
             .configure(config)
-            .syntax(syntax.clone())
+            .syntax(syntax)
             .build(pattern)
+            .map_err(Box::new)
     };
     let re = match build(config.clone()) {
         Ok(re) => re,

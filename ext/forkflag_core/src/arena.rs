@@ -23,7 +23,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-use crate::constraint::IpNet;
+use crate::constraint::{IpNet, Regex};
 use crate::context::Field;
 use crate::snapshot::Payload;
 
@@ -112,7 +112,7 @@ pub(crate) struct Arena {
     texts: Box<[Text]>,
     pub(crate) nets: Box<[IpNet]>,
     pub(crate) versions: Box<[semver::Version]>,
-    pub(crate) regexes: Box<[regex::Regex]>,
+    pub(crate) regexes: Box<[Regex]>,
     /// Fields named by stickiness parameters.
     pub(crate) fields: Box<[Field]>,
 }
@@ -209,7 +209,12 @@ pub(crate) struct ArenaBuilder {
     payloads: HashSet<Arc<Payload>>,
     pub(crate) nets: Vec<IpNet>,
     pub(crate) versions: Vec<semver::Version>,
-    pub(crate) regexes: Vec<regex::Regex>,
+    pub(crate) regexes: Vec<Regex>,
+    /// Each compiled regex's index, by pattern and case-insensitivity
+    /// (equal regexes are compiled once).
+    pub(crate) regex_index: HashMap<(Box<str>, bool), u32>,
+    /// Heap the regexes may take (compiled, and one thread's caches).
+    pub(crate) regex_bytes: usize,
     fields: Vec<Field>,
     field_index: HashMap<Field, u32>,
 }

@@ -9,10 +9,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 
+use std::sync::Arc;
+
 use rustc_hash::FxBuildHasher;
 
-use crate::arena::{ArenaBuilder, Span, Text};
+use crate::arena::{index, ArenaBuilder, Span, Text};
 use crate::constraint::{Constraint, IpNet};
+use crate::error::Quoted;
 use crate::model;
 use crate::snapshot::{
     host_name, Dependency, Flag, Snapshot, Stickiness, Strategy, StrategyKind, Tables, Variant,
@@ -51,12 +54,16 @@ pub fn compile(
         b.tables.flags.push(flag);
     }
 
-    let mut reported = previous.map(|p| p.reported.clone()).unwrap_or_default();
+    // The snapshot keeps this payload's problems only (the ones of payloads
+    // before it would pile up, refresh after refresh); one is reported
+    // again if it comes back after a payload without it.
     let fresh: Vec<String> = b
         .problems
-        .into_iter()
-        .filter(|p| reported.insert(p.clone()))
+        .iter()
+        .filter(|p| previous.is_none_or(|prev| !prev.reported.contains(*p)))
+        .cloned()
         .collect();
+    let reported = b.problems;
     let snapshot = Snapshot::new(
         b.tables,
         b.arena.finish(),
@@ -82,6 +89,9 @@ struct Builder {
     tables: Tables,
     arena: ArenaBuilder,
     problems: BTreeSet<String>,
+    /// The variant slots of the flag being compiled, by name (a search of
+    /// its slots per variant made a flag of n variants take n² steps).
+    flag_slots: HashMap<Arc<str>, u32>,
 }
 
 impl Builder {
@@ -96,8 +106,10 @@ impl Builder {
         for c in raw {
             let (constraint, problem) = Constraint::compile(c, &mut self.arena);
             if let Some(p) = problem {
-                self.problems
-                    .insert(context(format!("constraint on {:?}: {p}", c.context_name)));
+                self.problems.insert(context(format!(
+                    "constraint on {}: {p}",
+                    Quoted(&c.context_name)
+                )));
             }
             self.tables.constraints.push(constraint);
         }
@@ -115,11 +127,18 @@ impl Builder {
         // costs nothing.
         let name_text = self.arena.text(name);
         let slots_start = self.tables.slot_names.len();
+        self.flag_slots.clear();
 
         let mut strategies = Vec::with_capacity(feature.strategies.len());
         for (i, raw) in feature.strategies.iter().enumerate() {
-            let context =
-                |p: String| format!("flag {name:?}, strategy {} ({}): {p}", i + 1, raw.name);
+            let context = |p: String| {
+                format!(
+                    "flag {}, strategy {} ({}): {p}",
+                    Quoted(name),
+                    i + 1,
+                    Quoted(&raw.name)
+                )
+            };
             let mut problems = Vec::new();
             let kind =
                 compile_strategy_kind(raw, name_text, &mut self.arena, &mut |p| problems.push(p));
@@ -144,14 +163,7 @@ impl Builder {
                     &mut self.arena,
                 );
                 let group = raw.parameters.get("groupId").map(String::as_str);
-                Some(self.variant_set(
-                    &raw.variants,
-                    stickiness,
-                    group,
-                    name_text,
-                    false,
-                    slots_start,
-                ))
+                Some(self.variant_set(&raw.variants, stickiness, group, name_text, false))
             };
             strategies.push(Strategy {
                 kind,
@@ -169,14 +181,7 @@ impl Builder {
         } else {
             let stickiness =
                 Stickiness::from_param(feature.variants[0].stickiness.as_deref(), &mut self.arena);
-            Some(self.variant_set(
-                &feature.variants,
-                stickiness,
-                None,
-                name_text,
-                true,
-                slots_start,
-            ))
+            Some(self.variant_set(&feature.variants, stickiness, None, name_text, true))
         };
 
         let dependencies_start = self.tables.dependencies.len();
@@ -184,8 +189,9 @@ impl Builder {
             let parent = index_by_name.get(d.feature.as_str()).copied();
             if parent.is_none() {
                 self.problems.insert(format!(
-                    "flag {name:?} depends on {:?}, which is not in the payload; it stays off",
-                    d.feature
+                    "flag {} depends on {}, which is not in the payload; it stays off",
+                    Quoted(name),
+                    Quoted(&d.feature)
                 ));
             }
             let variants = self.arena.list(d.variants.iter().map(String::as_str));
@@ -233,18 +239,17 @@ impl Builder {
         }
     }
 
-    /// The counter slot of a variant name within the flag whose slots start
-    /// at `slots_start` (one slot per distinct name).
-    fn slot_of(&mut self, slots_start: usize, variant_name: &str) -> u32 {
-        let slots = &self.tables.slot_names[slots_start..];
-        match slots.iter().position(|s| &**s == variant_name) {
-            Some(i) => (slots_start + i) as u32,
-            None => {
-                let shared = self.arena.shared(variant_name);
-                self.tables.slot_names.push(shared);
-                (self.tables.slot_names.len() - 1) as u32
-            }
+    /// The counter slot of a variant name within the flag being compiled
+    /// (one slot per distinct name).
+    fn slot_of(&mut self, variant_name: &str) -> u32 {
+        if let Some(&slot) = self.flag_slots.get(variant_name) {
+            return slot;
         }
+        let shared = self.arena.shared(variant_name);
+        self.tables.slot_names.push(Arc::clone(&shared));
+        let slot = index(self.tables.slot_names.len() - 1);
+        self.flag_slots.insert(shared, slot);
+        slot
     }
 
     /// Compiles a variant list; returns its index in the variant sets.
@@ -255,7 +260,6 @@ impl Builder {
         group: Option<&str>,
         flag_name: Text,
         with_overrides: bool,
-        slots_start: usize,
     ) -> u32 {
         let mut variants = Vec::with_capacity(raw.len());
         for v in raw {
@@ -275,10 +279,16 @@ impl Builder {
                     .as_ref()
                     .map(|p| self.arena.payload(&p.payload_type, &p.value)),
                 overrides: Span::since(overrides_start, self.tables.overrides.len()),
-                slot: self.slot_of(slots_start, &v.name),
+                slot: self.slot_of(&v.name),
             });
         }
-        let total_weight = variants.iter().map(|v| v.weight).sum();
+        // Weights are u32 on the wire; a sum past u32 saturates, so each
+        // variant keeps its share (a wrapped sum would give the first
+        // variant everything, and panic in a debug build).
+        let total_weight = variants
+            .iter()
+            .map(|v| v.weight)
+            .fold(0, u32::saturating_add);
         let start = self.tables.variants.len();
         self.tables.variants.extend(variants);
         self.tables.variant_sets.push(VariantSet {
@@ -303,7 +313,8 @@ fn percentage(raw: &model::Strategy, key: &str, report: &mut dyn FnMut(String)) 
         Ok(p) if p.is_finite() => {
             if !(0.0..=100.0).contains(&p) {
                 report(format!(
-                    "parameter {key:?} is {text:?}, outside 0..100; using {}",
+                    "parameter {key:?} is {}, outside 0..100; using {}",
+                    Quoted(text),
                     p.clamp(0.0, 100.0)
                 ));
             }
@@ -311,7 +322,8 @@ fn percentage(raw: &model::Strategy, key: &str, report: &mut dyn FnMut(String)) 
         }
         _ => {
             report(format!(
-                "parameter {key:?} must be a number from 0 to 100, got {text:?}; this strategy never matches"
+                "parameter {key:?} must be a number from 0 to 100, got {}; this strategy never matches",
+                Quoted(text)
             ));
             None
         }
@@ -399,9 +411,106 @@ fn compile_strategy_kind(
         }
         other => {
             report(format!(
-                "unknown strategy {other:?}; it never matches (forkflag has no custom strategies)"
+                "unknown strategy {}; it never matches (forkflag has no custom strategies)",
+                Quoted(other)
             ));
             StrategyKind::Never
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_of_one_name_share_a_slot_however_many_there_are() {
+        // 100,000 variants over 50,000 names in one strategy, and the
+        // flag's own variants again: one slot per name, in first-seen order
+        // (a search of the slots per variant took minutes here).
+        let names: Vec<String> = (0..100_000).map(|i| format!("v{}", i % 50_000)).collect();
+        let variants: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| serde_json::json!({"name": n, "weight": 1}))
+            .collect();
+        let payload: model::ClientFeatures = serde_json::from_value(serde_json::json!({
+            "features": [
+                {"name": "other", "enabled": true, "variants": [{"name": "v1", "weight": 1}]},
+                {"name": "f", "enabled": true, "variants": variants,
+                 "strategies": [{"name": "default", "variants": variants}]}]
+        }))
+        .unwrap();
+        let (snapshot, _) = compile(&payload, None, 0, None);
+        let flag = snapshot.flag("f").unwrap();
+        let slots = flag.slots.of(&snapshot.slot_names);
+        assert_eq!(slots.len(), 50_000);
+        assert!(slots
+            .iter()
+            .zip(&names)
+            .all(|(slot, name)| **slot == **name));
+        let strategy = &flag.strategies.of(&snapshot.strategies)[0];
+        let set = &snapshot.variant_sets[strategy.variants.unwrap() as usize];
+        for (i, v) in set.variants.of(&snapshot.variants).iter().enumerate() {
+            assert_eq!(
+                v.slot,
+                flag.slots.range().start as u32 + (i % 50_000) as u32
+            );
+        }
+        let other = snapshot.flag("other").unwrap();
+        assert_eq!(other.slots.of(&snapshot.slot_names).len(), 1);
+    }
+
+    #[test]
+    fn each_problem_is_reported_once_and_only_the_current_ones_are_kept() {
+        // A thousand refreshes, each with a problem of its own and one
+        // they share: the shared one is reported once, each other one
+        // once, and the snapshot keeps only the current payload's.
+        let payload = |i: usize| -> model::ClientFeatures {
+            serde_json::from_value(serde_json::json!({"features": [
+                {"name": format!("flag-{i}"), "enabled": true,
+                 "strategies": [{"name": "custom"}]},
+                {"name": "shared", "enabled": true, "strategies": [{"name": "custom"}]}]}))
+            .unwrap()
+        };
+        let (mut snapshot, warnings) = compile(&payload(0), None, 0, None);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        for i in 1..1000 {
+            let (next, warnings) = compile(&payload(i), None, i as u64, Some(&snapshot));
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(warnings[0].contains(&format!("flag-{i}")), "{warnings:?}");
+            snapshot = next;
+        }
+        assert_eq!(snapshot.reported.len(), 2, "problems kept");
+        let (_, warnings) = compile(&payload(0), None, 0, Some(&snapshot));
+        assert_eq!(warnings.len(), 1, "flag-0's problem is back: {warnings:?}");
+    }
+
+    #[test]
+    fn warnings_quote_a_huge_name_or_operand_in_a_line() {
+        // A flag with a name of a megabyte and problems in every
+        // constraint: each warning names the flag, and must stay a line
+        // rather than repeat the megabyte.
+        let huge = "n".repeat(1 << 20);
+        let bad = |op: &str, value: &str| {
+            serde_json::json!({"contextName": huge, "operator": op, "value": value,
+                               "values": [value, value]})
+        };
+        let payload: model::ClientFeatures = serde_json::from_value(serde_json::json!({
+            "features": [{"name": huge, "enabled": true, "strategies": [{
+                "name": huge,
+                "parameters": {"rollout": huge},
+                "constraints": [bad("NUM_EQ", &huge), bad("DATE_AFTER", &huge),
+                                bad("SEMVER_EQ", &huge), bad("REGEX", &format!("({huge}")),
+                                bad("IN_CIDR", &huge), bad(&huge, "x")],
+                "segments": [1]}],
+                "dependencies": [{"feature": huge.clone() + "x"}]}]
+        }))
+        .unwrap();
+        let (_, warnings) = compile(&payload, None, 0, None);
+        assert_eq!(warnings.len(), 9, "{warnings:.300?}");
+        for w in &warnings {
+            assert!(w.len() < 600, "{} bytes: {w:.600}", w.len());
+            assert!(w.contains("(cut, 1048576 characters)"), "{w}");
         }
     }
 }

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use crate::arena::{index, Arena, ArenaBuilder, Span, StrSet};
 use crate::context::{Context, CurrentTime, Field};
+use crate::error::{shorten_quoted, Quoted};
 use crate::model;
 use crate::time::{now_millis, parse_timestamp_millis};
 
@@ -123,8 +124,29 @@ pub struct Constraint {
 /// Why a constraint was compiled to "never holds".
 pub(crate) type ConstraintProblem = String;
 
-/// Largest compiled regex, in bytes of the compiled program.
+/// A compiled REGEX operand.
+pub(crate) type Regex = regex_automata::meta::Regex;
+
+/// Largest compiled regex, in bytes of its automata.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Most heap the regexes of one snapshot may take, in bytes: their compiled
+/// automata, and the match caches one evaluating thread fills. A regex
+/// costs kilobytes however short its pattern (a few for `^a$`, a megabyte
+/// for `\w{40}`), and its lazy DFA's caches grow as it meets new inputs (up
+/// to 4 MiB a thread with the regex crate's defaults, for a pattern as
+/// short as `(a|b)*a(a|b){14}`), so without a budget a payload of a megabyte
+/// could take gigabytes; a REGEX constraint past the budget never matches
+/// and is reported. Equal patterns share one compiled regex.
+pub const REGEX_MEMORY_BUDGET: usize = 32 << 20;
+
+/// Smallest and largest lazy DFA cache a regex gets (each of its two,
+/// forward and reverse): twice its compiled size, within these. Measured
+/// on six patterns (ASCII and Unicode classes, alternations, an exploding
+/// DFA), matching is as fast as with the regex crate's default (the
+/// largest).
+const MIN_DFA_CACHE: usize = 32 << 10;
+const MAX_DFA_CACHE: usize = 2 << 20;
 
 impl Constraint {
     /// Compiles a constraint. A problem is reported alongside a constraint
@@ -208,7 +230,12 @@ fn test_value(arena: &Arena, test: &Test, value: Option<&str>) -> bool {
                 None => false,
             }
         }
-        Test::Regex(re) => value.is_some_and(|v| arena.regexes[re as usize].is_match(v)),
+        // As `regex::Regex::is_match` asks it: `meta::Regex::is_match`
+        // takes another path that measured up to twice as slow here.
+        Test::Regex(re) => value.is_some_and(|v| {
+            let input = regex_automata::Input::new(v).earliest(true);
+            arena.regexes[re as usize].search_half(&input).is_some()
+        }),
         Test::Date(..) | Test::Cidr(..) | Test::Never => false,
     }
 }
@@ -291,6 +318,73 @@ fn single_value(raw: &model::Constraint) -> Option<&str> {
         .or_else(|| raw.values.first().map(String::as_str))
 }
 
+/// Compiles a pattern (or finds it compiled) within the snapshot's
+/// [`REGEX_MEMORY_BUDGET`]; returns its index in the regexes, or why not.
+fn compile_regex(
+    pattern: &str,
+    ignore_case: bool,
+    arena: &mut ArenaBuilder,
+) -> Result<u32, String> {
+    use regex_automata::{meta, util::syntax, MatchKind};
+
+    if let Some(&i) = arena.regex_index.get(&(pattern.into(), ignore_case)) {
+        return Ok(i);
+    }
+    let left = REGEX_MEMORY_BUDGET.saturating_sub(arena.regex_bytes);
+    let too_many = || {
+        format!(
+            "is past what one payload's regexes may hold together ({} MiB); it never matches",
+            REGEX_MEMORY_BUDGET >> 20
+        )
+    };
+    // What `regex::Regex::new` sets, with the size limit.
+    let config = meta::Config::new()
+        .match_kind(MatchKind::LeftmostFirst)
+        .utf8_empty(true)
+        .nfa_size_limit(Some(REGEX_SIZE_LIMIT.min(left)));
+    let syntax = syntax::Config::new()
+        .utf8(true)
+        .case_insensitive(ignore_case);
+    let build = |config: meta::Config| {
+        meta::Builder::new()
+            .configure(config)
+            .syntax(syntax)
+            .build(pattern)
+            .map_err(Box::new)
+    };
+    let re = match build(config.clone()) {
+        Ok(re) => re,
+        Err(e) if e.size_limit().is_some() && left < REGEX_SIZE_LIMIT => return Err(too_many()),
+        Err(e) => {
+            // A syntax error's last line says what is wrong; the lines
+            // above repeat the whole pattern.
+            let why = e.to_string();
+            return Err(format!(
+                "is not valid: {}",
+                why.lines().last().unwrap_or("").trim()
+            ));
+        }
+    };
+    // The caches follow the compiled size, known once it is built.
+    let size = re.memory_usage();
+    let cache = (2 * size).clamp(MIN_DFA_CACHE, MAX_DFA_CACHE);
+    let cost = size + 2 * cache;
+    if cost > left {
+        return Err(too_many());
+    }
+    let re = match cache {
+        MAX_DFA_CACHE => re,
+        _ => {
+            build(config.hybrid_cache_capacity(cache)).map_err(|e| format!("is not valid: {e}"))?
+        }
+    };
+    arena.regex_bytes += cost;
+    arena.regexes.push(re);
+    let i = index(arena.regexes.len() - 1);
+    arena.regex_index.insert((pattern.into(), ignore_case), i);
+    Ok(i)
+}
+
 fn compile_test(
     raw: &model::Constraint,
     arena: &mut ArenaBuilder,
@@ -340,7 +434,7 @@ fn compile_test(
             let c = cmp(&op[4..]).expect("operator suffix listed above");
             match single_value(raw).map(|v| (v, v.trim().parse::<f64>())) {
                 Some((_, Ok(n))) if n.is_finite() => (Test::Num(c, n), None),
-                Some((v, _)) => never(format!("{op} needs a number, got {v:?}")),
+                Some((v, _)) => never(format!("{op} needs a number, got {}", Quoted(v))),
                 None => never(format!("{op} has no value")),
             }
         }
@@ -349,7 +443,8 @@ fn compile_test(
             match single_value(raw).map(|v| (v, parse_timestamp_millis(v))) {
                 Some((_, Some(t))) => (Test::Date(c, t), None),
                 Some((v, None)) => never(format!(
-                    "{op} needs an ISO-8601 timestamp such as 2024-01-31T12:00:00.000Z, got {v:?}"
+                    "{op} needs an ISO-8601 timestamp such as 2024-01-31T12:00:00.000Z, got {}",
+                    Quoted(v)
                 )),
                 None => never(format!("{op} has no value")),
             }
@@ -362,22 +457,17 @@ fn compile_test(
                     (Test::Semver(c, index(arena.versions.len() - 1)), None)
                 }
                 Some((v, Err(e))) => never(format!(
-                    "{op} needs a semantic version such as 1.2.3, got {v:?} ({e})"
+                    "{op} needs a semantic version such as 1.2.3, got {} ({})",
+                    Quoted(v),
+                    shorten_quoted(&e.to_string())
                 )),
                 None => never(format!("{op} has no value")),
             }
         }
         "REGEX" => match single_value(raw) {
-            Some(pattern) => match regex::RegexBuilder::new(pattern)
-                .case_insensitive(raw.case_insensitive)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-            {
-                Ok(re) => {
-                    arena.regexes.push(re);
-                    (Test::Regex(index(arena.regexes.len() - 1)), None)
-                }
-                Err(e) => never(format!("REGEX pattern {pattern:?} is not valid: {e}")),
+            Some(pattern) => match compile_regex(pattern, raw.case_insensitive, arena) {
+                Ok(i) => (Test::Regex(i), None),
+                Err(why) => never(format!("REGEX pattern {} {why}", Quoted(pattern))),
             },
             None => never("REGEX has no pattern".into()),
         },
@@ -393,12 +483,22 @@ fn compile_test(
                 .filter(|v| IpNet::parse(v).is_none())
                 .collect();
             let problem = (!bad.is_empty()).then(|| {
-                format!("IN_CIDR ignores values that are not an IP address or CIDR range: {bad:?}")
+                let shown: Vec<String> =
+                    bad.iter().take(5).map(|v| Quoted(v).to_string()).collect();
+                let more = match bad.len() {
+                    n if n > 5 => format!(" and {} more", n - 5),
+                    _ => String::new(),
+                };
+                format!(
+                    "IN_CIDR ignores values that are not an IP address or CIDR range: [{}]{more}",
+                    shown.join(", ")
+                )
             });
             (Test::Cidr(nets), problem)
         }
         other => never(format!(
-            "unknown constraint operator {other:?}; this constraint never matches"
+            "unknown constraint operator {}; this constraint never matches",
+            Quoted(other)
         )),
     }
 }
@@ -488,6 +588,50 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn regexes_past_the_heap_budget_never_match_and_equal_ones_are_compiled_once() {
+        // Short patterns, each of them costly (a Unicode class repeated):
+        // the first ones are compiled and match, the ones past the budget
+        // are reported and never match; a pattern repeated costs nothing.
+        let mut b = ArenaBuilder::default();
+        let pattern = |i: usize| format!("^\\w{{10}}{i}$");
+        let compiled: Vec<_> = (0..400)
+            .map(|i| {
+                let raw = constraint("userId", "REGEX", &[], Some(&pattern(i)));
+                Constraint::compile(&raw, &mut b)
+            })
+            .collect();
+        for _ in 0..100 {
+            let raw = constraint("userId", "REGEX", &[], Some(&pattern(0)));
+            assert!(Constraint::compile(&raw, &mut b).1.is_none());
+        }
+        let refused: Vec<&String> = compiled.iter().filter_map(|(_, p)| p.as_ref()).collect();
+        assert!(
+            b.regex_bytes <= REGEX_MEMORY_BUDGET,
+            "{} bytes",
+            b.regex_bytes
+        );
+        assert!(
+            !refused.is_empty() && refused.len() < 400,
+            "{} of 400 refused",
+            refused.len()
+        );
+        assert!(
+            refused[0].contains("(32 MiB); it never matches"),
+            "{}",
+            refused[0]
+        );
+        assert_eq!(b.regexes.len(), 400 - refused.len());
+        let arena = b.finish();
+        let user = |i: usize| OwnedContext {
+            user_id: Some(format!("abcdefghij{i}")),
+            ..Default::default()
+        };
+        assert!(compiled[0].0.holds(&arena, &user(0)));
+        assert!(!compiled[0].0.holds(&arena, &user(1)));
+        assert!(!compiled[399].0.holds(&arena, &user(399)));
     }
 
     #[test]

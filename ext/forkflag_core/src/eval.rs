@@ -362,6 +362,25 @@ mod tests {
     }
 
     #[test]
+    fn variant_weights_adding_up_past_u32_keep_their_shares() {
+        // 2 + 4294967295 does not fit a u32: the second variant must still
+        // take all but about one in two billion users.
+        let s = snapshot(
+            r#"{"version":2,"features":[{"name":"w","enabled":true,"strategies":[
+              {"name":"default","parameters":{"stickiness":"userId"},"variants":[
+                {"name":"a","weight":2},{"name":"b","weight":4294967295}]}]}]}"#,
+        );
+        for i in 0..100 {
+            let ctx = OwnedContext {
+                user_id: Some(i.to_string()),
+                ..Default::default()
+            };
+            let (choice, _) = s.check_variant(b"w", &ctx, 0).unwrap();
+            assert_eq!(choice.name(), "b", "user {i}");
+        }
+    }
+
+    #[test]
     fn equal_strings_and_groups_named_like_the_flag_answer_as_written() {
         // The same IN values in two flags are stored once; a groupId equal
         // to the flag's name is not stored: both must still evaluate alike.

@@ -5,11 +5,13 @@
 //! older payloads differ (numbers where strings are expected, `null` for absent
 //! lists) and strict where a wrong shape would change a flag's meaning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{shorten_quoted, Quoted, QUOTED_CHARS};
 
 /// A full `GET /api/client/features` response.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -164,99 +166,199 @@ pub struct Dependency {
     pub variants: Vec<String>,
 }
 
-/// A batch of delta events, applied in order.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DeltaBatch {
-    /// The events.
-    pub events: Vec<DeltaEvent>,
-}
-
 /// One delta event.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Debug, Clone)]
 pub enum DeltaEvent {
     /// Replaces the whole state.
-    #[serde(rename_all = "camelCase")]
-    Hydration {
-        /// Event id.
-        #[serde(default)]
-        event_id: Option<u64>,
-        /// All flags.
-        #[serde(default, deserialize_with = "null_as_default")]
-        features: Vec<Feature>,
-        /// All segments.
-        #[serde(default, deserialize_with = "null_as_default")]
-        segments: Vec<Segment>,
-    },
+    Hydration(Hydration),
     /// Adds or replaces one flag.
-    #[serde(rename_all = "camelCase")]
-    FeatureUpdated {
-        /// Event id.
-        #[serde(default)]
-        event_id: Option<u64>,
-        /// The flag.
-        feature: Feature,
-    },
+    FeatureUpdated(FeatureUpdated),
     /// Removes one flag.
-    #[serde(rename_all = "camelCase")]
-    FeatureRemoved {
-        /// Event id.
-        #[serde(default)]
-        event_id: Option<u64>,
-        /// Name of the removed flag.
-        feature_name: String,
-    },
+    FeatureRemoved(FeatureRemoved),
     /// Adds or replaces one segment.
-    #[serde(rename_all = "camelCase")]
-    SegmentUpdated {
-        /// Event id.
-        #[serde(default)]
-        event_id: Option<u64>,
-        /// The segment.
-        segment: Segment,
-    },
+    SegmentUpdated(SegmentUpdated),
     /// Removes one segment.
-    #[serde(rename_all = "camelCase")]
-    SegmentRemoved {
-        /// Event id.
-        #[serde(default)]
-        event_id: Option<u64>,
-        /// Id of the removed segment.
-        segment_id: i64,
-    },
+    SegmentRemoved(SegmentRemoved),
+}
+
+/// A `hydration` event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hydration {
+    /// Event id.
+    #[serde(default)]
+    pub event_id: Option<u64>,
+    /// All flags.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub features: Vec<Feature>,
+    /// All segments.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub segments: Vec<Segment>,
+}
+
+/// A `feature-updated` event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeatureUpdated {
+    /// Event id.
+    #[serde(default)]
+    pub event_id: Option<u64>,
+    /// The flag.
+    pub feature: Feature,
+}
+
+/// A `feature-removed` event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeatureRemoved {
+    /// Event id.
+    #[serde(default)]
+    pub event_id: Option<u64>,
+    /// Name of the removed flag.
+    pub feature_name: String,
+}
+
+/// A `segment-updated` event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentUpdated {
+    /// Event id.
+    #[serde(default)]
+    pub event_id: Option<u64>,
+    /// The segment.
+    pub segment: Segment,
+}
+
+/// A `segment-removed` event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentRemoved {
+    /// Event id.
+    #[serde(default)]
+    pub event_id: Option<u64>,
+    /// Id of the removed segment.
+    pub segment_id: i64,
+}
+
+/// A problem in a payload: where (a path such as `features[0].name`,
+/// empty for the document) and what.
+type Problem = (String, String);
+
+impl DeltaEvent {
+    /// Reads an event, naming where in it a problem is. Its `type` is read
+    /// first and the rest as that type's fields, so the path of a problem
+    /// inside reaches the field (serde's tagged enums read an event as a
+    /// whole, and name only the event).
+    fn from_value(mut value: serde_json::Value) -> Result<DeltaEvent, Problem> {
+        fn read<T: de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                (
+                    path_text(e.path()),
+                    shorten_quoted(&e.into_inner().to_string()),
+                )
+            })
+        }
+        let kind = match value.as_object_mut() {
+            None => {
+                read::<serde_json::Map<String, serde_json::Value>>(value)?;
+                unreachable!("only an object reads as a map")
+            }
+            Some(event) => match event.remove("type") {
+                None => return Err((String::new(), "missing field `type`".into())),
+                Some(kind) => read::<String>(kind).map_err(|(_, p)| ("type".to_string(), p))?,
+            },
+        };
+        match kind.as_str() {
+            "hydration" => read(value).map(DeltaEvent::Hydration),
+            "feature-updated" => read(value).map(DeltaEvent::FeatureUpdated),
+            "feature-removed" => read(value).map(DeltaEvent::FeatureRemoved),
+            "segment-updated" => read(value).map(DeltaEvent::SegmentUpdated),
+            "segment-removed" => read(value).map(DeltaEvent::SegmentRemoved),
+            other => Err((
+                "type".into(),
+                format!(
+                    "unknown event type {}, expected one of `hydration`, `feature-updated`, \
+                     `feature-removed`, `segment-updated`, `segment-removed`",
+                    Quoted(other)
+                ),
+            )),
+        }
+    }
 }
 
 impl ClientFeatures {
     /// Applies delta events in order.
     pub fn apply(&mut self, events: Vec<DeltaEvent>) {
+        // Each event is one lookup by name or id (a search of the list per
+        // event made a batch of n events over n flags take n² steps).
+        let mut features = Keyed::new(std::mem::take(&mut self.features), |f| f.name.clone());
+        let mut segments = Keyed::new(std::mem::take(&mut self.segments), |s| s.id);
         for event in events {
             match event {
-                DeltaEvent::Hydration {
-                    features, segments, ..
-                } => {
-                    self.features = features;
-                    self.segments = segments;
+                DeltaEvent::Hydration(Hydration {
+                    features: all_features,
+                    segments: all_segments,
+                    ..
+                }) => {
+                    features = Keyed::new(all_features, |f| f.name.clone());
+                    segments = Keyed::new(all_segments, |s| s.id);
                 }
-                DeltaEvent::FeatureUpdated { feature, .. } => {
-                    match self.features.iter_mut().find(|f| f.name == feature.name) {
-                        Some(slot) => *slot = feature,
-                        None => self.features.push(feature),
-                    }
+                DeltaEvent::FeatureUpdated(FeatureUpdated { feature, .. }) => {
+                    features.put(feature.name.clone(), feature);
                 }
-                DeltaEvent::FeatureRemoved { feature_name, .. } => {
-                    self.features.retain(|f| f.name != feature_name);
+                DeltaEvent::FeatureRemoved(FeatureRemoved { feature_name, .. }) => {
+                    features.remove(&feature_name);
                 }
-                DeltaEvent::SegmentUpdated { segment, .. } => {
-                    match self.segments.iter_mut().find(|s| s.id == segment.id) {
-                        Some(slot) => *slot = segment,
-                        None => self.segments.push(segment),
-                    }
+                DeltaEvent::SegmentUpdated(SegmentUpdated { segment, .. }) => {
+                    segments.put(segment.id, segment);
                 }
-                DeltaEvent::SegmentRemoved { segment_id, .. } => {
-                    self.segments.retain(|s| s.id != segment_id);
+                DeltaEvent::SegmentRemoved(SegmentRemoved { segment_id, .. }) => {
+                    segments.remove(&segment_id);
                 }
             }
         }
+        self.features = features.finish();
+        self.segments = segments.finish();
+    }
+}
+
+/// A list edited by key, in order: `put` replaces the first item with the
+/// key or appends, `remove` drops every item with the key.
+struct Keyed<K, T> {
+    items: Vec<Option<T>>,
+    at: HashMap<K, Vec<usize>>,
+}
+
+impl<K: std::hash::Hash + Eq, T> Keyed<K, T> {
+    fn new(items: Vec<T>, key: impl Fn(&T) -> K) -> Self {
+        let mut at: HashMap<K, Vec<usize>> = HashMap::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            at.entry(key(item)).or_default().push(i);
+        }
+        Keyed {
+            items: items.into_iter().map(Some).collect(),
+            at,
+        }
+    }
+
+    fn put(&mut self, key: K, item: T) {
+        match self.at.get(&key).and_then(|at| at.first()) {
+            Some(&i) => self.items[i] = Some(item),
+            None => {
+                self.at.insert(key, vec![self.items.len()]);
+                self.items.push(Some(item));
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &K) {
+        for i in self.at.remove(key).unwrap_or_default() {
+            self.items[i] = None;
+        }
+    }
+
+    fn finish(self) -> Vec<T> {
+        self.items.into_iter().flatten().collect()
     }
 }
 
@@ -354,14 +456,15 @@ impl Update {
     pub fn parse(json: &[u8]) -> Result<Update, crate::CoreError> {
         let mut de = serde_json::Deserializer::from_slice(json);
         let envelope: Envelope = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
+            let path = path_text(e.path());
             let inner = e.into_inner();
-            let problem = if inner.is_syntax() || inner.is_eof() {
+            // serde quotes a wrong value whole: cut it short.
+            let problem = shorten_quoted(&if inner.is_syntax() || inner.is_eof() {
                 format!("not valid JSON: {inner}")
             } else {
                 inner.to_string()
-            };
-            if path.is_empty() || path == "." || path == "?" {
+            });
+            if path.is_empty() || path == "?" {
                 crate::CoreError::InvalidPayload(problem)
             } else {
                 crate::CoreError::InvalidPayload(format!("at {path}: {problem}"))
@@ -385,13 +488,53 @@ impl Update {
             Envelope {
                 events: Some(events),
                 ..
-            } => Ok(Update::Delta(events)),
+            } => events
+                .into_iter()
+                .enumerate()
+                .map(|(i, event)| {
+                    DeltaEvent::from_value(event).map_err(|(path, problem)| {
+                        let at = match path.as_str() {
+                            "" => format!("events[{i}]"),
+                            path => format!("events[{i}].{path}"),
+                        };
+                        crate::CoreError::InvalidPayload(format!("at {at}: {problem}"))
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map(Update::Delta),
             _ => Err(crate::CoreError::InvalidPayload(
                 "expected a JSON object with a \"features\" list (or delta \"events\"); found neither"
                     .into(),
             )),
         }
     }
+}
+
+/// A path as `serde_path_to_error` writes it (`features[0].name`; empty for
+/// the document itself), with a long key cut short.
+fn path_text(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        let name = match segment {
+            Segment::Seq { index } => {
+                out.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } => key.as_str(),
+            Segment::Enum { variant } => variant.as_str(),
+            Segment::Unknown => "?",
+        };
+        if !out.is_empty() {
+            out.push('.');
+        }
+        if name.chars().nth(QUOTED_CHARS).is_some() {
+            out.push_str(&Quoted(name).to_string());
+        } else {
+            out.push_str(name);
+        }
+    }
+    out
 }
 
 /// Either shape of payload, read in one pass so errors keep their path.
@@ -402,7 +545,8 @@ struct Envelope {
     #[serde(default, deserialize_with = "some_unless_null")]
     segments: Option<Vec<Segment>>,
     #[serde(default, deserialize_with = "some_unless_null")]
-    events: Option<Vec<DeltaEvent>>,
+    /// Read as values first: see [`DeltaEvent::from_value`].
+    events: Option<Vec<serde_json::Value>>,
 }
 
 fn some_unless_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -411,4 +555,153 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejection(json: &str) -> String {
+        match Update::parse(json.as_bytes()) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted: {json:.100}"),
+        }
+    }
+
+    #[test]
+    fn delta_events_update_replace_and_remove_in_order() {
+        let feature = |name: &str, enabled: bool| -> Feature {
+            serde_json::from_value(serde_json::json!({"name": name, "enabled": enabled})).unwrap()
+        };
+        let segment =
+            |id: i64| -> Segment { serde_json::from_value(serde_json::json!({"id": id})).unwrap() };
+        let mut state = ClientFeatures {
+            version: None,
+            // A name twice: an update replaces the first, a removal both.
+            features: vec![
+                feature("a", false),
+                feature("b", false),
+                feature("a", false),
+            ],
+            segments: vec![segment(1), segment(2)],
+        };
+        let mut events = vec![
+            DeltaEvent::FeatureUpdated(FeatureUpdated {
+                event_id: None,
+                feature: feature("b", true),
+            }),
+            DeltaEvent::FeatureUpdated(FeatureUpdated {
+                event_id: None,
+                feature: feature("c", true),
+            }),
+            DeltaEvent::SegmentRemoved(SegmentRemoved {
+                event_id: None,
+                segment_id: 1,
+            }),
+            DeltaEvent::SegmentUpdated(SegmentUpdated {
+                event_id: None,
+                segment: segment(3),
+            }),
+        ];
+        // 50,000 flags added and removed again (a search of the list per
+        // event took minutes here).
+        for i in 0..50_000 {
+            events.push(DeltaEvent::FeatureUpdated(FeatureUpdated {
+                event_id: None,
+                feature: feature(&format!("n{i}"), true),
+            }));
+        }
+        for i in 0..50_000 {
+            events.push(DeltaEvent::FeatureRemoved(FeatureRemoved {
+                event_id: None,
+                feature_name: format!("n{i}"),
+            }));
+        }
+        state.apply(events);
+        let flags: Vec<(&str, bool)> = state
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), f.enabled))
+            .collect();
+        assert_eq!(
+            flags,
+            [("a", false), ("b", true), ("a", false), ("c", true)]
+        );
+        state.apply(vec![DeltaEvent::FeatureRemoved(FeatureRemoved {
+            event_id: None,
+            feature_name: "a".into(),
+        })]);
+        let names: Vec<&str> = state.features.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["b", "c"]);
+        let ids: Vec<i64> = state.segments.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [2, 3]);
+    }
+
+    #[test]
+    fn a_rejected_delta_event_names_the_field_inside_it() {
+        for (json, expected) in [
+            (
+                r#"{"events":[{"type":"feature-removed","featureName":"a"},
+                   {"type":"segment-updated","segment":{"id":"x"}}]}"#,
+                r#"at events[1].segment.id: invalid type: string "x", expected i64"#,
+            ),
+            (
+                r#"{"events":[{"type":"feature-updated","feature":{"name":"a","enabled":true,
+                   "strategies":[{"name":"default","constraints":[{"contextName":"a"}]}]}}]}"#,
+                "at events[0].feature.strategies[0].constraints[0]: missing field `operator`",
+            ),
+            (
+                r#"{"events":[{"type":"hydration","features":[{"name":"a","enabled":1}]}]}"#,
+                "at events[0].features[0].enabled: invalid type: integer `1`, expected a boolean",
+            ),
+            (
+                r#"{"events":[{"type":"feature-updated"}]}"#,
+                "at events[0]: missing field `feature`",
+            ),
+            (
+                r#"{"events":[{"eventId":1}]}"#,
+                "at events[0]: missing field `type`",
+            ),
+            (
+                r#"{"events":[{"type":7}]}"#,
+                "at events[0].type: invalid type: integer `7`, expected a string",
+            ),
+            (
+                r#"{"events":[{"type":"feature-renamed"}]}"#,
+                r#"at events[0].type: unknown event type "feature-renamed", expected one of"#,
+            ),
+            (
+                r#"{"events":["hydration"]}"#,
+                r#"at events[0]: invalid type: string "hydration", expected a map"#,
+            ),
+        ] {
+            let e = rejection(json);
+            assert!(e.contains(expected), "{json}\n{e}\nexpected: {expected}");
+        }
+    }
+
+    #[test]
+    fn a_rejection_quotes_a_huge_value_or_key_in_a_line() {
+        let huge = "x".repeat(1 << 20);
+        let e = rejection(&format!(
+            r#"{{"features":[{{"name":"a","enabled":"{huge}"}}]}}"#
+        ));
+        assert!(e.len() < 300, "{} bytes: {e:.300}", e.len());
+        assert!(
+            e.contains("at features[0].enabled: invalid type: string \"xxx"),
+            "{e}"
+        );
+        assert!(
+            e.contains("(cut, 1048576 characters), expected a boolean"),
+            "{e}"
+        );
+        let e = rejection(&format!(
+            r#"{{"features":[{{"name":"a","enabled":true,"strategies":[{{"name":"default","parameters":{{"{huge}":[]}}}}]}}]}}"#
+        ));
+        assert!(e.len() < 300, "{} bytes: {e:.300}", e.len());
+        assert!(
+            e.contains("at features[0].strategies[0].parameters.\"xxx"),
+            "{e}"
+        );
+    }
 }

@@ -48,8 +48,8 @@ pub struct Snapshot {
     pub etag: Option<Box<str>>,
     /// Fingerprint of the payload text, to recognise an unchanged refresh.
     pub fingerprint: u64,
-    /// Problems already reported for this configuration (kept across
-    /// snapshots so each is reported once).
+    /// The problems of this snapshot's payload, all of them reported (the
+    /// next compile reports only the ones not here).
     pub(crate) reported: BTreeSet<String>,
     /// Compiled with this many segments.
     pub(crate) segment_count: usize,

@@ -1,43 +1,14 @@
 //! Evaluating a flag takes no heap allocation on the common path.
 //!
-//! A counting global allocator wraps the system allocator; after a warm-up
-//! (the first snapshot load on a thread registers it with arc-swap), loading
-//! the snapshot and evaluating default, rollout, constrained and variant flags
-//! must allocate nothing.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+//! A counting global allocator (tests/support) wraps the system allocator;
+//! after a warm-up (the first snapshot load on a thread registers it with
+//! arc-swap), loading the snapshot and evaluating default, rollout,
+//! constrained and variant flags must allocate nothing.
 
 use forkflag_core::{Context, Engine, Field};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the
-// counter is a thread-local Cell that never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+mod support;
+use support::allocations;
 
 /// A context that borrows its fields, as the Ruby binding's Hash view does.
 struct Borrowed<'a> {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::directory::{euid, Facts};
 use super::*;
-use crate::http::{Endpoint, TlsOptions};
+use crate::http::{Endpoint, Tls};
 use crate::runtime::{Secret, Settings, Source};
 
 /// A user that is not the one running the tests (nobody).
@@ -124,10 +124,7 @@ fn settings(token: &str) -> Settings {
         custom_headers: Vec::new(),
         backup_path: Some("/var/cache/".into()),
         metrics_enabled: true,
-        tls: TlsOptions {
-            ca_file: None,
-            verify: true,
-        },
+        tls: Tls::plain(),
         max_payload_bytes: Settings::DEFAULT_MAX_PAYLOAD_BYTES,
         sdk: "forkflag:test".into(),
         user_agent: "forkflag/test".into(),

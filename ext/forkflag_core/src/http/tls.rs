@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{Resumption, WebPkiServerVerifier};
+use rustls::client::Resumption;
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -44,10 +44,6 @@ impl Default for TlsOptions {
 /// milliseconds of CPU and, in a forked child, hundreds of KiB of
 /// copy-on-write pages; sharing it costs a child one reference count.
 ///
-/// The certificate verifier and the crypto provider are made here too and
-/// shared the same way: both are immutable once made. Made in each forked
-/// child instead, they cost it a few KiB of copy-on-write heap.
-///
 /// It holds no lock and nothing a thread could leave half-written: the
 /// rustls configuration, whose session cache holds a mutex a parent's
 /// thread may hold at the moment of a fork, is made per [`super::HttpClient`]
@@ -59,16 +55,10 @@ pub struct Tls(Trust);
 enum Trust {
     /// Nothing loaded: the server is reached over plain HTTP.
     Plain,
-    /// Certificates are checked by `verifier`, against the roots read.
-    Verified {
-        provider: Arc<CryptoProvider>,
-        verifier: Arc<WebPkiServerVerifier>,
-    },
+    /// Certificates are verified against these roots.
+    Roots(Arc<RootCertStore>),
     /// `verify: false`.
-    AnyCertificate {
-        provider: Arc<CryptoProvider>,
-        verifier: Arc<AcceptAnyCertificate>,
-    },
+    AnyCertificate,
 }
 
 impl Tls {
@@ -84,10 +74,8 @@ impl Tls {
             return Ok(Tls::plain());
         }
         warm_up();
-        let provider = Arc::new(ring::default_provider());
         if !options.verify {
-            let verifier = Arc::new(AcceptAnyCertificate(Arc::clone(&provider)));
-            return Ok(Tls(Trust::AnyCertificate { provider, verifier }));
+            return Ok(Tls(Trust::AnyCertificate));
         }
         let mut roots = RootCertStore::empty();
         // Unreadable entries of the system store are skipped: a missing
@@ -96,11 +84,7 @@ impl Tls {
         if let Some(path) = &options.ca_file {
             add_ca_file(&mut roots, path)?;
         }
-        let verifier =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .build()
-                .map_err(|e| CoreError::InvalidConfig(format!("cannot set up TLS: {e}")))?;
-        Ok(Tls(Trust::Verified { provider, verifier }))
+        Ok(Tls(Trust::Roots(Arc::new(roots))))
     }
 
     /// For a client of an http endpoint only: nothing loaded.
@@ -113,8 +97,8 @@ impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
             Trust::Plain => f.write_str("Tls(plain)"),
-            Trust::Verified { .. } => f.write_str("Tls(verified)"),
-            Trust::AnyCertificate { .. } => f.write_str("Tls(any certificate)"),
+            Trust::Roots(roots) => write!(f, "Tls({} roots)", roots.len()),
+            Trust::AnyCertificate => f.write_str("Tls(any certificate)"),
         }
     }
 }
@@ -148,21 +132,26 @@ const RESUMPTION_SESSIONS: usize = 8;
 
 /// Builds the configuration of one [`super::HttpClient`] (so of one
 /// process's thread): HTTP/1.1 only (ALPN "http/1.1"), trusting `tls`. The
-/// provider and the verifier (with its roots) are shared, not copied; the
-/// rest is this configuration's own, its session cache included. `None`
-/// for a [`Tls::plain`].
+/// roots are shared, not copied; the rest is this configuration's own, its
+/// session cache included. `None` for a [`Tls::plain`].
 pub(super) fn client_config(tls: &Tls) -> Result<Option<Arc<ClientConfig>>, CoreError> {
-    let (provider, verifier): (_, Arc<dyn ServerCertVerifier>) = match &tls.0 {
-        Trust::Plain => return Ok(None),
-        Trust::Verified { provider, verifier } => (provider, verifier.clone()),
-        Trust::AnyCertificate { provider, verifier } => (provider, verifier.clone()),
-    };
-    let mut config = ClientConfig::builder_with_provider(Arc::clone(provider))
+    if let Trust::Plain = tls.0 {
+        return Ok(None);
+    }
+    let provider = Arc::new(ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| CoreError::InvalidConfig(format!("cannot set up TLS: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .map_err(|e| CoreError::InvalidConfig(format!("cannot set up TLS: {e}")))?;
+    let mut config = match &tls.0 {
+        Trust::Plain => return Ok(None),
+        Trust::Roots(roots) => builder
+            .with_root_certificates(Arc::clone(roots))
+            .with_no_client_auth(),
+        Trust::AnyCertificate => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+            .with_no_client_auth(),
+    };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.resumption = Resumption::in_memory_sessions(RESUMPTION_SESSIONS);
     Ok(Some(Arc::new(config)))
@@ -324,52 +313,6 @@ pub(super) mod tests {
         /// How many times this thread read the system's store.
         pub(in crate::http) static SYSTEM_STORE_LOADS: std::cell::Cell<usize> =
             const { std::cell::Cell::new(0) };
-    }
-
-    /// The verifier (so the roots) and the provider of each `Trust` that
-    /// has them, as the configurations made from it would share them.
-    fn shared_parts(tls: &Tls) -> (Arc<CryptoProvider>, Arc<dyn ServerCertVerifier>) {
-        match &tls.0 {
-            Trust::Plain => panic!("no TLS"),
-            Trust::Verified { provider, verifier } => (Arc::clone(provider), verifier.clone()),
-            Trust::AnyCertificate { provider, verifier } => {
-                (Arc::clone(provider), verifier.clone())
-            }
-        }
-    }
-
-    #[test]
-    fn each_configuration_shares_the_verifier_and_provider_made_at_load() {
-        let endpoint = Endpoint::parse("https://127.0.0.1:1/api").unwrap();
-        for verify in [true, false] {
-            let options = TlsOptions {
-                ca_file: None,
-                verify,
-            };
-            let tls = Tls::load(&endpoint, &options).unwrap();
-            let (provider, verifier) = shared_parts(&tls);
-            let (providers, verifiers) =
-                (Arc::strong_count(&provider), Arc::strong_count(&verifier));
-            let configs: Vec<_> = (0..3)
-                .map(|_| client_config(&tls).unwrap().unwrap())
-                .collect();
-            // Made once, in the process that loads, never per thread start
-            // (a forked child's would be copy-on-write heap of its own).
-            assert_eq!(
-                Arc::strong_count(&verifier),
-                verifiers + 3,
-                "verify: {verify}"
-            );
-            assert!(
-                Arc::strong_count(&provider) >= providers + 3,
-                "verify: {verify}"
-            );
-            for config in &configs {
-                assert!(Arc::ptr_eq(config.crypto_provider(), &provider));
-            }
-            // The session cache is each configuration's own.
-            assert!(!Arc::ptr_eq(&configs[0], &configs[1]));
-        }
     }
 
     #[test]

@@ -328,7 +328,6 @@ impl Drop for Lifecycle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::Tls;
 
     /// A lifecycle watching a one-flag file, and the file's directory.
     fn watching_a_file() -> (Lifecycle, std::path::PathBuf) {
@@ -341,25 +340,9 @@ mod tests {
         )
         .unwrap();
         let settings = Settings {
-            client_id: 0,
-            source: Source::File(file),
-            app_name: "test".into(),
-            instance_id: "test-1".into(),
-            environment: None,
-            project: None,
-            name_prefix: None,
             refresh_interval: Duration::from_secs(3600),
-            metrics_interval: Duration::from_secs(3600),
-            timeout: Duration::from_secs(5),
-            custom_headers: Vec::new(),
-            backup_path: None,
             metrics_enabled: false,
-            tls: Tls::plain(),
-            max_payload_bytes: Settings::DEFAULT_MAX_PAYLOAD_BYTES,
-            sdk: "forkflag:test".into(),
-            user_agent: "forkflag/test".into(),
-            platform_name: "ruby".into(),
-            platform_version: "3.1.2".into(),
+            ..Settings::for_test(Source::File(file))
         };
         (Lifecycle::new(Arc::new(Engine::new()), settings), dir)
     }

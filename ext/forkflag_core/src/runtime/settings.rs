@@ -83,3 +83,32 @@ impl Settings {
     /// Largest accepted payload by default (documented in the README).
     pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 64 * 1024 * 1024;
 }
+
+#[cfg(test)]
+impl Settings {
+    /// Settings for tests: `source`, the application "shop", metrics on,
+    /// no backup.
+    pub(crate) fn for_test(source: Source) -> Settings {
+        Settings {
+            client_id: 1,
+            source,
+            app_name: "shop".into(),
+            instance_id: "shop-1".into(),
+            environment: None,
+            project: None,
+            name_prefix: None,
+            refresh_interval: Duration::from_secs(15),
+            metrics_interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+            custom_headers: Vec::new(),
+            backup_path: None,
+            metrics_enabled: true,
+            tls: Tls::plain(),
+            max_payload_bytes: Settings::DEFAULT_MAX_PAYLOAD_BYTES,
+            sdk: "forkflag:test".into(),
+            user_agent: "forkflag/test".into(),
+            platform_name: "ruby".into(),
+            platform_version: "3.1.2".into(),
+        }
+    }
+}

@@ -18,11 +18,10 @@ use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::directory::{euid, Facts};
 use super::*;
-use crate::http::{Endpoint, Tls};
+use crate::http::Endpoint;
 use crate::runtime::{Secret, Settings, Source};
 
 /// A user that is not the one running the tests (nobody).
@@ -115,27 +114,10 @@ fn temp_leftovers(dir: &Path) -> Vec<OsString> {
 
 fn settings(token: &str) -> Settings {
     Settings {
-        client_id: 1,
-        source: Source::Server {
+        backup_path: Some("/var/cache/".into()),
+        ..Settings::for_test(Source::Server {
             endpoint: Arc::new(Endpoint::parse("https://unleash.example.com/api").unwrap()),
             token: Secret(token.into()),
-        },
-        app_name: "shop".into(),
-        instance_id: "shop-1".into(),
-        environment: None,
-        project: None,
-        name_prefix: None,
-        refresh_interval: Duration::from_secs(15),
-        metrics_interval: Duration::from_secs(60),
-        timeout: Duration::from_secs(10),
-        custom_headers: Vec::new(),
-        backup_path: Some("/var/cache/".into()),
-        metrics_enabled: true,
-        tls: Tls::plain(),
-        max_payload_bytes: Settings::DEFAULT_MAX_PAYLOAD_BYTES,
-        sdk: "forkflag:test".into(),
-        user_agent: "forkflag/test".into(),
-        platform_name: "ruby".into(),
-        platform_version: "3.1.2".into(),
+        })
     }
 }

@@ -176,10 +176,8 @@ module Forkflag
     #
     # @return [Hash] state (:running, :idle, :parked, :closed), thread_alive,
     #   ready, last_refresh_at (Time or nil), refreshes, failures,
-    #   polling_stopped, reported_evaluations, connection_id, prepared_start
-    #   (true when this process's thread started from what its parent's
-    #   thread prepared for it: a forked child's first start allocates none
-    #   of the client's own state), flags, fork_generation, pid
+    #   polling_stopped, reported_evaluations, connection_id, flags,
+    #   fork_generation, pid
     def stats
       s = _stats
       ms = s.delete(:last_refresh_ms)

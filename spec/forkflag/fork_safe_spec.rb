@@ -231,49 +231,44 @@ RSpec.describe ForkSafe do
       expect(client.stats[:connection_id]).to eq(parent_connection)
     end
 
-    it "starts a child's thread from what the parent's thread prepared, with the child's own connection id" do
+    it "starts a thread in each child and grandchild, each with its own connection id" do
       client = file_client
-      # Ready: the thread prepared its process's children's start before its first refresh.
       expect(client.wait_until_ready(10)).to be(true)
-      expect(client.stats[:prepared_start]).to be(false)
 
       children = Array.new(2) do
         in_child do
           expect(client.enabled?("f")).to be(true)
           mine = client.stats
-          # A refresh the child's thread answers: it prepared its
-          # children's start before its first.
           raise "the child's thread did not refresh" unless client.refresh(timeout: 10)
 
-          # A grandchild: the child's own thread prepared its start.
           reader, writer = IO.pipe
           grandchild = fork do
             reader.close
             client.enabled?("f")
             s = client.stats
-            writer.write(JSON.generate(prepared: s[:prepared_start], connection_id: s[:connection_id],
-                                       alive: s[:thread_alive]))
+            writer.write(JSON.generate(connection_id: s[:connection_id], alive: s[:thread_alive]))
             writer.close
             exit!(0)
           end
           writer.close
           Process.wait(grandchild)
-          { prepared: mine[:prepared_start], connection_id: mine[:connection_id], alive: mine[:thread_alive],
+          { connection_id: mine[:connection_id], alive: mine[:thread_alive],
             grandchild: JSON.parse(reader.read, symbolize_names: true) }
         end
       end
 
-      expect(children.map { |c| [c[:prepared], c[:alive]] }).to eq([[true, true]] * 2)
-      expect(children.map { |c| c.dig(:grandchild, :prepared) }).to eq([true, true])
+      expect(children.map { |c| c[:alive] }).to eq([true, true])
       expect(children.map { |c| c.dig(:grandchild, :alive) }).to eq([true, true])
       ids = children.flat_map { |c| [c[:connection_id], c.dig(:grandchild, :connection_id)] }
       ids << client.stats[:connection_id]
       expect(ids).to all(match(/\A\h{8}-\h{4}-4\h{3}-[89ab]\h{3}-\h{12}\z/))
       expect(ids.uniq.size).to eq(5)
-      # The parent's own start was not prepared, and a restart is not either.
+      # A restart after park counts on from the refreshes before it.
+      refreshes = client.stats[:refreshes]
       client.park
       client.enabled?("f")
-      expect(client.stats).to include(state: :running, prepared_start: false)
+      expect(client.stats).to include(state: :running)
+      expect(client.stats[:refreshes]).to be >= refreshes
     end
   end
 

@@ -836,7 +836,6 @@ impl Client {
                 "connection_id",
                 ruby.into_value(stats.connection_id.as_str()),
             );
-            set("prepared_start", ruby.into_value(stats.prepared_start));
             set("flags", ruby.into_value(flags));
             set("fork_generation", ruby.into_value(fork::generation()));
             h.as_raw()

@@ -9,14 +9,15 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{write_backup, BackupLocation, Settings, Shared, Source};
+use super::backoff::Backoff;
+use super::load::{load_and, log_warnings};
+use super::shared::Shared;
+use super::{write_backup, BackupLocation, Settings, Source};
 use crate::engine::Engine;
 use crate::http::{HttpClient, Request};
 use crate::logging::{self, Level};
 use crate::time::now_millis;
-
-/// Most consecutive failures counted for backoff.
-pub(crate) const MAX_FAILURES: u32 = 10;
+use crate::CoreError;
 
 /// Longest time between two looks at a watched file.
 const FILE_CHECK: Duration = Duration::from_secs(1);
@@ -34,10 +35,7 @@ pub(crate) enum Outcome {
 
 /// The poller's state.
 pub(crate) struct Poller {
-    failures: u32,
-    stopped: bool,
-    /// The failure being reported, to log only changes.
-    failing: Option<String>,
+    backoff: Backoff,
     features_path: String,
     backup: Option<BackupLocation>,
     /// Whether the last backup write failed (reported then, not again
@@ -74,25 +72,27 @@ impl Poller {
             format!("/client/features?{}", query.join("&"))
         };
         Poller {
-            failures: 0,
-            stopped: false,
-            failing: None,
+            backoff: Backoff::new(),
             features_path,
-            backup: BackupLocation::of(settings),
+            // Only a server's payloads are kept: a flags file is its own backup.
+            backup: match settings.source {
+                Source::Server { .. } => BackupLocation::of(settings),
+                _ => None,
+            },
             backup_failing: false,
         }
     }
 
     /// Whether polling stopped for good.
     pub(crate) fn stopped(&self) -> bool {
-        self.stopped
+        self.backoff.refused()
     }
 
     /// Time until the next poll: the interval, stretched by failures.
     pub(crate) fn delay(&self, settings: &Settings) -> Duration {
         match settings.source {
             Source::File(_) => settings.refresh_interval.min(FILE_CHECK),
-            _ => settings.refresh_interval.saturating_mul(1 + self.failures),
+            _ => self.backoff.delay(settings.refresh_interval),
         }
     }
 
@@ -104,7 +104,7 @@ impl Poller {
         settings: &Settings,
         shared: &Shared,
     ) -> Outcome {
-        if self.stopped {
+        if self.backoff.refused() {
             return Outcome::Refused("polling stopped".into());
         }
         let outcome = match (&settings.source, http) {
@@ -126,8 +126,7 @@ impl Poller {
         let id = settings.client_id;
         match outcome {
             Outcome::Current => {
-                self.failures = self.failures.saturating_sub(1);
-                if let Some(was) = self.failing.take() {
+                if let Some(was) = self.backoff.succeeded() {
                     logging::log(
                         // Warn, like the failure it ends: whoever saw that one
                         // (the default logger shows WARN and up) sees this.
@@ -143,8 +142,7 @@ impl Poller {
                 shared.ready.set(());
             }
             Outcome::Failed(why) => {
-                self.failures = (self.failures + 1).min(MAX_FAILURES);
-                if self.failing.as_deref() != Some(why.as_str()) {
+                if self.backoff.failed(why) {
                     logging::log(
                         Level::Error,
                         id,
@@ -153,11 +151,10 @@ impl Poller {
                              retrying with backoff"
                         ),
                     );
-                    self.failing = Some(why.clone());
                 }
             }
             Outcome::Refused(why) => {
-                self.stopped = true;
+                self.backoff.refuse();
                 shared.polling_stopped.store(true, Ordering::Relaxed);
                 logging::log(
                     Level::Error,
@@ -166,7 +163,9 @@ impl Poller {
                 );
             }
         }
-        shared.failures.store(self.failures, Ordering::Relaxed);
+        shared
+            .failures
+            .store(self.backoff.failures(), Ordering::Relaxed);
     }
 
     fn fetch(
@@ -199,19 +198,9 @@ impl Poller {
         };
         match response.status {
             200 => {
-                let new_etag = response.header("etag").map(str::to_owned);
-                let result = engine.update_json(&response.body, new_etag.as_deref());
-                if matches!(&result, Ok(outcome) if outcome.changed) {
-                    self.save_backup(&response.body, settings);
-                }
-                crate::heap::after_update(response.body, &result);
-                match result {
-                    Ok(outcome) => {
-                        for w in outcome.warnings {
-                            logging::log(Level::Warn, settings.client_id, format!("forkflag: {w}"));
-                        }
-                        Outcome::Current
-                    }
+                let etag = response.header("etag").map(str::to_owned);
+                match self.load(engine, settings, response.body, etag.as_deref()) {
+                    Ok(()) => Outcome::Current,
                     Err(e) => Outcome::Failed(format!("GET {url}: {e}")),
                 }
             }
@@ -223,6 +212,22 @@ impl Poller {
             )),
             status => Outcome::Failed(format!("GET {url}: HTTP {status}")),
         }
+    }
+
+    /// Loads a payload the source sent, keeps a backup of it when it is
+    /// new, and logs its warnings.
+    fn load(
+        &mut self,
+        engine: &Engine,
+        settings: &Settings,
+        payload: Vec<u8>,
+        etag: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let outcome = load_and(engine, payload, etag, |payload| {
+            self.save_backup(payload, settings)
+        })?;
+        log_warnings(settings.client_id, outcome.warnings);
+        Ok(())
     }
 
     fn save_backup(&mut self, payload: &[u8], settings: &Settings) {
@@ -261,13 +266,8 @@ impl Poller {
                 return Outcome::Failed(format!("cannot read flags file {}: {e}", path.display()))
             }
         };
-        let result = engine.update_json(&bytes, None);
-        crate::heap::after_update(bytes, &result);
-        match result {
-            Ok(outcome) => {
-                for w in outcome.warnings {
-                    logging::log(Level::Warn, settings.client_id, format!("forkflag: {w}"));
-                }
+        match self.load(engine, settings, bytes, None) {
+            Ok(()) => {
                 engine.set_file_stamp(stamp);
                 Outcome::Current
             }

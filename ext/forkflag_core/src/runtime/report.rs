@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Secret, Settings, Shared, Source};
+use super::backoff::Backoff;
+use super::shared::Shared;
+use super::{Secret, Settings, Source};
 use crate::engine::Engine;
 use crate::fork;
 use crate::http::{HttpClient, Request};
@@ -63,9 +65,7 @@ pub(crate) struct Reporter {
     pending: Tally,
     bucket_start: i64,
     attempts: u32,
-    failures: u32,
-    stopped: bool,
-    failing: Option<String>,
+    backoff: Backoff,
     started: i64,
 }
 
@@ -77,16 +77,14 @@ impl Reporter {
             pending: Tally::default(),
             bucket_start: now,
             attempts: 0,
-            failures: 0,
-            stopped: false,
-            failing: None,
+            backoff: Backoff::new(),
             started: now,
         }
     }
 
     /// Time until the next report: the interval, stretched by failures.
     pub(crate) fn delay(&self, settings: &Settings) -> Duration {
-        settings.metrics_interval.saturating_mul(1 + self.failures)
+        self.backoff.delay(settings.metrics_interval)
     }
 
     fn post(
@@ -134,14 +132,12 @@ impl Reporter {
         });
         match self.post(http, settings, shared, "/client/register", &body) {
             Ok(()) => self.registered = true,
-            Err((_, why)) => self.note_failure(format!("registration failed: {why}"), settings),
-        }
-    }
-
-    fn note_failure(&mut self, why: String, settings: &Settings) {
-        if self.failing.as_deref() != Some(why.as_str()) {
-            logging::log(Level::Warn, settings.client_id, format!("forkflag: {why}"));
-            self.failing = Some(why);
+            Err((_, why)) => {
+                let why = format!("registration failed: {why}");
+                if self.backoff.note(&why) {
+                    log_failure(settings, &why);
+                }
+            }
         }
     }
 
@@ -157,7 +153,7 @@ impl Reporter {
         let Some(http) = http else {
             return Ok(0);
         };
-        if self.stopped {
+        if self.backoff.refused() {
             return Err("metrics stopped: the server refused the token".into());
         }
         if !self.registered {
@@ -193,8 +189,7 @@ impl Reporter {
                 self.pending = Tally::default();
                 self.bucket_start = stop;
                 self.attempts = 0;
-                self.failures = self.failures.saturating_sub(1);
-                if let Some(was) = self.failing.take() {
+                if let Some(was) = self.backoff.succeeded() {
                     logging::log(
                         // Warn, like the failure it ends: whoever saw that one
                         // (the default logger shows WARN and up) sees this.
@@ -208,20 +203,20 @@ impl Reporter {
             Err((status, why)) => {
                 self.attempts += 1;
                 if status == 401 || status == 403 {
-                    self.stopped = true;
+                    self.backoff.refuse();
                     logging::log(
                         Level::Error,
                         settings.client_id,
                         format!("forkflag: {why}: the server refused the token; metrics stopped"),
                     );
                 } else {
-                    self.failures = (self.failures + 1).min(super::poll::MAX_FAILURES);
-                    self.note_failure(
-                        format!("metrics failed: {why}; counts kept for the next attempt"),
-                        settings,
-                    );
+                    let failure =
+                        format!("metrics failed: {why}; counts kept for the next attempt");
+                    if self.backoff.failed(&failure) {
+                        log_failure(settings, &failure);
+                    }
                 }
-                if self.attempts >= MAX_ATTEMPTS || self.stopped {
+                if self.attempts >= MAX_ATTEMPTS || self.backoff.refused() {
                     let lost = self.pending.evaluations();
                     logging::log(
                         Level::Warn,
@@ -239,4 +234,9 @@ impl Reporter {
             }
         }
     }
+}
+
+/// Logs a failure of the reporter (a warning: metrics are not flags).
+fn log_failure(settings: &Settings, why: &str) {
+    logging::log(Level::Warn, settings.client_id, format!("forkflag: {why}"));
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::poll::{Outcome, Poller};
 use super::report::Reporter;
-use super::{Command, Settings, Shared, Source};
+use super::shared::Shared;
+use super::{Command, Settings, Source};
 use crate::engine::Engine;
 use crate::http::HttpClient;
 use crate::logging::{self, Level};
@@ -76,8 +77,6 @@ impl Worker {
 
     pub(crate) fn run(self) {
         let _alive = AliveFlag(Arc::clone(&self.shared));
-        // Made here, off the Ruby thread, for this process's future children.
-        self.shared.prepare_spare(&self.engine, &self.settings);
         let settings = &*self.settings;
         let engine = &*self.engine;
         let shared = &*self.shared;

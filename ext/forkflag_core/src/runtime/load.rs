@@ -1,0 +1,97 @@
+//! Loading payload text into an engine: the one sequence every load site
+//! runs (the poller, the backup at a cold start, and the binding's
+//! bootstrap, flags file and `Client#update`).
+
+use crate::engine::{Engine, UpdateOutcome};
+use crate::heap;
+use crate::logging::{self, Level};
+use crate::CoreError;
+
+use super::{read_backup, BackupLocation, Settings};
+
+/// Applies payload text (a full client-features document or delta events)
+/// to `engine`, then drops the text and gives back the heap its parsing
+/// freed ([`heap::after_update`]). A payload that cannot be read leaves the
+/// configuration as it was. The outcome carries the payload's warnings,
+/// for the caller to pass on (the log, or the Ruby side's warnings).
+pub fn load<B: AsRef<[u8]>>(
+    engine: &Engine,
+    payload: B,
+    etag: Option<&str>,
+) -> Result<UpdateOutcome, CoreError> {
+    load_and(engine, payload, etag, |_| {})
+}
+
+/// [`load`], calling `changed` with the payload text when it replaced the
+/// configuration, before the text is dropped (the poller keeps a backup of
+/// it).
+pub(crate) fn load_and<B: AsRef<[u8]>>(
+    engine: &Engine,
+    payload: B,
+    etag: Option<&str>,
+    changed: impl FnOnce(&[u8]),
+) -> Result<UpdateOutcome, CoreError> {
+    let result = engine.update_json(payload.as_ref(), etag);
+    if matches!(&result, Ok(outcome) if outcome.changed) {
+        changed(payload.as_ref());
+    }
+    heap::after_update(payload, &result);
+    result
+}
+
+/// Logs a payload's warnings as the background thread reports them.
+pub(crate) fn log_warnings(client_id: u64, warnings: Vec<String>) {
+    for warning in warnings {
+        logging::log(Level::Warn, client_id, format!("forkflag: {warning}"));
+    }
+}
+
+/// Reads the backup named in the settings, for a cold start; an error names
+/// the file and why it was not loaded (unreadable, unsafe, or invalid).
+pub fn load_backup(engine: &Engine, settings: &Settings) -> Result<bool, CoreError> {
+    let Some(location) = BackupLocation::of(settings) else {
+        return Ok(false);
+    };
+    match read_backup(&location, settings.max_payload_bytes)? {
+        None => Ok(false),
+        Some(bytes) => load(engine, bytes, None).map(|_| true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_FLAG: &str = r#"{"version":1,"features":[{"name":"a","enabled":true,
+        "strategies":[{"name":"default"}]}]}"#;
+
+    #[test]
+    fn a_load_applies_the_payload_and_tells_a_change_once() {
+        let engine = Engine::new();
+        let mut seen = Vec::new();
+        let outcome = load_and(&engine, ONE_FLAG, Some("\"v1\""), |bytes| {
+            seen.push(bytes.len())
+        })
+        .expect("a valid payload");
+        assert!(outcome.changed);
+        assert_eq!(outcome.flags, 1);
+        assert_eq!(seen, [ONE_FLAG.len()]);
+        assert_eq!(engine.etag().as_deref(), Some("\"v1\""));
+        let again = load_and(&engine, String::from(ONE_FLAG), None, |_| {
+            panic!("the same payload is no change")
+        })
+        .expect("still valid");
+        assert!(!again.changed);
+    }
+
+    #[test]
+    fn a_payload_that_cannot_be_read_keeps_the_configuration() {
+        let engine = Engine::new();
+        load(&engine, ONE_FLAG, None).expect("a valid payload");
+        let error = load_and(&engine, Vec::from(&b"{not json"[..]), None, |_| {
+            panic!("nothing changed")
+        });
+        assert!(error.is_err());
+        assert_eq!(engine.load().len(), 1);
+    }
+}

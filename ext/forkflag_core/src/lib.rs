@@ -9,21 +9,14 @@
 
 #![deny(missing_docs)]
 
-mod arena;
 pub mod compile;
-pub mod constraint;
 pub mod context;
 pub mod engine;
 mod error;
 pub mod eval;
-pub mod fork;
-pub mod hashing;
-pub mod heap;
 pub mod http;
 pub mod logging;
-pub mod metrics;
-pub mod model;
-pub mod random;
+pub mod process;
 pub mod runtime;
 pub mod snapshot;
 pub mod sync;

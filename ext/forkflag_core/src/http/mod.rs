@@ -4,9 +4,9 @@
 //! child must get rid of the parent's keep-alive connections with a plain
 //! close(2) of its copies of the fds: never shutdown(2), never a TLS
 //! close_notify, never a graceful drop, any of which would break the
-//! connection the parent is still using. [`SocketRegistry`] records the fds
-//! lock-free so the child can do exactly that, and name resolution runs
-//! behind the fork gate ([`crate::fork::gated`]).
+//! connection the parent is still using. Each connection registers its fd
+//! in the client's [`SocketRegistry`] so the child can do exactly that, and
+//! name resolution runs behind the fork gate ([`crate::process::gate`]).
 //!
 //! - [`Endpoint`]: the server's base URL;
 //! - [`HttpClient`]: one keep-alive connection, a time budget per request,
@@ -35,11 +35,11 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
+use crate::process::SocketRegistry;
 use crate::CoreError;
 pub use endpoint::Endpoint;
 pub use error::HttpError;
 use resolve::Resolver;
-pub use socket::{close_every_inherited, SocketRegistry};
 use socket::{Budget, Connection};
 pub use tls::{Tls, TlsOptions};
 

@@ -41,8 +41,9 @@ impl Resolver {
         let target = (self.host.as_str(), self.port);
         // getaddrinfo takes process-wide locks: no fork may happen while it
         // runs, or the child could never resolve a name again.
-        let found =
-            crate::fork::gated(|| target.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+        let found = crate::process::gate::gated(|| {
+            target.to_socket_addrs().map(Iterator::collect::<Vec<_>>)
+        });
         let failed = |reason: String| HttpError::Resolve {
             host: self.host.clone(),
             reason,

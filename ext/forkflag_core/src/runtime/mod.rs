@@ -21,9 +21,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::engine::Engine;
-use crate::fork;
-use crate::http::{Endpoint, SocketRegistry, Tls};
+use crate::http::{Endpoint, Tls};
 use crate::logging::{self, Level};
+use crate::process::fork;
+use crate::process::SocketRegistry;
 use crate::sync::Completion;
 use crate::CoreError;
 
@@ -365,7 +366,7 @@ impl ConnectionId {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut bytes = [0u8; 16];
         for chunk in bytes.chunks_mut(4) {
-            chunk.copy_from_slice(&crate::random::random_u32().to_le_bytes());
+            chunk.copy_from_slice(&crate::process::random::random_u32().to_le_bytes());
         }
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
@@ -645,7 +646,7 @@ pub fn load_backup(engine: &Engine, settings: &Settings) -> Result<bool, CoreErr
         None => Ok(false),
         Some(bytes) => {
             let result = engine.update_json(&bytes, None);
-            crate::heap::after_update(bytes, &result);
+            crate::process::heap::after_update(bytes, &result);
             result.map(|_| true)
         }
     }

@@ -204,7 +204,7 @@ impl Poller {
                 if matches!(&result, Ok(outcome) if outcome.changed) {
                     self.save_backup(&response.body, settings);
                 }
-                crate::heap::after_update(response.body, &result);
+                crate::process::heap::after_update(response.body, &result);
                 match result {
                     Ok(outcome) => {
                         for w in outcome.warnings {
@@ -262,7 +262,7 @@ impl Poller {
             }
         };
         let result = engine.update_json(&bytes, None);
-        crate::heap::after_update(bytes, &result);
+        crate::process::heap::after_update(bytes, &result);
         match result {
             Ok(outcome) => {
                 for w in outcome.warnings {

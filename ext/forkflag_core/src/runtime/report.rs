@@ -12,10 +12,10 @@ use serde_json::json;
 
 use super::{Secret, Settings, Shared, Source};
 use crate::engine::Engine;
-use crate::fork;
 use crate::http::{HttpClient, Request};
 use crate::logging::{self, Level};
-use crate::metrics::{tag_for, Tally};
+use crate::process::fork;
+use crate::snapshot::counters::{tag_for, Tally};
 use crate::time::{format_millis, now_millis};
 use crate::CLIENT_SPEC_VERSION;
 

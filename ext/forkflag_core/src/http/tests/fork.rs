@@ -180,30 +180,3 @@ fn the_fork_handler_closes_enlisted_sockets_and_leaves_the_parent_connection_alo
 fn the_fork_handler_closes_enlisted_tls_sockets_and_leaves_the_parent_connection_alone() {
     the_parent_keeps_its_connection(Some(&pki(&["127.0.0.1"])), Closer::Handler);
 }
-
-#[test]
-fn a_dropped_registry_leaves_the_fork_handlers_list() {
-    let registry = SocketRegistry::enlisted();
-    let ptr = Arc::as_ptr(&registry);
-    assert!(super::super::socket::is_enlisted(ptr));
-    drop(registry);
-    assert!(!super::super::socket::is_enlisted(ptr));
-}
-
-#[test]
-fn a_registry_enlists_once_and_again_after_leaving_the_list() {
-    let registry = Arc::new(SocketRegistry::new());
-    let ptr = Arc::as_ptr(&registry);
-    assert!(!super::super::socket::is_enlisted(ptr));
-    registry.enlist();
-    registry.enlist();
-    assert!(super::super::socket::is_enlisted(ptr));
-    // What a forked child's handler does to its copy of the list: the
-    // registry is off it, and enlisting puts it back.
-    super::super::socket::delist_for_test(ptr);
-    assert!(!super::super::socket::is_enlisted(ptr));
-    registry.enlist();
-    assert!(super::super::socket::is_enlisted(ptr));
-    drop(registry);
-    assert!(!super::super::socket::is_enlisted(ptr));
-}

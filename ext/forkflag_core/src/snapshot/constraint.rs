@@ -7,10 +7,10 @@
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
-use crate::arena::{index, Arena, ArenaBuilder, Span, StrSet};
+use crate::compile::model;
 use crate::context::{Context, CurrentTime, Field};
 use crate::error::{shorten_quoted, Quoted};
-use crate::model;
+use crate::snapshot::arena::{index, Arena, ArenaBuilder, Span, StrSet};
 use crate::time::{now_millis, parse_timestamp_millis};
 
 /// An ordering comparison against a fixed operand.

@@ -6,6 +6,8 @@
 //! compile; they make the affected strategy or constraint never match and
 //! are returned as warnings, each reported once per configuration.
 
+pub mod model;
+
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 
@@ -13,10 +15,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
 
-use crate::arena::{index, ArenaBuilder, Span, Text};
-use crate::constraint::{Constraint, IpNet};
 use crate::error::Quoted;
-use crate::model;
+use crate::snapshot::arena::{index, ArenaBuilder, Span, Text};
+use crate::snapshot::constraint::{Constraint, IpNet};
 use crate::snapshot::{
     host_name, Dependency, Flag, Snapshot, Stickiness, Strategy, StrategyKind, Tables, Variant,
     VariantSet,

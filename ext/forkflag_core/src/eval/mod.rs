@@ -4,9 +4,11 @@
 //! matching of non-ASCII text). Parents of dependent flags are evaluated
 //! without being counted.
 
+pub mod hashing;
+
 use crate::context::{Context, Field};
-use crate::hashing::{normalized, STRATEGY_SEED, VARIANT_SEED};
-use crate::random::random_in;
+use crate::eval::hashing::{normalized, STRATEGY_SEED, VARIANT_SEED};
+use crate::process::random::random_in;
 use crate::snapshot::{
     remote_address_matches, Flag, Snapshot, Stickiness, Strategy, StrategyKind, Variant, VariantSet,
 };
@@ -295,9 +297,9 @@ impl Snapshot {
 
 #[cfg(test)]
 mod tests {
+    use crate::compile::{self, model};
     use crate::context::OwnedContext;
-    use crate::metrics::{tag_for, Tally};
-    use crate::{compile, model};
+    use crate::snapshot::counters::{tag_for, Tally};
 
     fn snapshot(json: &str) -> crate::Snapshot {
         let payload: model::ClientFeatures = serde_json::from_str(json).unwrap();

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-use crate::constraint::{IpNet, Regex};
 use crate::context::Field;
+use crate::snapshot::constraint::{IpNet, Regex};
 use crate::snapshot::Payload;
 
 /// A string in an [`Arena`]'s text buffer.

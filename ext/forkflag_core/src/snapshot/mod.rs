@@ -6,6 +6,10 @@
 //! writes to a few small pages and leaves the (large, read-only) flag data
 //! shared between forked processes.
 
+pub(crate) mod arena;
+pub mod constraint;
+pub mod counters;
+
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -14,10 +18,10 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-use crate::arena::{Arena, ArenaBuilder, Span, StrSet, Text};
-use crate::constraint::{Constraint, IpNet};
 use crate::context::Field;
-use crate::metrics::SnapshotCounts;
+use crate::snapshot::arena::{Arena, ArenaBuilder, Span, StrSet, Text};
+use crate::snapshot::constraint::{Constraint, IpNet};
+use crate::snapshot::counters::SnapshotCounts;
 
 /// A compiled flags payload.
 ///

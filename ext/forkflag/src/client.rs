@@ -14,7 +14,7 @@ use forkflag_core::engine::{file_stamp_of, SnapshotCache};
 use forkflag_core::http::{Endpoint, HttpClient, Tls, TlsOptions};
 use forkflag_core::process::{fork, heap, SocketRegistry};
 use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
-use forkflag_core::snapshot::counters::tag_for;
+use forkflag_core::snapshot::tag_for;
 use forkflag_core::sync::{Completion, Waited};
 use forkflag_core::{Context, EmptyContext, Engine, Flag, Snapshot};
 use magnus::rb_sys::{AsRawValue, FromRawValue};

@@ -18,8 +18,9 @@ use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 use crate::compile::model::{ClientFeatures, Update};
 use crate::compile::{compile, fingerprint};
 use crate::process::heap;
-use crate::snapshot::counters::{FlagCounters, Tally};
+use crate::snapshot::counter::FlagCounters;
 use crate::snapshot::Snapshot;
+use crate::snapshot::Tally;
 use crate::CoreError;
 
 /// What an update did.
@@ -320,7 +321,8 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::counters::{tag_for, ToggleStats};
+    use crate::snapshot::tag_for;
+    use crate::snapshot::ToggleStats;
 
     #[test]
     fn names_the_configuration_lacks_are_counted_as_false() {

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use super::HttpError;
+use super::error::HttpError;
 
 /// How long resolved addresses are used before the name is resolved again.
 const TTL: Duration = Duration::from_secs(5 * 60);

@@ -12,7 +12,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use super::Endpoint;
+use super::endpoint::Endpoint;
 use crate::CoreError;
 
 /// How the client checks the server's certificate.

@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::http::{HttpClient, Request};
 use crate::logging::{self, Level};
 use crate::process::fork;
-use crate::snapshot::counters::{tag_for, Tally};
+use crate::snapshot::{tag_for, Tally};
 use crate::time::{format_millis, now_millis};
 use crate::CLIENT_SPEC_VERSION;
 

@@ -17,6 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -24,8 +25,53 @@ use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 use crate::context::Field;
-use crate::snapshot::constraint::{IpNet, Regex};
-use crate::snapshot::Payload;
+
+/// A compiled REGEX operand.
+pub(crate) type Regex = regex_automata::meta::Regex;
+
+/// An IP network: an address and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `10.0.0.0/8`, `::1/128` or a bare address.
+    pub(crate) fn parse(text: &str) -> Option<IpNet> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+
+    #[inline]
+    pub(crate) fn contains(&self, ip: &IpAddr) -> bool {
+        fn masked_eq(a: u128, b: u128, bits: u32, width: u32) -> bool {
+            if bits == 0 {
+                return true;
+            }
+            let shift = width - bits;
+            (a >> shift) == (b >> shift)
+        }
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => masked_eq(
+                u32::from(net) as u128,
+                u32::from(*ip) as u128,
+                self.prefix as u32,
+                32,
+            ),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked_eq(u128::from(net), u128::from(*ip), self.prefix as u32, 128)
+            }
+            _ => false,
+        }
+    }
+}
 
 /// A string in an [`Arena`]'s text buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,7 +252,6 @@ pub(crate) struct ArenaBuilder {
     /// once).
     seen: HashTable<Text>,
     shared: HashSet<Arc<str>>,
-    payloads: HashSet<Arc<Payload>>,
     pub(crate) nets: Vec<IpNet>,
     pub(crate) versions: Vec<semver::Version>,
     pub(crate) regexes: Vec<Regex>,
@@ -309,20 +354,6 @@ impl ArenaBuilder {
         let i = index(self.fields.len() - 1);
         self.field_index.insert(field, i);
         i
-    }
-
-    /// A payload shared by every variant with the same type and value.
-    pub(crate) fn payload(&mut self, payload_type: &str, value: &str) -> Arc<Payload> {
-        let candidate = Payload {
-            payload_type: self.shared(payload_type),
-            value: self.shared(value),
-        };
-        if let Some(found) = self.payloads.get(&candidate) {
-            return Arc::clone(found);
-        }
-        let new = Arc::new(candidate);
-        self.payloads.insert(Arc::clone(&new));
-        new
     }
 
     /// The finished arena.

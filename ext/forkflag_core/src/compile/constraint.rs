@@ -2,9 +2,13 @@
 //! constraint that cannot be understood becomes one that never holds, with
 //! the reason reported.
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 use super::model;
 use crate::error::{shorten_quoted, Quoted};
-use crate::snapshot::arena::{index, ArenaBuilder, IpNet, Span};
+use crate::snapshot::arena::{index, ArenaBuilder, Span};
 use crate::snapshot::constraint::{Cmp, Constraint, Fragment, Test};
 use crate::time::parse_timestamp_millis;
 
@@ -50,6 +54,19 @@ impl Constraint {
             problem,
         )
     }
+}
+
+/// Parses a network, `10.0.0.0/8` or `::1/128`, or a bare address (a
+/// network of one address); surrounding spaces are ignored. Address bits
+/// past the prefix are allowed (`10.1.2.3/8` is `10.0.0.0/8`).
+pub(super) fn parse_net(text: &str) -> Option<IpNet> {
+    let text = text.trim();
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+        None => (text.parse::<IpAddr>().ok()?, None),
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    IpNet::new(addr, prefix.unwrap_or(max)).ok()
 }
 
 fn single_value(raw: &model::Constraint) -> Option<&str> {
@@ -215,12 +232,12 @@ fn compile_test(
             let start = arena.nets.len();
             arena
                 .nets
-                .extend(raw.values.iter().filter_map(|v| IpNet::parse(v)));
+                .extend(raw.values.iter().filter_map(|v| parse_net(v)));
             let nets = Span::since(start, arena.nets.len());
             let bad: Vec<&String> = raw
                 .values
                 .iter()
-                .filter(|v| IpNet::parse(v).is_none())
+                .filter(|v| parse_net(v).is_none())
                 .collect();
             let problem = (!bad.is_empty()).then(|| {
                 let shown: Vec<String> =
@@ -249,15 +266,23 @@ mod tests {
 
     #[test]
     fn cidr_contains() {
-        let net = IpNet::parse("10.0.0.0/8").unwrap();
-        assert!(net.contains(&"10.1.2.3".parse().unwrap()));
-        assert!(!net.contains(&"11.1.2.3".parse().unwrap()));
-        let all = IpNet::parse("0.0.0.0/0").unwrap();
-        assert!(all.contains(&"1.2.3.4".parse().unwrap()));
-        let v6 = IpNet::parse("2001:db8::/32").unwrap();
-        assert!(v6.contains(&"2001:db8::1".parse().unwrap()));
-        assert!(!v6.contains(&"10.0.0.1".parse().unwrap()));
-        assert!(IpNet::parse("10.0.0.0/33").is_none());
-        assert!(IpNet::parse("banana").is_none());
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let net = parse_net("10.0.0.0/8").unwrap();
+        assert!(net.contains(&ip("10.1.2.3")));
+        assert!(!net.contains(&ip("11.1.2.3")));
+        let all = parse_net("0.0.0.0/0").unwrap();
+        assert!(all.contains(&ip("1.2.3.4")));
+        let v6 = parse_net("2001:db8::/32").unwrap();
+        assert!(v6.contains(&ip("2001:db8::1")));
+        assert!(!v6.contains(&ip("10.0.0.1")));
+        assert!(parse_net("10.0.0.0/33").is_none());
+        assert!(parse_net("banana").is_none());
+        // A bare address is a network of one; bits past the prefix are
+        // ignored; spaces around are too.
+        let one = parse_net(" 10.1.2.3 ").unwrap();
+        assert!(one.contains(&ip("10.1.2.3")) && !one.contains(&ip("10.1.2.4")));
+        let loose = parse_net("10.1.2.3/8").unwrap();
+        assert!(loose.contains(&ip("10.200.0.1")));
+        assert!(parse_net("10.0.0.0/").is_none() && parse_net("10.0.0.0/x").is_none());
     }
 }

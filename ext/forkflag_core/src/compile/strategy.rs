@@ -1,9 +1,10 @@
 //! Compiling a strategy's kind and parameters.
 
+use super::constraint::parse_net;
 use super::model;
 use crate::error::Quoted;
 use crate::process::host_name;
-use crate::snapshot::arena::{ArenaBuilder, IpNet, Span, Text};
+use crate::snapshot::arena::{ArenaBuilder, Span, Text};
 use crate::snapshot::flag::{Stickiness, StrategyKind};
 
 /// Reads a percentage parameter (0..=100; fractions round down).
@@ -94,7 +95,7 @@ pub(super) fn compile_strategy_kind(
                 let nets_start = arena.nets.len();
                 let mut texts = Vec::new();
                 for entry in comma_list(ips).filter(|e| !e.is_empty()) {
-                    match IpNet::parse(entry) {
+                    match parse_net(entry) {
                         Some(net) => arena.nets.push(net),
                         None => texts.push(entry),
                     }

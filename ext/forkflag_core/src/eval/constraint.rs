@@ -5,8 +5,10 @@
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use crate::context::{Context, CurrentTime};
-use crate::snapshot::arena::{Arena, IpNet, Span};
+use crate::snapshot::arena::{Arena, Span};
 use crate::snapshot::constraint::{Cmp, Constraint, Fragment, Test};
 use crate::time::now_millis;
 

@@ -77,7 +77,11 @@ pub(super) fn request_bytes(endpoint: &Endpoint, req: &Request<'_>) -> Result<Ve
     line(&mut out, "Host", &endpoint.authority());
     line(&mut out, "Accept-Encoding", "identity");
     if req.body.is_some() || matches!(req.method, "POST" | "PUT" | "PATCH") {
-        line(&mut out, "Content-Length", &body.len().to_string());
+        line(
+            &mut out,
+            "Content-Length",
+            itoa::Buffer::new().format(body.len()),
+        );
     }
     for &(name, value) in req.headers {
         if !is_token(name) {

@@ -9,6 +9,8 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::sys::socket::{recv, MsgFlags};
 use rustls::ClientConnection;
 
 use crate::process::SocketRegistry;
@@ -107,22 +109,21 @@ impl Connection {
 
     /// Whether an idle keep-alive connection can no longer be used: the
     /// server closed it (or said something unasked), or its announced idle
-    /// time is over. Checked without blocking before each reuse.
+    /// time is over. Checked without blocking before each reuse: every read
+    /// here is a `recv` with `MSG_DONTWAIT`, which leaves the socket's file
+    /// description (shared with any forked child's copy) in blocking mode.
     pub fn is_stale(&mut self) -> bool {
         if self.idle_until.is_some_and(|t| Instant::now() >= t) {
             return true;
         }
-        if self.sock.set_nonblocking(true).is_err() {
-            return true;
-        }
-        let stale = self.peek_stale();
-        self.sock.set_nonblocking(false).is_err() || stale
-    }
-
-    fn peek_stale(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        match self.sock.peek(&mut byte) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+        let peeked = recv(
+            self.sock.as_raw_fd(),
+            &mut byte,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        );
+        match peeked {
+            Err(Errno::EAGAIN) => false,
             Ok(0) | Err(_) => true,
             Ok(_) => match self.tls.as_deref_mut() {
                 // Bytes nobody asked for on an idle HTTP connection.
@@ -130,7 +131,7 @@ impl Connection {
                 // TLS may send records between responses (session tickets,
                 // key updates): read them and see whether they close.
                 Some(tls) => loop {
-                    match tls.read_tls(&mut &*self.sock) {
+                    match tls.read_tls(&mut NoWait(&self.sock)) {
                         Ok(0) => break true,
                         Ok(_) => {}
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -146,6 +147,16 @@ impl Connection {
                 },
             },
         }
+    }
+}
+
+/// Reads what the socket holds now, without waiting (`recv` with
+/// `MSG_DONTWAIT`: `WouldBlock` when there is nothing).
+struct NoWait<'a>(&'a TcpStream);
+
+impl Read for NoWait<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(recv(self.0.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT)?)
     }
 }
 

@@ -13,13 +13,9 @@ pub fn host_name() -> &'static str {
                 return h.to_lowercase();
             }
         }
-        let mut buf = [0u8; 256];
-        // SAFETY: `buf` is a valid, writable buffer of the length passed.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        if rc != 0 {
-            return "undefined".into();
+        match nix::unistd::gethostname() {
+            Ok(name) => name.to_string_lossy().to_lowercase(),
+            Err(_) => "undefined".into(),
         }
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).to_lowercase()
     })
 }

@@ -8,6 +8,8 @@
 //! child ([`random`]). Nothing here depends on the rest of the crate.
 
 pub mod fork;
+#[cfg(test)]
+pub(crate) mod forked;
 pub mod gate;
 pub mod heap;
 mod host;

@@ -17,61 +17,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
-use std::net::IpAddr;
 use std::ops::Range;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
+use ipnet::IpNet;
 use rustc_hash::FxBuildHasher;
 
 use crate::context::Field;
 
 /// A compiled REGEX operand.
 pub(crate) type Regex = regex_automata::meta::Regex;
-
-/// An IP network: an address and a prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl IpNet {
-    /// Parses `10.0.0.0/8`, `::1/128` or a bare address.
-    pub(crate) fn parse(text: &str) -> Option<IpNet> {
-        let text = text.trim();
-        let (addr, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
-            None => (text.parse::<IpAddr>().ok()?, None),
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(IpNet { addr, prefix })
-    }
-
-    #[inline]
-    pub(crate) fn contains(&self, ip: &IpAddr) -> bool {
-        fn masked_eq(a: u128, b: u128, bits: u32, width: u32) -> bool {
-            if bits == 0 {
-                return true;
-            }
-            let shift = width - bits;
-            (a >> shift) == (b >> shift)
-        }
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => masked_eq(
-                u32::from(net) as u128,
-                u32::from(*ip) as u128,
-                self.prefix as u32,
-                32,
-            ),
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                masked_eq(u128::from(net), u128::from(*ip), self.prefix as u32, 128)
-            }
-            _ => false,
-        }
-    }
-}
 
 /// A string in an [`Arena`]'s text buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

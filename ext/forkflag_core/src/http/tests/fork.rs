@@ -36,20 +36,12 @@ enum Closer {
 }
 
 /// Forks. The child closes the registry's fds as `closer` says, checks that
-/// each is closed, reports over a pipe and leaves with `_exit`, making raw
-/// system calls only: it runs inside the multi-threaded test harness.
-/// Returns how many the child closed (the handler may close other tests'
-/// enlisted sockets too) and whether all registered fds were closed in it.
+/// each is closed and reports, making raw system calls only. Returns how
+/// many the child closed (the handler may close other tests' enlisted
+/// sockets too) and whether all registered fds were closed in it.
 fn close_in_forked_child(sockets: &SocketRegistry, closer: Closer) -> (u8, bool) {
     let fds = sockets.registered_fds();
-    let mut pipe = [-1; 2];
-    // SAFETY: `pipe` has room for the two fds pipe(2) writes.
-    assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
-    // SAFETY: the child below allocates nothing, takes no lock (the threads
-    // that held them are gone), and only calls close_inherited (atomics and
-    // close), fcntl, write and _exit, which are async-signal-safe.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
+    let report = in_forked_child(LIMIT, || {
         // SAFETY: this is the forked child and the registry's fds are the
         // parent's client's sockets, copied by the fork.
         let closed = unsafe {
@@ -58,52 +50,14 @@ fn close_in_forked_child(sockets: &SocketRegistry, closer: Closer) -> (u8, bool)
                 Closer::Handler => close_every_inherited(),
             }
         };
-        let mut all_closed = 1u8;
-        for &fd in &fds {
-            // SAFETY: F_GETFD on any number is harmless; -1 means closed.
-            if unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
-                all_closed = 0;
-            }
-        }
-        let report = [closed as u8, all_closed];
-        // SAFETY: writes two bytes from a live array, then ends the child
-        // without running destructors or atexit handlers.
-        unsafe {
-            libc::write(pipe[1], report.as_ptr().cast(), report.len());
-            libc::_exit(0);
-        }
-    }
-    assert!(pid > 0, "fork failed");
-    // SAFETY: closes our copy of the write end; the child has its own.
-    unsafe { libc::close(pipe[1]) };
-    let mut poll = libc::pollfd {
-        fd: pipe[0],
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let mut report = [0u8; 2];
-    // SAFETY: `poll` and `report` are live and sized as passed.
-    let got = unsafe {
-        if libc::poll(&mut poll, 1, 5000) == 1 {
-            libc::read(pipe[0], report.as_mut_ptr().cast(), report.len())
-        } else {
-            libc::kill(pid, libc::SIGKILL);
-            -1
-        }
-    };
-    let mut status = 0;
-    // SAFETY: reaps our own child (it has exited or been killed) and closes
-    // our read end.
-    unsafe {
-        libc::waitpid(pid, &mut status, 0);
-        libc::close(pipe[0]);
-    }
-    assert_eq!(got, 2, "the child reported within 5 s");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child status {status}"
-    );
-    (report[0], report[1] == 1)
+        // SAFETY: F_GETFD on any number is harmless; -1 means closed.
+        let all_closed = fds
+            .iter()
+            .all(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1);
+        [closed as u8, u8::from(all_closed)]
+    });
+    let [closed, all_closed] = report.expect("the child reported within 5 s");
+    (closed, all_closed == 1)
 }
 
 /// Two requests on one connection; returns whether both came on it (a FIN

@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Endpoint, HttpClient, Request, Tls, TlsOptions};
+use crate::process::forked::in_forked_child;
 use crate::process::inherited::close_every_inherited;
 use crate::process::SocketRegistry;
 

@@ -310,14 +310,27 @@ mod tests {
         assert!(!compiled[399].0.holds(&arena, &user(399)));
     }
 
+    /// A constraint compiled alone, with its arena.
+    fn compiled(raw: &model::Constraint) -> (Constraint, Arena, Option<String>) {
+        let mut b = ArenaBuilder::default();
+        let (c, problem) = Constraint::compile(raw, &mut b);
+        (c, b.finish(), problem)
+    }
+
+    fn user(id: &str) -> OwnedContext {
+        OwnedContext {
+            user_id: Some(id.into()),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn unknown_operator_never_holds_even_inverted() {
         let mut raw = constraint("userId", "SOUNDS_LIKE", &["x"], None);
         raw.inverted = true;
-        let mut b = ArenaBuilder::default();
-        let (c, problem) = Constraint::compile(&raw, &mut b);
+        let (c, arena, problem) = compiled(&raw);
         assert!(problem.unwrap().contains("SOUNDS_LIKE"));
-        assert!(!c.holds(&b.finish(), &OwnedContext::default()));
+        assert!(!c.holds(&arena, &OwnedContext::default()));
     }
 
     #[test]
@@ -325,16 +338,10 @@ mod tests {
         for ignore_case in [false, true] {
             let mut raw = constraint("userId", "STR_CONTAINS", &[""], None);
             raw.case_insensitive = ignore_case;
-            let mut b = ArenaBuilder::default();
-            let (c, _) = Constraint::compile(&raw, &mut b);
-            let arena = b.finish();
+            let (c, arena, _) = compiled(&raw);
             for id in ["", "x", "ÜBOB"] {
-                let ctx = OwnedContext {
-                    user_id: Some(id.into()),
-                    ..Default::default()
-                };
                 assert!(
-                    c.holds(&arena, &ctx),
+                    c.holds(&arena, &user(id)),
                     "{id:?} contains \"\" (ignore case: {ignore_case})"
                 );
             }
@@ -345,15 +352,9 @@ mod tests {
     fn ascii_case_insensitive_fragments() {
         let mut raw = constraint("userId", "STR_CONTAINS", &["BoB"], None);
         raw.case_insensitive = true;
-        let mut b = ArenaBuilder::default();
-        let (c, _) = Constraint::compile(&raw, &mut b);
-        let arena = b.finish();
-        let ctx = |id: &str| OwnedContext {
-            user_id: Some(id.into()),
-            ..Default::default()
-        };
-        assert!(c.holds(&arena, &ctx("hi bOb!")));
-        assert!(!c.holds(&arena, &ctx("hi bo b")));
-        assert!(c.holds(&arena, &ctx("ÜBOB")));
+        let (c, arena, _) = compiled(&raw);
+        assert!(c.holds(&arena, &user("hi bOb!")));
+        assert!(!c.holds(&arena, &user("hi bo b")));
+        assert!(c.holds(&arena, &user("ÜBOB")));
     }
 }

@@ -5,6 +5,12 @@
 //! usage counters live beside the flags in their own array, so counting
 //! writes to a few small pages and leaves the (large, read-only) flag data
 //! shared between forked processes.
+//!
+//! Here the snapshot itself and its lookup by name; `flag.rs` has the
+//! flag's parts (strategies, variants, payloads, dependencies),
+//! `constraint.rs` the compiled constraint, `arena.rs` the strings and
+//! parsed operands; `counter.rs`, `usage.rs` and `overflow.rs` the
+//! fork-tagged usage counters, `tally.rs` the counts collected from them.
 
 pub(crate) mod arena;
 pub(crate) mod constraint;

@@ -1,8 +1,11 @@
-//! The socket registry, and `close_inherited` in a really forked child.
+//! In a really forked child: `close_inherited`, and a TLS connection with
+//! the roots the parent loaded.
 
 use std::io::{Read, Write};
 
-use super::tls::{accept_tls, pki, Pki};
+use super::tls::{
+    accept_tls, https_client, pki, serve_tls_connections, system_store_loads, with_ca, Pki,
+};
 use super::*;
 
 #[test]
@@ -133,4 +136,39 @@ fn the_fork_handler_closes_enlisted_sockets_and_leaves_the_parent_connection_alo
 #[test]
 fn the_fork_handler_closes_enlisted_tls_sockets_and_leaves_the_parent_connection_alone() {
     the_parent_keeps_its_connection(Some(&pki(&["127.0.0.1"])), Closer::Handler);
+}
+
+#[test]
+fn a_forked_child_connects_with_the_roots_it_inherited() {
+    let pki = pki(&["127.0.0.1"]);
+    let (addr, server) = serve_tls_connections(Arc::clone(&pki.server), 2);
+    let endpoint = Endpoint::parse(&format!("https://{addr}/api")).unwrap();
+    let tls = Tls::load(&endpoint, &with_ca(&pki)).unwrap();
+    let parent_loads = system_store_loads();
+    // The parent's own connection, as its thread would have made it.
+    let mut http = https_client(&endpoint, &tls).unwrap();
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "roots");
+    std::fs::remove_file(&pki.ca_file).unwrap();
+
+    // 1: the child's request went through, trusted; 2: it failed; 3: the
+    // child read the store again.
+    let report = in_forked_child(LIMIT, || {
+        let Ok(mut child) = https_client(&endpoint, &tls) else {
+            return [2];
+        };
+        let ok = matches!(child.request(&get("/b")), Ok(r) if body(&r) == "roots");
+        // The leaked client and roots belong to a process about to _exit.
+        std::mem::forget(child);
+        match (ok, system_store_loads() == parent_loads) {
+            (true, true) => [1],
+            (false, _) => [2],
+            (true, false) => [3],
+        }
+    });
+    assert_eq!(
+        report,
+        Some([1]),
+        "1: the child connected with the inherited roots"
+    );
+    assert_eq!(server.join().unwrap(), 2);
 }

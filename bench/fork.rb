@@ -25,7 +25,7 @@
 #   refreshes at once), so these are the parts of "added" that the threads
 #   cost on this machine, whoever owns them. Like a client's process, the
 #   references have started a thread on an ended thread's stack before they
-#   fork (see `bind_thread_start` in fork.rs);
+#   fork (see `bind_thread_start` in ext/forkflag_core/src/process/fork.rs);
 # - "bare start": a second process with a live client, made the same way,
 #   whose children start a native thread as the references' do instead of
 #   evaluating. "with" minus "bare start" is what forkflag's own code adds

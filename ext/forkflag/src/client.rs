@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use forkflag_core::engine::{file_stamp_of, SnapshotCache};
-use forkflag_core::http::{Endpoint, HttpClient, SocketRegistry, Tls, TlsOptions};
-use forkflag_core::metrics::tag_for;
+use forkflag_core::http::{Endpoint, HttpClient, Tls, TlsOptions};
+use forkflag_core::process::{fork, heap, SocketRegistry};
 use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
+use forkflag_core::snapshot::tag_for;
 use forkflag_core::sync::{Completion, Waited};
-use forkflag_core::{fork, heap, Context, EmptyContext, Engine, Flag, Snapshot};
+use forkflag_core::{Context, EmptyContext, Engine, Flag, Snapshot};
 use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::typed_data::DataType;
 use magnus::value::{LazyId, StaticSymbol};

@@ -19,7 +19,7 @@ mod variant;
 
 #[magnus::init(name = "forkflag")]
 fn init(ruby: &Ruby) -> Result<(), Error> {
-    forkflag_core::fork::install_handlers().map_err(|e| {
+    forkflag_core::process::fork::install_handlers().map_err(|e| {
         errors::error(
             ruby,
             format!(

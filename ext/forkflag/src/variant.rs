@@ -58,7 +58,7 @@ impl RubyVariant {
                     }))
                 }
             };
-            let name = (name != forkflag_core::compile::DISABLED_VARIANT).then(|| Arc::from(name));
+            let name = (name != forkflag_core::snapshot::DISABLED_VARIANT).then(|| Arc::from(name));
             Ok(RubyVariant {
                 feature_enabled: feature_enabled || name.is_some(),
                 name,
@@ -71,7 +71,7 @@ impl RubyVariant {
         let name = rb_self
             .name
             .as_deref()
-            .unwrap_or(forkflag_core::compile::DISABLED_VARIANT);
+            .unwrap_or(forkflag_core::snapshot::DISABLED_VARIANT);
         interned(ruby, name)
     }
 

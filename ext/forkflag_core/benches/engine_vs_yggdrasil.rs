@@ -30,8 +30,9 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use forkflag_core::metrics::tag_for;
-use forkflag_core::{fork, Engine, OwnedContext};
+use forkflag_core::process::fork;
+use forkflag_core::snapshot::tag_for;
+use forkflag_core::{Engine, OwnedContext};
 use serde_json::{json, Value};
 use unleash_yggdrasil::{ClientFeatures, Context as OfficialContext, EngineState, UpdateMessage};
 

@@ -1,8 +1,8 @@
 //! How much heap a compiled snapshot holds, against the size of its JSON.
 //!
-//! A counting global allocator records the bytes and blocks live after
-//! `Engine::update_json` minus those live before (the JSON text itself is
-//! allocated before the first reading). malloc adds per block at least 8
+//! A counting global allocator (the tests' own, `tests/support/mod.rs`)
+//! records the bytes and blocks live after `Engine::update_json` minus those
+//! live before (the JSON text itself is allocated before the first reading). malloc adds per block at least 8
 //! bytes of header and rounds to 16, so the estimate of what the process
 //! really holds is also printed. `bench/memory.rb` measures the same thing
 //! from outside, as resident memory; this one says where it goes.
@@ -12,54 +12,12 @@
 //! path, a small built-in payload is used). Each payload is measured in an
 //! engine of its own, one after the other.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
-
 use forkflag_core::Engine;
 
-struct Counting;
-
-static BYTES: AtomicI64 = AtomicI64::new(0);
-static BLOCKS: AtomicI64 = AtomicI64::new(0);
-/// Bytes as malloc holds them: size + 8, rounded up to 16, at least 32.
-static HELD: AtomicI64 = AtomicI64::new(0);
-
-fn held(size: usize) -> i64 {
-    (((size + 8).div_ceil(16) * 16).max(32)) as i64
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged; the
-// counters are atomics that never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        BYTES.fetch_add(layout.size() as i64, Relaxed);
-        BLOCKS.fetch_add(1, Relaxed);
-        HELD.fetch_add(held(layout.size()), Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        BYTES.fetch_sub(layout.size() as i64, Relaxed);
-        BLOCKS.fetch_sub(1, Relaxed);
-        HELD.fetch_sub(held(layout.size()), Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        BYTES.fetch_add(new_size as i64 - layout.size() as i64, Relaxed);
-        HELD.fetch_add(held(new_size) - held(layout.size()), Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn reading() -> (i64, i64, i64) {
-    (
-        BYTES.load(Relaxed),
-        BLOCKS.load(Relaxed),
-        HELD.load(Relaxed),
-    )
-}
+/// The counting allocator of the tests; the measuring thread is the only
+/// one that allocates during a measurement.
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 const BUILT_IN: &str = r#"{"version":2,"features":[
   {"name":"default","enabled":true,"strategies":[{"name":"default"}]},
@@ -82,17 +40,17 @@ fn main() {
 
 fn measure(path: &str, json: &[u8]) {
     let engine = Engine::new();
-    let (bytes0, blocks0, held0) = reading();
+    let (bytes0, blocks0, held0) = support::live();
     let outcome = engine.update_json(json, None).expect("the payload loads");
     drop(outcome);
-    let (bytes1, blocks1, held1) = reading();
+    let (bytes1, blocks1, held1) = support::live();
     let flags = engine.load().len().max(1) as f64;
-    let kib = |b: i64| b as f64 / 1024.0;
+    let kib = |b: isize| b as f64 / 1024.0;
     println!(
         "payload {}: {} flags, {:.0} KiB of JSON",
         path,
         flags,
-        kib(json.len() as i64)
+        kib(json.len() as isize)
     );
     println!(
         "compiled snapshot: {:.0} KiB requested in {} blocks ({:.0} B/flag, {:.3} blocks/flag), \

@@ -15,10 +15,12 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 
+use crate::compile::model::{ClientFeatures, Update};
 use crate::compile::{compile, fingerprint};
-use crate::metrics::{FlagCounters, Tally};
-use crate::model::{ClientFeatures, Update};
+use crate::process::heap;
+use crate::snapshot::counter::FlagCounters;
 use crate::snapshot::Snapshot;
+use crate::snapshot::Tally;
 use crate::CoreError;
 
 /// What an update did.
@@ -31,6 +33,12 @@ pub struct UpdateOutcome {
     pub warnings: Vec<String>,
     /// Number of flags now loaded.
     pub flags: usize,
+}
+
+impl heap::Loaded for Result<UpdateOutcome, CoreError> {
+    fn read_through(&self) -> bool {
+        !matches!(self, Ok(outcome) if !outcome.changed)
+    }
 }
 
 /// The current snapshot and what is needed to update it.
@@ -313,7 +321,8 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{tag_for, ToggleStats};
+    use crate::snapshot::tag_for;
+    use crate::snapshot::ToggleStats;
 
     #[test]
     fn names_the_configuration_lacks_are_counted_as_false() {

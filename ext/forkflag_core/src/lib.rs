@@ -1,29 +1,36 @@
 //! forkflag's core: Unleash flag evaluation with no Ruby dependency.
 //!
-//! - [`model`] reads the client-features payload,
-//! - [`compile`] turns it into an immutable [`Snapshot`],
-//! - [`eval`] answers `enabled?` and `variant` against a [`Context`],
-//! - [`Engine`] holds the current snapshot for lock-free readers,
-//! - [`metrics`] counts evaluations per fork generation,
-//! - [`fork`] notices forks.
+//! The modules, each using only the ones before it in this list:
+//!
+//! 1. foundations: `error` ([`CoreError`]), [`time`], [`sync`] (bounded,
+//!    interruptible waits);
+//! 2. [`process`]: what one process owns and what a fork changes (the fork
+//!    generation and handlers, the fork gate, process-local values, the
+//!    sockets a child closes, the host name, the heap, randomness);
+//! 3. [`context`]: what evaluation asks of a context ([`Context`], [`Field`]);
+//! 4. [`snapshot`]: the compiled model ([`Snapshot`], flags, variants,
+//!    constraints as data, the string arena, fork-tagged usage counters);
+//! 5. [`compile`]: the payload's wire model and its compilation into a
+//!    snapshot; [`eval`]: `enabled?` and `variant` against a snapshot (the
+//!    two do not use each other);
+//! 6. [`engine`]: the current snapshot for lock-free readers ([`Engine`]);
+//! 7. [`logging`]: messages on their way to the Ruby logger; [`http`]: the
+//!    HTTP client whose sockets a forked child closes;
+//! 8. [`runtime`]: the client's lifecycle and background thread.
+//!
+//! Within a folder the same holds between files: no file uses one that
+//! uses it (a folder's `mod.rs` re-exporting its parts aside).
 
 #![deny(missing_docs)]
 
-mod arena;
 pub mod compile;
-pub mod constraint;
 pub mod context;
 pub mod engine;
 mod error;
 pub mod eval;
-pub mod fork;
-pub mod hashing;
-pub mod heap;
 pub mod http;
 pub mod logging;
-pub mod metrics;
-pub mod model;
-pub mod random;
+pub mod process;
 pub mod runtime;
 pub mod snapshot;
 pub mod sync;

@@ -4,7 +4,7 @@
 //! bounded queue; one Ruby thread waits on it (with the GVL released) and
 //! hands each record to the logger of the client that wrote it. A record
 //! queued while no thread waits raises the attention bit of
-//! [`crate::fork::epoch`]: a forked child starts its Ruby thread only then,
+//! [`crate::process::fork::epoch`]: a forked child starts its Ruby thread only then,
 //! from the next evaluation, instead of on every fork.
 //!
 //! The queue is per process: a forked child gets a fresh one on first use
@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::fork::ProcessLocal;
+use crate::process::ProcessLocal;
 
 /// Severity of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -94,7 +94,7 @@ pub fn log(level: Level, client: u64, message: impl Into<String>) {
         message: message.into(),
     });
     if queue.waiters.load(Ordering::Relaxed) == 0 {
-        crate::fork::request_attention();
+        crate::process::fork::request_attention();
     }
     queue.arrived.notify_all();
 }

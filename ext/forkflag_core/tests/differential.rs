@@ -1668,7 +1668,7 @@ fn forkflag_agrees_with_the_official_engine() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFAULT_CASES);
     let grammar = Grammar::new();
-    let host = forkflag_core::snapshot::host_name().to_owned();
+    let host = forkflag_core::process::host_name().to_owned();
     let started = Instant::now();
     let mut stats = Stats::default();
     let mut index = 0;

@@ -286,7 +286,7 @@ fn regexes_keep_their_match_caches_within_the_budget() {
     // every string of a and b it has seen, evaluated on this thread for
     // 1,000 random strings: their caches took 828 MB here before they were
     // sized by the regex and counted in the budget.
-    use forkflag_core::constraint::REGEX_MEMORY_BUDGET;
+    use forkflag_core::compile::REGEX_MEMORY_BUDGET;
     use forkflag_core::{Engine, OwnedContext};
     let flags: Vec<Value> = (0..200)
         .map(|i| {

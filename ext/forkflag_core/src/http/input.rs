@@ -6,7 +6,7 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
-use super::HttpError;
+use super::error::HttpError;
 
 const READ_SIZE: usize = 16 * 1024;
 

@@ -4,9 +4,9 @@
 //! child must get rid of the parent's keep-alive connections with a plain
 //! close(2) of its copies of the fds: never shutdown(2), never a TLS
 //! close_notify, never a graceful drop, any of which would break the
-//! connection the parent is still using. [`SocketRegistry`] records the fds
-//! lock-free so the child can do exactly that, and name resolution runs
-//! behind the fork gate ([`crate::fork::gated`]).
+//! connection the parent is still using. Each connection registers its fd
+//! in the client's [`SocketRegistry`] so the child can do exactly that, and
+//! name resolution runs behind the fork gate ([`crate::process::gate`]).
 //!
 //! - [`Endpoint`]: the server's base URL;
 //! - [`HttpClient`]: one keep-alive connection, a time budget per request,
@@ -17,6 +17,7 @@
 
 mod endpoint;
 mod error;
+mod head;
 mod input;
 mod request;
 mod resolve;
@@ -35,64 +36,15 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
+use crate::process::SocketRegistry;
 use crate::CoreError;
 pub use endpoint::Endpoint;
 pub use error::HttpError;
+pub use request::Request;
 use resolve::Resolver;
-pub use socket::{close_every_inherited, SocketRegistry};
+pub use response::Response;
 use socket::{Budget, Connection};
 pub use tls::{Tls, TlsOptions};
-
-/// One request.
-#[derive(Clone, Copy)]
-pub struct Request<'a> {
-    /// "GET", "POST", ...
-    pub method: &'static str,
-    /// Relative to the endpoint's base path, starting with `/`; may include
-    /// a query string (already percent-encoded): "/client/features?project=x".
-    pub path: &'a str,
-    /// Extra headers. `Host`, `Content-Length`, `Transfer-Encoding`,
-    /// `Connection` and `Accept-Encoding` are the client's own: copies here
-    /// are ignored.
-    pub headers: &'a [(&'a str, &'a str)],
-    /// Sent with `Content-Length`; the caller sets `Content-Type`.
-    pub body: Option<&'a [u8]>,
-}
-
-impl std::fmt::Debug for Request<'_> {
-    /// Header values are left out: they carry the token.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.headers.iter().map(|(name, _)| *name).collect();
-        f.debug_struct("Request")
-            .field("method", &self.method)
-            .field("path", &self.path)
-            .field("headers", &names)
-            .field("body_bytes", &self.body.map(<[u8]>::len))
-            .finish()
-    }
-}
-
-/// A response, read in full.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// The status code.
-    pub status: u16,
-    /// The header fields, in order, as received (names as the server spelt
-    /// them).
-    pub headers: Vec<(String, String)>,
-    /// The body (empty for HEAD, 204 and 304).
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// The first value of header `name`, compared case-insensitively.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
 
 /// An HTTP/1.1 client for one server: keeps one connection alive between
 /// requests, and registers its socket in a [`SocketRegistry`].

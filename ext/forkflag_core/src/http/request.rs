@@ -1,6 +1,37 @@
-//! The request as written on the wire: head and body in one buffer.
+//! A request: what the caller asks for, and the bytes written on the wire
+//! (head and body in one buffer).
 
-use super::{Endpoint, HttpError, Request};
+use super::endpoint::Endpoint;
+use super::error::HttpError;
+
+/// One request.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// "GET", "POST", ...
+    pub method: &'static str,
+    /// Relative to the endpoint's base path, starting with `/`; may include
+    /// a query string (already percent-encoded): "/client/features?project=x".
+    pub path: &'a str,
+    /// Extra headers. `Host`, `Content-Length`, `Transfer-Encoding`,
+    /// `Connection` and `Accept-Encoding` are the client's own: copies here
+    /// are ignored.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// Sent with `Content-Length`; the caller sets `Content-Type`.
+    pub body: Option<&'a [u8]>,
+}
+
+impl std::fmt::Debug for Request<'_> {
+    /// Header values are left out: they carry the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("headers", &names)
+            .field("body_bytes", &self.body.map(<[u8]>::len))
+            .finish()
+    }
+}
 
 /// Headers the client sets itself; a caller's copies are ignored.
 const MANAGED: [&str; 5] = [
@@ -46,7 +77,11 @@ pub(super) fn request_bytes(endpoint: &Endpoint, req: &Request<'_>) -> Result<Ve
     line(&mut out, "Host", &endpoint.authority());
     line(&mut out, "Accept-Encoding", "identity");
     if req.body.is_some() || matches!(req.method, "POST" | "PUT" | "PATCH") {
-        line(&mut out, "Content-Length", &body.len().to_string());
+        line(
+            &mut out,
+            "Content-Length",
+            itoa::Buffer::new().format(body.len()),
+        );
     }
     for &(name, value) in req.headers {
         if !is_token(name) {

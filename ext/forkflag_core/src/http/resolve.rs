@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use super::HttpError;
+use super::error::HttpError;
 
 /// How long resolved addresses are used before the name is resolved again.
 const TTL: Duration = Duration::from_secs(5 * 60);
@@ -41,8 +41,9 @@ impl Resolver {
         let target = (self.host.as_str(), self.port);
         // getaddrinfo takes process-wide locks: no fork may happen while it
         // runs, or the child could never resolve a name again.
-        let found =
-            crate::fork::gated(|| target.to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+        let found = crate::process::gate::gated(|| {
+            target.to_socket_addrs().map(Iterator::collect::<Vec<_>>)
+        });
         let failed = |reason: String| HttpError::Resolve {
             host: self.host.clone(),
             reason,

@@ -1,22 +1,41 @@
-//! Reading one response: the header section, the body's framing (RFC 9112
-//! section 6), interim responses, keep-alive.
+//! Reading one response: interim responses, the body's framing (RFC 9112
+//! section 6), keep-alive.
 
 use std::io::{self, Read};
 use std::time::Duration;
 
+use super::error::HttpError;
+use super::head::{excerpt, list, read_head, MAX_HEAD};
 use super::input::Input;
-use super::request::is_token;
-use super::{HttpError, Response};
 
-/// Largest response header section (and trailer section) accepted.
-pub(super) const MAX_HEAD: usize = 64 * 1024;
 /// Longest chunk-size line accepted.
 const MAX_CHUNK_LINE: usize = 4096;
 /// Most interim (1xx) responses skipped before the final one.
 const MAX_INTERIM: usize = 16;
 
-const WAITING: &str = "while waiting for the response";
 const READING_BODY: &str = "while reading the response body";
+
+/// A response, read in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The header fields, in order, as received (names as the server spelt
+    /// them).
+    pub headers: Vec<(String, String)>,
+    /// The body (empty for HEAD, 204 and 304).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
 
 /// A response read in full, and whether the connection can carry another
 /// request (with the idle time the server announced, if any).
@@ -57,7 +76,7 @@ pub(super) fn read_response<R: Read>(
         body: Vec::new(),
     };
     let no_body = method.eq_ignore_ascii_case("HEAD") || matches!(response.status, 204 | 304);
-    let connection = list(&response, "connection");
+    let connection = list(&response.headers, "connection");
     let mut reusable = if head.minor_version >= 1 {
         !connection.iter().any(|t| t == "close")
     } else {
@@ -99,18 +118,6 @@ pub(super) fn read_response<R: Read>(
     })
 }
 
-struct Head {
-    minor_version: u8,
-    status: u16,
-    headers: Vec<(String, String)>,
-}
-
-fn head_too_large() -> HttpError {
-    HttpError::Protocol(format!(
-        "the response header section is larger than {MAX_HEAD} bytes"
-    ))
-}
-
 fn trailers_too_large() -> HttpError {
     HttpError::Protocol(format!(
         "the trailer section is larger than {MAX_HEAD} bytes"
@@ -121,115 +128,6 @@ fn chunk_line_too_long() -> HttpError {
     HttpError::Protocol(format!(
         "a chunk-size line is longer than {MAX_CHUNK_LINE} bytes"
     ))
-}
-
-fn read_head<R: Read>(input: &mut Input<R>) -> Result<Head, HttpError> {
-    let mut size = 0;
-    let mut status_line = None;
-    let mut headers = Vec::new();
-    loop {
-        let line = match input.line(MAX_HEAD - size, WAITING, head_too_large)? {
-            Some(line) => line,
-            None if status_line.is_none() && size == 0 => {
-                let closed = io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection without answering",
-                );
-                return Err(HttpError::Io {
-                    during: WAITING,
-                    source: closed,
-                });
-            }
-            None => {
-                return Err(HttpError::Protocol(
-                    "response truncated in the header section".to_owned(),
-                ))
-            }
-        };
-        size += line.len() + 2;
-        if size > MAX_HEAD {
-            return Err(head_too_large());
-        }
-        if status_line.is_none() {
-            // Tolerate stray empty lines before the status line.
-            if !line.is_empty() {
-                status_line = Some(parse_status_line(&line)?);
-            }
-            continue;
-        }
-        if line.is_empty() {
-            break;
-        }
-        headers.push(parse_header(&line)?);
-    }
-    let (minor_version, status) = status_line.ok_or_else(head_too_large)?;
-    Ok(Head {
-        minor_version,
-        status,
-        headers,
-    })
-}
-
-/// A short, escaped excerpt of bytes from the server, for messages.
-fn excerpt(bytes: &[u8]) -> String {
-    let cut = &bytes[..bytes.len().min(60)];
-    let mut out = cut.escape_ascii().to_string();
-    if bytes.len() > cut.len() {
-        out.push_str("...");
-    }
-    out
-}
-
-/// "HTTP/1.1 200 OK" -> (1, 200).
-fn parse_status_line(line: &[u8]) -> Result<(u8, u16), HttpError> {
-    let bad = || HttpError::Protocol(format!("malformed status line \"{}\"", excerpt(line)));
-    let rest = line.strip_prefix(b"HTTP/").ok_or_else(bad)?;
-    let (minor, rest) = match rest {
-        [b'1', b'.', minor @ (b'0' | b'1'), rest @ ..] => (minor - b'0', rest),
-        _ => {
-            return Err(HttpError::Protocol(format!(
-                "unsupported HTTP version in \"{}\"; only HTTP/1.x is spoken",
-                excerpt(line)
-            )))
-        }
-    };
-    match rest {
-        [b' ', a, b, c] | [b' ', a, b, c, b' ', ..]
-            if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() && *a != b'0' =>
-        {
-            let status = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
-            Ok((minor, status))
-        }
-        _ => Err(bad()),
-    }
-}
-
-fn parse_header(line: &[u8]) -> Result<(String, String), HttpError> {
-    if matches!(line.first(), Some(b' ' | b'\t')) {
-        return Err(HttpError::Protocol(
-            "obsolete header line folding".to_owned(),
-        ));
-    }
-    let bad = || HttpError::Protocol(format!("malformed header line \"{}\"", excerpt(line)));
-    let colon = line.iter().position(|&b| b == b':').ok_or_else(bad)?;
-    let name = std::str::from_utf8(&line[..colon]).map_err(|_| bad())?;
-    if !is_token(name) {
-        return Err(bad());
-    }
-    let value = line[colon + 1..].trim_ascii();
-    Ok((name.to_owned(), String::from_utf8_lossy(value).into_owned()))
-}
-
-/// The comma-separated tokens of every `name` header, lower-cased.
-fn list(response: &Response, name: &str) -> Vec<String> {
-    response
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .flat_map(|(_, v)| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect()
 }
 
 enum Framing {
@@ -243,8 +141,8 @@ enum Framing {
 /// (Transfer-Encoding and Content-Length both present: the connection must
 /// not be reused).
 fn framing(response: &Response) -> Result<(Framing, bool), HttpError> {
-    let lengths = list(response, "content-length");
-    let codings = list(response, "transfer-encoding");
+    let lengths = list(&response.headers, "content-length");
+    let codings = list(&response.headers, "transfer-encoding");
     if !codings.is_empty() {
         if codings != ["chunked"] {
             return Err(HttpError::Protocol(format!(
@@ -391,12 +289,14 @@ fn read_until_close<R: Read>(input: &mut Input<R>, limit: usize) -> Result<Vec<u
 
 /// "Keep-Alive: timeout=5, max=100" -> 5 s.
 fn keep_alive_timeout(response: &Response) -> Option<Duration> {
-    list(response, "keep-alive").iter().find_map(|param| {
-        let (key, value) = param.split_once('=')?;
-        if key.trim() == "timeout" {
-            value.trim().parse().ok().map(Duration::from_secs)
-        } else {
-            None
-        }
-    })
+    list(&response.headers, "keep-alive")
+        .iter()
+        .find_map(|param| {
+            let (key, value) = param.split_once('=')?;
+            if key.trim() == "timeout" {
+                value.trim().parse().ok().map(Duration::from_secs)
+            } else {
+                None
+            }
+        })
 }

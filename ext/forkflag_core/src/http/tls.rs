@@ -12,7 +12,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use super::Endpoint;
+use super::endpoint::Endpoint;
 use crate::CoreError;
 
 /// How the client checks the server's certificate.
@@ -116,7 +116,7 @@ fn load_system_store() -> rustls_native_certs::CertificateResult {
 /// randomness. Where the kernel lacks getrandom(2), its first use opens
 /// /dev/urandom under a process-wide lock, which a child forked at that
 /// moment would wait for forever. (ring's CPU feature detection, the other
-/// one, is lock-free and warmed by [`crate::fork::warm_up`]; rustls's
+/// one, is lock-free and warmed by [`crate::process::fork::warm_up`]; rustls's
 /// process-default provider is never used: every configuration names its
 /// own.)
 fn warm_up() {

@@ -16,8 +16,8 @@ use super::thread;
 use super::worker::Worker;
 use super::{Command, Settings, Source};
 use crate::engine::Engine;
-use crate::fork;
 use crate::logging::{self, Level};
+use crate::process::fork;
 use crate::sync::{Completion, Waited};
 
 /// Counters for operators (`ForkSafe.stats`, `Client#stats`).

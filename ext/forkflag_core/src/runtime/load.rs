@@ -3,8 +3,8 @@
 //! bootstrap, flags file and `Client#update`).
 
 use crate::engine::{Engine, UpdateOutcome};
-use crate::heap;
 use crate::logging::{self, Level};
+use crate::process::heap;
 use crate::CoreError;
 
 use super::{read_backup, BackupLocation, Settings};

@@ -14,10 +14,10 @@ use super::backoff::Backoff;
 use super::shared::Shared;
 use super::{Secret, Settings, Source};
 use crate::engine::Engine;
-use crate::fork;
 use crate::http::{HttpClient, Request};
 use crate::logging::{self, Level};
-use crate::metrics::{tag_for, Tally};
+use crate::process::fork;
+use crate::snapshot::{tag_for, Tally};
 use crate::time::{format_millis, now_millis};
 use crate::CLIENT_SPEC_VERSION;
 

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64};
 use std::sync::Arc;
 
-use crate::http::SocketRegistry;
+use crate::process::SocketRegistry;
 use crate::sync::Completion;
 
 /// State shared between the thread and the Ruby side of one process.
@@ -67,7 +67,7 @@ impl ConnectionId {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut bytes = [0u8; 16];
         for chunk in bytes.chunks_mut(4) {
-            chunk.copy_from_slice(&crate::random::random_u32().to_le_bytes());
+            chunk.copy_from_slice(&crate::process::random::random_u32().to_le_bytes());
         }
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;

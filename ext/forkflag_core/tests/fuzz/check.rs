@@ -18,8 +18,8 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Once};
 
-use forkflag_core::constraint::REGEX_MEMORY_BUDGET;
-use forkflag_core::metrics::tag_for;
+use forkflag_core::compile::REGEX_MEMORY_BUDGET;
+use forkflag_core::snapshot::tag_for;
 use forkflag_core::{Engine, OwnedContext, Snapshot, UpdateOutcome};
 
 use crate::support::{arm_ceiling, disarm_ceiling, peak_growth, start_peak};

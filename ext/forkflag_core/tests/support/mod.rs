@@ -1,11 +1,13 @@
-//! A counting global allocator for the test binaries that measure the heap.
+//! A counting global allocator for the test and benchmark binaries that
+//! measure the heap (`benches/snapshot_size.rs` includes this file too).
 //!
 //! It wraps the system allocator and keeps, per thread: the number of
-//! allocations, the bytes live (allocated minus freed by that thread) and the
-//! highest that number reached since the last [`start_peak`]. Per thread, so
-//! tests running side by side in one binary do not see each other's memory.
-//! A realloc counts its new block before its old one is freed, as the
-//! allocator may hold both at once.
+//! allocations, the bytes and blocks live (allocated minus freed by that
+//! thread), the bytes as malloc holds them, and the highest number of live
+//! bytes reached since the last [`start_peak`]. Per thread, so tests running
+//! side by side in one binary do not see each other's memory. A realloc
+//! counts its new block before its old one is freed, as the allocator may
+//! hold both at once.
 //!
 //! A measured section can be given a hard ceiling ([`arm_ceiling`]): an
 //! allocation that takes the thread's growth past it calls the thread's
@@ -20,14 +22,24 @@ struct Counting;
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
     static LIVE: Cell<isize> = const { Cell::new(0) };
+    static BLOCKS: Cell<isize> = const { Cell::new(0) };
+    static HELD: Cell<isize> = const { Cell::new(0) };
     static PEAK: Cell<isize> = const { Cell::new(0) };
     /// Live bytes at which the ceiling is crossed (`isize::MAX`: none).
     static CEILING: Cell<isize> = const { Cell::new(isize::MAX) };
     static ON_CEILING: Cell<Option<fn(usize)>> = const { Cell::new(None) };
 }
 
+/// Bytes as malloc holds a block of `size`: size + 8, rounded up to 16,
+/// at least 32.
+#[inline]
+fn held(size: usize) -> isize {
+    ((size + 8).div_ceil(16) * 16).max(32) as isize
+}
+
 #[inline]
 fn grow(bytes: usize) {
+    HELD.with(|h| h.set(h.get() + held(bytes)));
     let live = LIVE.with(|l| {
         let v = l.get() + bytes as isize;
         l.set(v);
@@ -45,6 +57,7 @@ fn grow(bytes: usize) {
 
 #[inline]
 fn shrink(bytes: usize) {
+    HELD.with(|h| h.set(h.get() - held(bytes)));
     LIVE.with(|l| l.set(l.get() - bytes as isize));
 }
 
@@ -72,15 +85,18 @@ fn crossed_ceiling(live: isize) {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        BLOCKS.with(|b| b.set(b.get() + 1));
         grow(layout.size());
         System.alloc(layout)
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        BLOCKS.with(|b| b.set(b.get() + 1));
         grow(layout.size());
         System.alloc_zeroed(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        BLOCKS.with(|b| b.set(b.get() - 1));
         shrink(layout.size());
         System.dealloc(ptr, layout)
     }
@@ -104,6 +120,17 @@ static GLOBAL: Counting = Counting;
 #[allow(dead_code)]
 pub fn allocations() -> u64 {
     ALLOCATIONS.with(Cell::get)
+}
+
+/// What this thread holds now: live bytes, live blocks, and the bytes as
+/// malloc holds them (with its per-block header and rounding).
+#[allow(dead_code)]
+pub fn live() -> (isize, isize, isize) {
+    (
+        LIVE.with(Cell::get),
+        BLOCKS.with(Cell::get),
+        HELD.with(Cell::get),
+    )
 }
 
 /// Starts a peak measurement on this thread; returns its baseline.

@@ -1,8 +1,11 @@
-//! The socket registry, and `close_inherited` in a really forked child.
+//! In a really forked child: `close_inherited`, and a TLS connection with
+//! the roots the parent loaded.
 
 use std::io::{Read, Write};
 
-use super::tls::{accept_tls, pki, Pki};
+use super::tls::{
+    accept_tls, https_client, pki, serve_tls_connections, system_store_loads, with_ca, Pki,
+};
 use super::*;
 
 #[test]
@@ -36,20 +39,12 @@ enum Closer {
 }
 
 /// Forks. The child closes the registry's fds as `closer` says, checks that
-/// each is closed, reports over a pipe and leaves with `_exit`, making raw
-/// system calls only: it runs inside the multi-threaded test harness.
-/// Returns how many the child closed (the handler may close other tests'
-/// enlisted sockets too) and whether all registered fds were closed in it.
+/// each is closed and reports, making raw system calls only. Returns how
+/// many the child closed (the handler may close other tests' enlisted
+/// sockets too) and whether all registered fds were closed in it.
 fn close_in_forked_child(sockets: &SocketRegistry, closer: Closer) -> (u8, bool) {
     let fds = sockets.registered_fds();
-    let mut pipe = [-1; 2];
-    // SAFETY: `pipe` has room for the two fds pipe(2) writes.
-    assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
-    // SAFETY: the child below allocates nothing, takes no lock (the threads
-    // that held them are gone), and only calls close_inherited (atomics and
-    // close), fcntl, write and _exit, which are async-signal-safe.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
+    let report = in_forked_child(LIMIT, || {
         // SAFETY: this is the forked child and the registry's fds are the
         // parent's client's sockets, copied by the fork.
         let closed = unsafe {
@@ -58,52 +53,14 @@ fn close_in_forked_child(sockets: &SocketRegistry, closer: Closer) -> (u8, bool)
                 Closer::Handler => close_every_inherited(),
             }
         };
-        let mut all_closed = 1u8;
-        for &fd in &fds {
-            // SAFETY: F_GETFD on any number is harmless; -1 means closed.
-            if unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
-                all_closed = 0;
-            }
-        }
-        let report = [closed as u8, all_closed];
-        // SAFETY: writes two bytes from a live array, then ends the child
-        // without running destructors or atexit handlers.
-        unsafe {
-            libc::write(pipe[1], report.as_ptr().cast(), report.len());
-            libc::_exit(0);
-        }
-    }
-    assert!(pid > 0, "fork failed");
-    // SAFETY: closes our copy of the write end; the child has its own.
-    unsafe { libc::close(pipe[1]) };
-    let mut poll = libc::pollfd {
-        fd: pipe[0],
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let mut report = [0u8; 2];
-    // SAFETY: `poll` and `report` are live and sized as passed.
-    let got = unsafe {
-        if libc::poll(&mut poll, 1, 5000) == 1 {
-            libc::read(pipe[0], report.as_mut_ptr().cast(), report.len())
-        } else {
-            libc::kill(pid, libc::SIGKILL);
-            -1
-        }
-    };
-    let mut status = 0;
-    // SAFETY: reaps our own child (it has exited or been killed) and closes
-    // our read end.
-    unsafe {
-        libc::waitpid(pid, &mut status, 0);
-        libc::close(pipe[0]);
-    }
-    assert_eq!(got, 2, "the child reported within 5 s");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child status {status}"
-    );
-    (report[0], report[1] == 1)
+        // SAFETY: F_GETFD on any number is harmless; -1 means closed.
+        let all_closed = fds
+            .iter()
+            .all(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1);
+        [closed as u8, u8::from(all_closed)]
+    });
+    let [closed, all_closed] = report.expect("the child reported within 5 s");
+    (closed, all_closed == 1)
 }
 
 /// Two requests on one connection; returns whether both came on it (a FIN
@@ -182,28 +139,36 @@ fn the_fork_handler_closes_enlisted_tls_sockets_and_leaves_the_parent_connection
 }
 
 #[test]
-fn a_dropped_registry_leaves_the_fork_handlers_list() {
-    let registry = SocketRegistry::enlisted();
-    let ptr = Arc::as_ptr(&registry);
-    assert!(super::super::socket::is_enlisted(ptr));
-    drop(registry);
-    assert!(!super::super::socket::is_enlisted(ptr));
-}
+fn a_forked_child_connects_with_the_roots_it_inherited() {
+    let pki = pki(&["127.0.0.1"]);
+    let (addr, server) = serve_tls_connections(Arc::clone(&pki.server), 2);
+    let endpoint = Endpoint::parse(&format!("https://{addr}/api")).unwrap();
+    let tls = Tls::load(&endpoint, &with_ca(&pki)).unwrap();
+    let parent_loads = system_store_loads();
+    // The parent's own connection, as its thread would have made it.
+    let mut http = https_client(&endpoint, &tls).unwrap();
+    assert_eq!(body(&http.request(&get("/a")).unwrap()), "roots");
+    std::fs::remove_file(&pki.ca_file).unwrap();
 
-#[test]
-fn a_registry_enlists_once_and_again_after_leaving_the_list() {
-    let registry = Arc::new(SocketRegistry::new());
-    let ptr = Arc::as_ptr(&registry);
-    assert!(!super::super::socket::is_enlisted(ptr));
-    registry.enlist();
-    registry.enlist();
-    assert!(super::super::socket::is_enlisted(ptr));
-    // What a forked child's handler does to its copy of the list: the
-    // registry is off it, and enlisting puts it back.
-    super::super::socket::delist_for_test(ptr);
-    assert!(!super::super::socket::is_enlisted(ptr));
-    registry.enlist();
-    assert!(super::super::socket::is_enlisted(ptr));
-    drop(registry);
-    assert!(!super::super::socket::is_enlisted(ptr));
+    // 1: the child's request went through, trusted; 2: it failed; 3: the
+    // child read the store again.
+    let report = in_forked_child(LIMIT, || {
+        let Ok(mut child) = https_client(&endpoint, &tls) else {
+            return [2];
+        };
+        let ok = matches!(child.request(&get("/b")), Ok(r) if body(&r) == "roots");
+        // The leaked client and roots belong to a process about to _exit.
+        std::mem::forget(child);
+        match (ok, system_store_loads() == parent_loads) {
+            (true, true) => [1],
+            (false, _) => [2],
+            (true, false) => [3],
+        }
+    });
+    assert_eq!(
+        report,
+        Some([1]),
+        "1: the child connected with the inherited roots"
+    );
+    assert_eq!(server.join().unwrap(), 2);
 }

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{
-    close_every_inherited, Endpoint, HttpClient, Request, SocketRegistry, Tls, TlsOptions,
-};
+use super::{Endpoint, HttpClient, Request, Tls, TlsOptions};
+use crate::process::forked::in_forked_child;
+use crate::process::inherited::close_every_inherited;
+use crate::process::SocketRegistry;
 
 /// Bound on every wait of a test server (accept, read).
 const LIMIT: Duration = Duration::from_secs(5);

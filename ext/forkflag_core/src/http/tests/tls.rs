@@ -93,7 +93,7 @@ fn serve_tls(
     })
 }
 
-fn with_ca(pki: &Pki) -> TlsOptions {
+pub(super) fn with_ca(pki: &Pki) -> TlsOptions {
     TlsOptions {
         ca_file: Some(pki.ca_file.clone()),
         verify: true,
@@ -310,13 +310,25 @@ fn an_https_client_without_loaded_roots_is_a_configuration_error() {
 }
 
 /// How many times this thread read the system's store.
-fn system_store_loads() -> usize {
+/// A client of `endpoint` with the loaded roots, the test timeout and its
+/// own socket registry.
+pub(super) fn https_client(endpoint: &Endpoint, tls: &Tls) -> Result<HttpClient, CoreError> {
+    HttpClient::new(
+        endpoint.clone(),
+        tls,
+        TIMEOUT,
+        LARGE,
+        Arc::new(SocketRegistry::new()),
+    )
+}
+
+pub(super) fn system_store_loads() -> usize {
     super::super::tls::tests::SYSTEM_STORE_LOADS.with(std::cell::Cell::get)
 }
 
 /// Serves one request on each of `count` TLS connections; returns how
 /// many went through.
-fn serve_tls_connections(
+pub(super) fn serve_tls_connections(
     config: Arc<ServerConfig>,
     count: usize,
 ) -> (SocketAddr, JoinHandle<usize>) {
@@ -345,109 +357,9 @@ fn the_roots_are_read_once_per_client_not_per_connection_or_thread_start() {
     // loaded above.
     std::fs::remove_file(&pki.ca_file).unwrap();
     for _ in 0..3 {
-        let mut http = HttpClient::new(
-            endpoint.clone(),
-            &tls,
-            TIMEOUT,
-            LARGE,
-            Arc::new(SocketRegistry::new()),
-        )
-        .unwrap();
+        let mut http = https_client(&endpoint, &tls).unwrap();
         assert_eq!(body(&http.request(&get("/a")).unwrap()), "roots");
     }
     assert_eq!(system_store_loads() - before, 1, "read once in all");
     assert_eq!(server.join().unwrap(), 3);
-}
-
-/// Runs `f` in a forked child and returns the byte it reported (None if
-/// it did not within 5 s). The child reports over a pipe and leaves with
-/// `_exit`; it runs inside the multi-threaded test harness, so `f` must not
-/// panic nor take a lock another thread may have held at the fork (it may
-/// allocate: the C library makes malloc usable in a forked child).
-fn in_forked_child(f: impl FnOnce() -> u8) -> Option<u8> {
-    let mut pipe = [-1; 2];
-    // SAFETY: `pipe` has room for the two fds pipe(2) writes.
-    assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
-    // SAFETY: the child runs `f` (see above), write and _exit.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let report = [f()];
-        // SAFETY: writes one byte from a live array, then ends the child
-        // without running destructors or atexit handlers.
-        unsafe {
-            libc::write(pipe[1], report.as_ptr().cast(), 1);
-            libc::_exit(0);
-        }
-    }
-    assert!(pid > 0, "fork failed");
-    let mut poll = libc::pollfd {
-        fd: pipe[0],
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let mut report = [0u8; 1];
-    // SAFETY: closes our copy of the write end; `poll` and `report` are
-    // live and sized as passed; reaps our own child (exited or killed) and
-    // closes our read end.
-    let got = unsafe {
-        libc::close(pipe[1]);
-        let got = if libc::poll(&mut poll, 1, 5000) == 1 {
-            libc::read(pipe[0], report.as_mut_ptr().cast(), 1)
-        } else {
-            libc::kill(pid, libc::SIGKILL);
-            -1
-        };
-        libc::waitpid(pid, std::ptr::null_mut(), 0);
-        libc::close(pipe[0]);
-        got
-    };
-    (got == 1).then_some(report[0])
-}
-
-#[test]
-fn a_forked_child_connects_with_the_roots_it_inherited() {
-    let pki = pki(&["127.0.0.1"]);
-    let (addr, server) = serve_tls_connections(Arc::clone(&pki.server), 2);
-    let endpoint = Endpoint::parse(&format!("https://{addr}/api")).unwrap();
-    let tls = Tls::load(&endpoint, &with_ca(&pki)).unwrap();
-    let parent_loads = system_store_loads();
-    // The parent's own connection, as its thread would have made it.
-    let mut http = HttpClient::new(
-        endpoint.clone(),
-        &tls,
-        TIMEOUT,
-        LARGE,
-        Arc::new(SocketRegistry::new()),
-    )
-    .unwrap();
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "roots");
-    std::fs::remove_file(&pki.ca_file).unwrap();
-
-    // 1: the child's request went through, trusted; 2: it failed; 3: the
-    // child read the store again.
-    let report = in_forked_child(|| {
-        let Ok(mut child) = HttpClient::new(
-            endpoint.clone(),
-            &tls,
-            TIMEOUT,
-            LARGE,
-            Arc::new(SocketRegistry::new()),
-        ) else {
-            return 2;
-        };
-        let ok = matches!(child.request(&get("/b")), Ok(r) if body(&r) == "roots");
-        // The leaked client and roots belong to a process about to _exit.
-        std::mem::forget(child);
-        match (ok, system_store_loads() == parent_loads) {
-            (true, true) => 1,
-            (false, _) => 2,
-            (true, false) => 3,
-        }
-    });
-    assert_eq!(
-        report,
-        Some(1),
-        "1: the child connected with the inherited roots"
-    );
-    assert_eq!(server.join().unwrap(), 2);
 }

@@ -274,7 +274,7 @@ fn random_temp_name(name: &OsStr) -> OsString {
     let mut random = [0u8; 16];
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).is_err() {
         for chunk in random.chunks_mut(4) {
-            chunk.copy_from_slice(&crate::random::random_u32().to_le_bytes());
+            chunk.copy_from_slice(&crate::process::random::random_u32().to_le_bytes());
         }
     }
     let prefix = &name.as_bytes()[..name.len().min(TEMP_NAME_PREFIX)];

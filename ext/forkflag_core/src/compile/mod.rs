@@ -6,24 +6,28 @@
 //! compile; they make the affected strategy or constraint never match and
 //! are returned as warnings, each reported once per configuration.
 
-use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hasher};
+mod constraint;
+pub mod model;
+mod strategy;
+#[cfg(test)]
+mod tests;
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
 
-use crate::arena::{index, ArenaBuilder, Span, Text};
-use crate::constraint::{Constraint, IpNet};
-use crate::error::Quoted;
-use crate::model;
-use crate::snapshot::{
-    host_name, Dependency, Flag, Snapshot, Stickiness, Strategy, StrategyKind, Tables, Variant,
-    VariantSet,
-};
+pub use constraint::REGEX_MEMORY_BUDGET;
+use strategy::compile_strategy_kind;
 
-/// Name of the variant returned when no variant applies.
-pub const DISABLED_VARIANT: &str = "disabled";
+use crate::error::Quoted;
+use crate::snapshot::arena::{index, ArenaBuilder, Span, Text};
+use crate::snapshot::constraint::Constraint;
+use crate::snapshot::flag::{
+    Dependency, Flag, Payload, Stickiness, Strategy, StrategyKind, Variant, VariantSet,
+};
+use crate::snapshot::{Snapshot, Tables};
 
 /// Compiles a payload. Returns the snapshot and the problems not reported
 /// before (`previous` carries the ones already reported).
@@ -89,6 +93,9 @@ struct Builder {
     tables: Tables,
     arena: ArenaBuilder,
     problems: BTreeSet<String>,
+    /// Payloads by type and value (every variant with the same payload
+    /// shares one).
+    payloads: HashSet<Arc<Payload>>,
     /// The variant slots of the flag being compiled, by name (a search of
     /// its slots per variant made a flag of n variants take n² steps).
     flag_slots: HashMap<Arc<str>, u32>,
@@ -277,7 +284,7 @@ impl Builder {
                 payload: v
                     .payload
                     .as_ref()
-                    .map(|p| self.arena.payload(&p.payload_type, &p.value)),
+                    .map(|p| self.payload(&p.payload_type, &p.value)),
                 overrides: Span::since(overrides_start, self.tables.overrides.len()),
                 slot: self.slot_of(&v.name),
             });
@@ -299,218 +306,18 @@ impl Builder {
         });
         (self.tables.variant_sets.len() - 1) as u32
     }
-}
 
-/// Reads a percentage parameter (0..=100; fractions round down).
-fn percentage(raw: &model::Strategy, key: &str, report: &mut dyn FnMut(String)) -> Option<u32> {
-    let Some(text) = raw.parameters.get(key) else {
-        report(format!(
-            "parameter {key:?} is missing; this strategy never matches"
-        ));
-        return None;
-    };
-    match text.trim().parse::<f64>() {
-        Ok(p) if p.is_finite() => {
-            if !(0.0..=100.0).contains(&p) {
-                report(format!(
-                    "parameter {key:?} is {}, outside 0..100; using {}",
-                    Quoted(text),
-                    p.clamp(0.0, 100.0)
-                ));
-            }
-            Some(p.clamp(0.0, 100.0).floor() as u32)
-        }
-        _ => {
-            report(format!(
-                "parameter {key:?} must be a number from 0 to 100, got {}; this strategy never matches",
-                Quoted(text)
-            ));
-            None
-        }
-    }
-}
-
-fn comma_list(text: &str) -> impl Iterator<Item = &str> {
-    text.split(',').map(str::trim)
-}
-
-/// Compiles a strategy's kind and parameters (`flag_name` is the default
-/// group).
-fn compile_strategy_kind(
-    raw: &model::Strategy,
-    flag_name: Text,
-    arena: &mut ArenaBuilder,
-    report: &mut dyn FnMut(String),
-) -> StrategyKind {
-    let param = |key: &str| raw.parameters.get(key).map(String::as_str);
-    match raw.name.as_str() {
-        "default" => StrategyKind::Default,
-        "userWithId" => match param("userIds") {
-            Some(ids) => StrategyKind::UserWithId(arena.set(comma_list(ids))),
-            None => {
-                report("parameter \"userIds\" is missing; this strategy never matches".into());
-                StrategyKind::Never
-            }
-        },
-        "gradualRolloutUserId" | "gradualRolloutSessionId" => {
-            let field = arena.field_index(if raw.name == "gradualRolloutUserId" {
-                "userId"
-            } else {
-                "sessionId"
-            });
-            let pct = percentage(raw, "percentage", report);
-            match (pct, param("groupId")) {
-                (Some(percentage), Some(group)) => StrategyKind::Rollout {
-                    percentage,
-                    stickiness: Stickiness::Field(field),
-                    group: arena.text(group),
-                },
-                (Some(_), None) => {
-                    report("parameter \"groupId\" is missing; this strategy never matches".into());
-                    StrategyKind::Never
-                }
-                _ => StrategyKind::Never,
-            }
-        }
-        "gradualRolloutRandom" => match percentage(raw, "percentage", report) {
-            Some(percentage) => StrategyKind::Random { percentage },
-            None => StrategyKind::Never,
-        },
-        "flexibleRollout" => match percentage(raw, "rollout", report) {
-            Some(percentage) => StrategyKind::Rollout {
-                percentage,
-                stickiness: Stickiness::from_param(param("stickiness"), arena),
-                group: param("groupId").map_or(flag_name, |g| arena.text(g)),
-            },
-            None => StrategyKind::Never,
-        },
-        "remoteAddress" => match param("IPs") {
-            Some(ips) => {
-                let nets_start = arena.nets.len();
-                let mut texts = Vec::new();
-                for entry in comma_list(ips).filter(|e| !e.is_empty()) {
-                    match IpNet::parse(entry) {
-                        Some(net) => arena.nets.push(net),
-                        None => texts.push(entry),
-                    }
-                }
-                StrategyKind::RemoteAddress {
-                    nets: Span::since(nets_start, arena.nets.len()),
-                    texts: arena.list(texts),
-                }
-            }
-            None => {
-                report("parameter \"IPs\" is missing; this strategy never matches".into());
-                StrategyKind::Never
-            }
-        },
-        "applicationHostname" => {
-            let host = host_name();
-            let names = param("hostNames").unwrap_or("");
-            StrategyKind::Hostname(comma_list(names).any(|n| n.to_lowercase() == host))
-        }
-        other => {
-            report(format!(
-                "unknown strategy {}; it never matches (forkflag has no custom strategies)",
-                Quoted(other)
-            ));
-            StrategyKind::Never
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn variants_of_one_name_share_a_slot_however_many_there_are() {
-        // 100,000 variants over 50,000 names in one strategy, and the
-        // flag's own variants again: one slot per name, in first-seen order
-        // (a search of the slots per variant took minutes here).
-        let names: Vec<String> = (0..100_000).map(|i| format!("v{}", i % 50_000)).collect();
-        let variants: Vec<serde_json::Value> = names
-            .iter()
-            .map(|n| serde_json::json!({"name": n, "weight": 1}))
-            .collect();
-        let payload: model::ClientFeatures = serde_json::from_value(serde_json::json!({
-            "features": [
-                {"name": "other", "enabled": true, "variants": [{"name": "v1", "weight": 1}]},
-                {"name": "f", "enabled": true, "variants": variants,
-                 "strategies": [{"name": "default", "variants": variants}]}]
-        }))
-        .unwrap();
-        let (snapshot, _) = compile(&payload, None, 0, None);
-        let flag = snapshot.flag("f").unwrap();
-        let slots = flag.slots.of(&snapshot.slot_names);
-        assert_eq!(slots.len(), 50_000);
-        assert!(slots
-            .iter()
-            .zip(&names)
-            .all(|(slot, name)| **slot == **name));
-        let strategy = &flag.strategies.of(&snapshot.strategies)[0];
-        let set = &snapshot.variant_sets[strategy.variants.unwrap() as usize];
-        for (i, v) in set.variants.of(&snapshot.variants).iter().enumerate() {
-            assert_eq!(
-                v.slot,
-                flag.slots.range().start as u32 + (i % 50_000) as u32
-            );
-        }
-        let other = snapshot.flag("other").unwrap();
-        assert_eq!(other.slots.of(&snapshot.slot_names).len(), 1);
-    }
-
-    #[test]
-    fn each_problem_is_reported_once_and_only_the_current_ones_are_kept() {
-        // A thousand refreshes, each with a problem of its own and one
-        // they share: the shared one is reported once, each other one
-        // once, and the snapshot keeps only the current payload's.
-        let payload = |i: usize| -> model::ClientFeatures {
-            serde_json::from_value(serde_json::json!({"features": [
-                {"name": format!("flag-{i}"), "enabled": true,
-                 "strategies": [{"name": "custom"}]},
-                {"name": "shared", "enabled": true, "strategies": [{"name": "custom"}]}]}))
-            .unwrap()
+    /// A payload shared by every variant with the same type and value.
+    fn payload(&mut self, payload_type: &str, value: &str) -> Arc<Payload> {
+        let candidate = Payload {
+            payload_type: self.arena.shared(payload_type),
+            value: self.arena.shared(value),
         };
-        let (mut snapshot, warnings) = compile(&payload(0), None, 0, None);
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
-        for i in 1..1000 {
-            let (next, warnings) = compile(&payload(i), None, i as u64, Some(&snapshot));
-            assert_eq!(warnings.len(), 1, "{warnings:?}");
-            assert!(warnings[0].contains(&format!("flag-{i}")), "{warnings:?}");
-            snapshot = next;
+        if let Some(found) = self.payloads.get(&candidate) {
+            return Arc::clone(found);
         }
-        assert_eq!(snapshot.reported.len(), 2, "problems kept");
-        let (_, warnings) = compile(&payload(0), None, 0, Some(&snapshot));
-        assert_eq!(warnings.len(), 1, "flag-0's problem is back: {warnings:?}");
-    }
-
-    #[test]
-    fn warnings_quote_a_huge_name_or_operand_in_a_line() {
-        // A flag with a name of a megabyte and problems in every
-        // constraint: each warning names the flag, and must stay a line
-        // rather than repeat the megabyte.
-        let huge = "n".repeat(1 << 20);
-        let bad = |op: &str, value: &str| {
-            serde_json::json!({"contextName": huge, "operator": op, "value": value,
-                               "values": [value, value]})
-        };
-        let payload: model::ClientFeatures = serde_json::from_value(serde_json::json!({
-            "features": [{"name": huge, "enabled": true, "strategies": [{
-                "name": huge,
-                "parameters": {"rollout": huge},
-                "constraints": [bad("NUM_EQ", &huge), bad("DATE_AFTER", &huge),
-                                bad("SEMVER_EQ", &huge), bad("REGEX", &format!("({huge}")),
-                                bad("IN_CIDR", &huge), bad(&huge, "x")],
-                "segments": [1]}],
-                "dependencies": [{"feature": huge.clone() + "x"}]}]
-        }))
-        .unwrap();
-        let (_, warnings) = compile(&payload, None, 0, None);
-        assert_eq!(warnings.len(), 9, "{warnings:.300?}");
-        for w in &warnings {
-            assert!(w.len() < 600, "{} bytes: {w:.600}", w.len());
-            assert!(w.contains("(cut, 1048576 characters)"), "{w}");
-        }
+        let new = Arc::new(candidate);
+        self.payloads.insert(Arc::clone(&new));
+        new
     }
 }

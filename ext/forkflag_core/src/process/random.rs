@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::fork;
+use super::fork;
 
 thread_local! {
     static STATE: Cell<(u64, u64)> = const { Cell::new((u64::MAX, 0)) };

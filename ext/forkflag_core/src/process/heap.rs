@@ -10,8 +10,6 @@
 //! drops the payload's bytes and hands the allocator's free pages back to
 //! the kernel.
 
-use crate::{CoreError, UpdateOutcome};
-
 /// JSON size from which a load is followed by [`release_freed`]: below it,
 /// what a load frees is small beside the cost of walking the heap.
 pub const RELEASE_AFTER_BYTES: usize = 64 * 1024;
@@ -28,15 +26,22 @@ pub fn release_freed() {
     }
 }
 
+/// What [`after_update`] needs to know of a load's result: whether the
+/// payload was read through (parsed and compiled), which is what leaves
+/// freed heap behind. The engine's update result implements it.
+pub trait Loaded {
+    /// Whether the payload was read through (false for a payload identical
+    /// to the current one, which is not parsed and frees nothing).
+    fn read_through(&self) -> bool;
+}
+
 /// Called by whoever loaded `json` into an engine, with the update's
 /// result: drops the bytes (when owned), then gives the freed heap back if
-/// the payload was large and was read through (a payload identical to the
-/// current one is not parsed and frees nothing).
-pub fn after_update<B: AsRef<[u8]>>(json: B, result: &Result<UpdateOutcome, CoreError>) {
+/// the payload was large and was read through.
+pub fn after_update<B: AsRef<[u8]>>(json: B, result: &impl Loaded) {
     let len = json.as_ref().len();
     drop(json);
-    let parsed = !matches!(result, Ok(outcome) if !outcome.changed);
-    if parsed && len >= RELEASE_AFTER_BYTES {
+    if result.read_through() && len >= RELEASE_AFTER_BYTES {
         release_freed();
     }
 }

@@ -5,19 +5,36 @@
 //! usage counters live beside the flags in their own array, so counting
 //! writes to a few small pages and leaves the (large, read-only) flag data
 //! shared between forked processes.
+//!
+//! Here the snapshot itself and its lookup by name; `flag.rs` has the
+//! flag's parts (strategies, variants, payloads, dependencies),
+//! `constraint.rs` the compiled constraint, `arena.rs` the strings and
+//! parsed operands; `counter.rs`, `usage.rs` and `overflow.rs` the
+//! fork-tagged usage counters, `tally.rs` the counts collected from them.
+
+pub(crate) mod arena;
+pub(crate) mod constraint;
+pub(crate) mod counter;
+pub(crate) mod flag;
+mod overflow;
+mod tally;
+mod usage;
 
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
-use crate::arena::{Arena, ArenaBuilder, Span, StrSet, Text};
-use crate::constraint::{Constraint, IpNet};
 use crate::context::Field;
-use crate::metrics::SnapshotCounts;
+use arena::{Arena, Span, StrSet};
+use constraint::Constraint;
+pub use counter::tag_for;
+use flag::{Dependency, Strategy, VariantSet};
+pub use flag::{Flag, Payload, Variant, DISABLED_VARIANT};
+pub use tally::{Tally, ToggleStats};
+use usage::SnapshotCounts;
 
 /// A compiled flags payload.
 ///
@@ -67,171 +84,6 @@ pub(crate) struct Tables {
     pub(crate) variants: Vec<Variant>,
     pub(crate) overrides: Vec<(Field, StrSet)>,
     pub(crate) dependencies: Vec<Dependency>,
-}
-
-/// How to find the value a rollout or variant choice hashes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stickiness {
-    /// userId, else sessionId, else a random number.
-    Default,
-    /// A random number.
-    Random,
-    /// One named field (index in [`Arena::fields`]); absent means "no
-    /// match" for rollouts.
-    Field(u32),
-}
-
-impl Stickiness {
-    pub(crate) fn from_param(param: Option<&str>, arena: &mut ArenaBuilder) -> Stickiness {
-        match param {
-            None | Some("") | Some("default") => Stickiness::Default,
-            Some("random") => Stickiness::Random,
-            Some(name) => Stickiness::Field(arena.field_index(name)),
-        }
-    }
-}
-
-/// The built-in strategy kinds.
-#[derive(Debug)]
-pub(crate) enum StrategyKind {
-    Default,
-    UserWithId(StrSet),
-    /// Percentage of a hashed field (gradualRolloutUserId / SessionId, and
-    /// flexibleRollout), hashed with `group` (the flag's name by default).
-    Rollout {
-        percentage: u32,
-        stickiness: Stickiness,
-        group: Text,
-    },
-    /// gradualRolloutRandom.
-    Random {
-        percentage: u32,
-    },
-    RemoteAddress {
-        /// Networks in [`Arena::nets`].
-        nets: Span,
-        /// Entries that are neither addresses nor ranges, matched as text.
-        texts: Span,
-    },
-    /// applicationHostname, resolved against this host's name when compiled.
-    Hostname(bool),
-    /// An unknown strategy or unusable parameters: never matches.
-    Never,
-}
-
-/// A compiled strategy.
-#[derive(Debug)]
-pub(crate) struct Strategy {
-    pub(crate) kind: StrategyKind,
-    /// In [`Snapshot::constraints`].
-    pub(crate) constraints: Span,
-    /// Segments whose constraints must also hold, in
-    /// [`Snapshot::segment_refs`].
-    pub(crate) segments: Span,
-    /// Index in [`Snapshot::variant_sets`].
-    pub(crate) variants: Option<u32>,
-}
-
-/// A weighted list of variants and how to pick among them.
-#[derive(Debug)]
-pub(crate) struct VariantSet {
-    /// In [`Snapshot::variants`].
-    pub(crate) variants: Span,
-    pub(crate) total_weight: u32,
-    pub(crate) stickiness: Stickiness,
-    /// Hash group (the flag's name by default).
-    pub(crate) group: Text,
-}
-
-/// One variant.
-#[derive(Debug)]
-pub struct Variant {
-    pub(crate) name: Arc<str>,
-    pub(crate) weight: u32,
-    pub(crate) payload: Option<Arc<Payload>>,
-    /// In [`Snapshot::overrides`].
-    pub(crate) overrides: Span,
-    /// This variant's slot: the index of its usage counter among the
-    /// snapshot's variant counters (in [`Snapshot::counts`]).
-    pub(crate) slot: u32,
-}
-
-impl Variant {
-    /// The variant's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The variant's name, shared (cloning it does not allocate).
-    pub fn shared_name(&self) -> &Arc<str> {
-        &self.name
-    }
-
-    /// The variant's payload.
-    pub fn payload(&self) -> Option<&Arc<Payload>> {
-        self.payload.as_ref()
-    }
-}
-
-/// A variant payload.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Payload {
-    /// `string`, `json`, `csv`, `number`.
-    pub payload_type: Arc<str>,
-    /// The payload text.
-    pub value: Arc<str>,
-}
-
-/// A dependency on another flag of the same snapshot.
-#[derive(Debug)]
-pub(crate) struct Dependency {
-    /// Index of the parent flag; `None` when the parent is not in the payload.
-    pub(crate) parent: Option<u32>,
-    pub(crate) expect_enabled: bool,
-    /// Variant names (texts in the arena); empty means any.
-    pub(crate) variants: Span,
-}
-
-/// A compiled flag. Its name and other texts are in its snapshot's arena:
-/// see [`Snapshot::flag_name`].
-#[derive(Debug)]
-pub struct Flag {
-    pub(crate) name: Text,
-    pub(crate) enabled: bool,
-    /// On for every context: switched on, no dependencies, and no strategy
-    /// or one with neither condition nor segment (the `default` strategy).
-    /// Lets evaluation skip the strategies.
-    pub(crate) always_on: bool,
-    /// Always on, and its variant is always the disabled one: no strategy,
-    /// or one, and no variants from it or the flag.
-    pub(crate) plain_on: bool,
-    pub(crate) impression_data: bool,
-    /// In [`Snapshot::strategies`].
-    pub(crate) strategies: Span,
-    /// Index in [`Snapshot::variant_sets`].
-    pub(crate) variants: Option<u32>,
-    /// In [`Snapshot::dependencies`].
-    pub(crate) dependencies: Span,
-    /// This flag's variant slots (their counters are in
-    /// [`Snapshot::counts`]), one per distinct variant name; the disabled
-    /// variant is counted beside yes and no.
-    pub(crate) slots: Span,
-    /// [`Text::ABSENT`] when the payload named none.
-    pub(crate) project: Text,
-    /// [`Text::ABSENT`] when the payload named none.
-    pub(crate) flag_type: Text,
-}
-
-impl Flag {
-    /// Whether the flag is switched on (before strategies).
-    pub fn is_switched_on(&self) -> bool {
-        self.enabled
-    }
-
-    /// Whether evaluations should emit impression events.
-    pub fn impression_data(&self) -> bool {
-        self.impression_data
-    }
 }
 
 /// The hash used for flag lookup.
@@ -373,47 +225,5 @@ impl Snapshot {
     /// Number of segments in the payload.
     pub fn segment_count(&self) -> usize {
         self.segment_count
-    }
-}
-
-/// This machine's host name as the applicationHostname strategy sees it
-/// ($HOSTNAME, else gethostname(2), lowercased; "undefined" when neither
-/// is available), read once per process.
-pub fn host_name() -> &'static str {
-    use std::sync::OnceLock;
-    static HOST: OnceLock<String> = OnceLock::new();
-    HOST.get_or_init(|| {
-        if let Ok(h) = std::env::var("HOSTNAME") {
-            if !h.is_empty() {
-                return h.to_lowercase();
-            }
-        }
-        let mut buf = [0u8; 256];
-        // SAFETY: `buf` is a valid, writable buffer of the length passed.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        if rc != 0 {
-            return "undefined".into();
-        }
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).to_lowercase()
-    })
-}
-
-/// Whether `ip` (or the raw text) matches one of the remoteAddress entries.
-#[inline]
-pub(crate) fn remote_address_matches<'a>(
-    nets: &[IpNet],
-    mut texts: impl Iterator<Item = &'a str>,
-    ip: Option<IpAddr>,
-    raw: Option<&str>,
-) -> bool {
-    if let Some(ip) = ip {
-        if nets.iter().any(|n| n.contains(&ip)) {
-            return true;
-        }
-    }
-    match raw {
-        Some(raw) => texts.any(|t| t == raw.trim()),
-        None => false,
     }
 }

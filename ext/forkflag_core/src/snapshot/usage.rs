@@ -1,123 +1,14 @@
-//! Usage counters and the metrics bucket sent to the server.
-//!
-//! Each counter carries the fork generation that wrote it in its top bits.
-//! A forked child never has to zero anything: the first count it makes in a
-//! counter written by an ancestor replaces the ancestor's number, and a
-//! collection ignores counts from other generations. So counts made before a
-//! fork stay with the process that made them, and the child starts from zero,
-//! at no cost in the fork itself.
-//!
-//! A snapshot's counters are 32 bits (a 16-bit tag and a 16-bit count), so
-//! a worker that evaluates every flag with `enabled?` writes 8 bytes a flag
-//! (yes and no side by side; the disabled-variant counters, which only
-//! `variant` writes, are in an array of their own); a counter
-//! that reaches half its range moves that half into a full-width overflow
-//! counter, mapped only when the first one does.
+//! A snapshot's usage counters: 32 bits each (a 16-bit fork tag and a
+//! 16-bit count), so a worker that evaluates every flag with `enabled?`
+//! writes 8 bytes a flag (yes and no side by side; the disabled-variant
+//! counters, which only `variant` writes, are in an array of their own); a
+//! counter that reaches half its range moves that half into a full-width
+//! overflow counter, mapped only when the first one does.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{
-    AtomicPtr, AtomicU32, AtomicU64,
-    Ordering::{AcqRel, Acquire, Relaxed},
-};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use serde::Serialize;
-
-use crate::snapshot::Snapshot;
-
-const TAG_SHIFT: u32 = 48;
-const COUNT_MASK: u64 = (1 << TAG_SHIFT) - 1;
-const TAG_MASK: u64 = !COUNT_MASK;
-
-/// The tag for a fork generation.
-#[inline]
-pub fn tag_for(generation: u64) -> u64 {
-    (generation & 0xffff) << TAG_SHIFT
-}
-
-/// A generation-tagged counter.
-#[derive(Debug, Default)]
-pub(crate) struct Counter(AtomicU64);
-
-impl Counter {
-    #[inline]
-    pub(crate) fn add_one(&self, tag: u64) {
-        self.add(1, tag)
-    }
-
-    #[inline]
-    pub(crate) fn add(&self, n: u64, tag: u64) {
-        let mut current = self.0.load(Relaxed);
-        loop {
-            if current & TAG_MASK == tag {
-                self.0.fetch_add(n, Relaxed);
-                return;
-            }
-            // Written by an ancestor process: start this generation at `n`.
-            match self
-                .0
-                .compare_exchange_weak(current, tag | n, Relaxed, Relaxed)
-            {
-                Ok(_) => return,
-                Err(seen) => current = seen,
-            }
-        }
-    }
-
-    /// Takes this generation's count, leaving zero. A counter with nothing
-    /// to take (zero, or last written by an ancestor process) is only read:
-    /// see [`SmallCounter::take`].
-    #[inline]
-    pub(crate) fn take(&self, tag: u64) -> u64 {
-        let current = self.0.load(Relaxed);
-        if current & TAG_MASK != tag || current & COUNT_MASK == 0 {
-            return 0;
-        }
-        let old = self.0.swap(tag, Relaxed);
-        if old & TAG_MASK == tag {
-            old & COUNT_MASK
-        } else {
-            0
-        }
-    }
-
-    /// Reads this generation's count without taking it.
-    #[inline]
-    pub(crate) fn peek(&self, tag: u64) -> u64 {
-        let v = self.0.load(Relaxed);
-        if v & TAG_MASK == tag {
-            v & COUNT_MASK
-        } else {
-            0
-        }
-    }
-}
-
-/// Counters of one flag.
-#[derive(Debug)]
-pub(crate) struct FlagCounters {
-    pub(crate) yes: Counter,
-    pub(crate) no: Counter,
-    pub(crate) variants: Box<[Counter]>,
-}
-
-impl FlagCounters {
-    pub(crate) fn new(variant_slots: usize) -> FlagCounters {
-        FlagCounters {
-            yes: Counter::default(),
-            no: Counter::default(),
-            variants: (0..variant_slots).map(|_| Counter::default()).collect(),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn count(&self, enabled: bool, tag: u64) {
-        if enabled {
-            self.yes.add_one(tag)
-        } else {
-            self.no.add_one(tag)
-        }
-    }
-}
+use super::counter::TAG_SHIFT;
+use super::overflow::Overflow;
 
 /// Width of a snapshot counter's count; the fork tag takes the other 16 bits.
 const SMALL_BITS: u32 = 16;
@@ -229,100 +120,6 @@ impl SmallCounter {
     }
 }
 
-/// The full-width counters that [`SmallCounter`]s spill into, one per
-/// counter of the snapshot. Mapped on the first spill as anonymous memory,
-/// so a process holds only the pages of the counters it spilled (none,
-/// until a counter passes 32,768 counts between two collections).
-#[derive(Debug)]
-struct Overflow {
-    counters: AtomicPtr<Counter>,
-    len: usize,
-}
-
-impl Overflow {
-    fn new(len: usize) -> Overflow {
-        Overflow {
-            counters: AtomicPtr::new(std::ptr::null_mut()),
-            len,
-        }
-    }
-
-    fn bytes(&self) -> usize {
-        self.len * std::mem::size_of::<Counter>()
-    }
-
-    fn get(&self) -> Option<&[Counter]> {
-        let p = self.counters.load(Acquire);
-        // SAFETY: once set, `p` points to `len` zero-initialised counters
-        // mapped until this value is dropped.
-        (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, self.len) })
-    }
-
-    #[cold]
-    fn add(&self, id: usize, n: u64, tag: u64) {
-        let counters = match self.get() {
-            Some(counters) => counters,
-            None => self.map(),
-        };
-        counters[id].add(n, tag);
-    }
-
-    #[cold]
-    fn map(&self) -> &[Counter] {
-        // SAFETY: a fresh private anonymous mapping; all zeros is a valid
-        // `Counter` (an AtomicU64).
-        let fresh = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                self.bytes(),
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        let fresh = if fresh == libc::MAP_FAILED {
-            // No address space left: the allocator's answer to that is the
-            // same as for any other allocation.
-            let layout = std::alloc::Layout::array::<Counter>(self.len)
-                .expect("overflow counters fit the address space");
-            std::alloc::handle_alloc_error(layout)
-        } else {
-            fresh.cast::<Counter>()
-        };
-        if self
-            .counters
-            .compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire)
-            .is_err()
-        {
-            // Another thread mapped them first.
-            // SAFETY: `fresh` was mapped above, with this length, and never
-            // shared.
-            unsafe { libc::munmap(fresh.cast(), self.bytes()) };
-        }
-        self.get().expect("overflow counters are mapped")
-    }
-
-    fn take(&self, id: usize, tag: u64) -> u64 {
-        self.get().map_or(0, |c| c[id].take(tag))
-    }
-
-    fn peek(&self, id: usize, tag: u64) -> u64 {
-        self.get().map_or(0, |c| c[id].peek(tag))
-    }
-}
-
-impl Drop for Overflow {
-    fn drop(&mut self) {
-        let p = *self.counters.get_mut();
-        if !p.is_null() {
-            // SAFETY: mapped by `map` with this length. A forked child
-            // unmaps its own copy of the mapping.
-            unsafe { libc::munmap(p.cast(), self.bytes()) };
-        }
-    }
-}
-
 /// The yes and no counters of one flag of a snapshot, side by side: 8
 /// bytes a flag, all that a process which only calls `enabled?` writes. The
 /// disabled-variant counters are in an array of their own
@@ -397,7 +194,7 @@ impl SnapshotCounts {
 
     /// Flag `i`'s yes, no and disabled-variant counts, taken or read; the
     /// yes leave out the flag's variant slots (see [`SnapshotCounts`]).
-    fn flag(&self, i: usize, tag: u64, take: bool) -> [u64; 3] {
+    pub(super) fn flag(&self, i: usize, tag: u64, take: bool) -> [u64; 3] {
         let counts = &self.flags[i];
         let disabled = &self.disabled[i];
         let yes = self.read(&counts.yes, 4 * i, tag, take);
@@ -412,7 +209,7 @@ impl SnapshotCounts {
     }
 
     /// Variant slot `slot`'s count, taken or read.
-    fn variant(&self, slot: usize, tag: u64, take: bool) -> u64 {
+    pub(super) fn variant(&self, slot: usize, tag: u64, take: bool) -> u64 {
         self.read(&self.variants[slot], 4 * self.flags.len() + slot, tag, take)
     }
 
@@ -425,151 +222,10 @@ impl SnapshotCounts {
     }
 }
 
-/// Usage of one flag over a bucket.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ToggleStats {
-    /// Evaluations that answered true.
-    pub yes: u64,
-    /// Evaluations that answered false.
-    pub no: u64,
-    /// Variant name → times chosen.
-    pub variants: BTreeMap<String, u64>,
-}
-
-impl ToggleStats {
-    fn is_empty(&self) -> bool {
-        self.yes == 0 && self.no == 0 && self.variants.values().all(|&n| n == 0)
-    }
-
-    fn merge(&mut self, other: &ToggleStats) {
-        self.yes += other.yes;
-        self.no += other.no;
-        for (name, n) in &other.variants {
-            *self.variants.entry(name.clone()).or_default() += n;
-        }
-    }
-}
-
-/// Counts per flag, not yet sent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Flag name → usage.
-    pub toggles: BTreeMap<String, ToggleStats>,
-}
-
-impl Tally {
-    /// Whether nothing was counted.
-    pub fn is_empty(&self) -> bool {
-        self.toggles.is_empty()
-    }
-
-    /// Adds another tally into this one.
-    pub fn merge(&mut self, other: &Tally) {
-        for (name, stats) in &other.toggles {
-            self.toggles.entry(name.clone()).or_default().merge(stats);
-        }
-    }
-
-    /// Total yes + no over all flags.
-    pub fn evaluations(&self) -> u64 {
-        self.toggles.values().map(|s| s.yes + s.no).sum()
-    }
-
-    /// Takes (or, with `take` false, reads) this generation's counts of a
-    /// name the configuration did not have when it was evaluated; its one
-    /// variant slot is the disabled variant.
-    pub(crate) fn add_unknown(
-        &mut self,
-        name: &str,
-        counters: &FlagCounters,
-        tag: u64,
-        take: bool,
-    ) {
-        let read = |c: &Counter| if take { c.take(tag) } else { c.peek(tag) };
-        let mut stats = ToggleStats {
-            yes: read(&counters.yes),
-            no: read(&counters.no),
-            variants: BTreeMap::new(),
-        };
-        if let Some(n) = counters.variants.first().map(read).filter(|&n| n > 0) {
-            stats
-                .variants
-                .insert(crate::compile::DISABLED_VARIANT.to_string(), n);
-        }
-        if !stats.is_empty() {
-            self.toggles
-                .entry(name.to_string())
-                .or_default()
-                .merge(&stats);
-        }
-    }
-
-    /// Takes this generation's counts out of a snapshot.
-    pub fn drain_from(&mut self, snapshot: &Snapshot, tag: u64) {
-        self.collect_from(snapshot, tag, true);
-    }
-
-    /// Reads this generation's counts in a snapshot without taking them.
-    pub fn peek_from(&mut self, snapshot: &Snapshot, tag: u64) {
-        self.collect_from(snapshot, tag, false);
-    }
-
-    fn collect_from(&mut self, snapshot: &Snapshot, tag: u64, take: bool) {
-        let counts = &snapshot.counts;
-        for (i, flag) in snapshot.flags.iter().enumerate() {
-            let [yes, no, disabled] = counts.flag(i, tag, take);
-            let mut stats = ToggleStats {
-                yes,
-                no,
-                variants: BTreeMap::new(),
-            };
-            if disabled > 0 {
-                stats
-                    .variants
-                    .insert(crate::compile::DISABLED_VARIANT.to_string(), disabled);
-            }
-            for slot in flag.slots.range() {
-                let n = counts.variant(slot, tag, take);
-                // A variant chosen is a yes of its flag.
-                stats.yes += n;
-                if n > 0 {
-                    // A variant named "disabled" adds to the disabled count.
-                    *stats
-                        .variants
-                        .entry(snapshot.slot_names[slot].to_string())
-                        .or_default() += n;
-                }
-            }
-            if !stats.is_empty() {
-                self.toggles
-                    .entry(snapshot.flag_name(flag).to_string())
-                    .or_default()
-                    .merge(&stats);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_of_other_generations_are_not_collected() {
-        let c = Counter::default();
-        let parent = tag_for(1);
-        let child = tag_for(2);
-        c.add_one(parent);
-        c.add_one(parent);
-        assert_eq!(c.peek(parent), 2);
-        // In the child, the ancestor's counts are invisible...
-        assert_eq!(c.peek(child), 0);
-        // ...and the first count replaces them.
-        c.add_one(child);
-        assert_eq!(c.peek(child), 1);
-        assert_eq!(c.take(child), 1);
-        assert_eq!(c.take(child), 0);
-    }
+    use crate::snapshot::counter::tag_for;
 
     #[test]
     fn snapshot_counters_spill_past_their_width_and_lose_nothing() {

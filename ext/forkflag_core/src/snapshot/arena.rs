@@ -21,11 +21,13 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
+use ipnet::IpNet;
 use rustc_hash::FxBuildHasher;
 
-use crate::constraint::{IpNet, Regex};
 use crate::context::Field;
-use crate::snapshot::Payload;
+
+/// A compiled REGEX operand.
+pub(crate) type Regex = regex_automata::meta::Regex;
 
 /// A string in an [`Arena`]'s text buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,7 +208,6 @@ pub(crate) struct ArenaBuilder {
     /// once).
     seen: HashTable<Text>,
     shared: HashSet<Arc<str>>,
-    payloads: HashSet<Arc<Payload>>,
     pub(crate) nets: Vec<IpNet>,
     pub(crate) versions: Vec<semver::Version>,
     pub(crate) regexes: Vec<Regex>,
@@ -309,20 +310,6 @@ impl ArenaBuilder {
         let i = index(self.fields.len() - 1);
         self.field_index.insert(field, i);
         i
-    }
-
-    /// A payload shared by every variant with the same type and value.
-    pub(crate) fn payload(&mut self, payload_type: &str, value: &str) -> Arc<Payload> {
-        let candidate = Payload {
-            payload_type: self.shared(payload_type),
-            value: self.shared(value),
-        };
-        if let Some(found) = self.payloads.get(&candidate) {
-            return Arc::clone(found);
-        }
-        let new = Arc::new(candidate);
-        self.payloads.insert(Arc::clone(&new));
-        new
     }
 
     /// The finished arena.

@@ -1,0 +1,126 @@
+//! Compiling a strategy's kind and parameters.
+
+use super::constraint::parse_net;
+use super::model;
+use crate::error::Quoted;
+use crate::process::host_name;
+use crate::snapshot::arena::{ArenaBuilder, Span, Text};
+use crate::snapshot::flag::{Stickiness, StrategyKind};
+
+/// Reads a percentage parameter (0..=100; fractions round down).
+fn percentage(raw: &model::Strategy, key: &str, report: &mut dyn FnMut(String)) -> Option<u32> {
+    let Some(text) = raw.parameters.get(key) else {
+        report(format!(
+            "parameter {key:?} is missing; this strategy never matches"
+        ));
+        return None;
+    };
+    match text.trim().parse::<f64>() {
+        Ok(p) if p.is_finite() => {
+            if !(0.0..=100.0).contains(&p) {
+                report(format!(
+                    "parameter {key:?} is {}, outside 0..100; using {}",
+                    Quoted(text),
+                    p.clamp(0.0, 100.0)
+                ));
+            }
+            Some(p.clamp(0.0, 100.0).floor() as u32)
+        }
+        _ => {
+            report(format!(
+                "parameter {key:?} must be a number from 0 to 100, got {}; this strategy never matches",
+                Quoted(text)
+            ));
+            None
+        }
+    }
+}
+
+fn comma_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim)
+}
+
+/// Compiles a strategy's kind and parameters (`flag_name` is the default
+/// group).
+pub(super) fn compile_strategy_kind(
+    raw: &model::Strategy,
+    flag_name: Text,
+    arena: &mut ArenaBuilder,
+    report: &mut dyn FnMut(String),
+) -> StrategyKind {
+    let param = |key: &str| raw.parameters.get(key).map(String::as_str);
+    match raw.name.as_str() {
+        "default" => StrategyKind::Default,
+        "userWithId" => match param("userIds") {
+            Some(ids) => StrategyKind::UserWithId(arena.set(comma_list(ids))),
+            None => {
+                report("parameter \"userIds\" is missing; this strategy never matches".into());
+                StrategyKind::Never
+            }
+        },
+        "gradualRolloutUserId" | "gradualRolloutSessionId" => {
+            let field = arena.field_index(if raw.name == "gradualRolloutUserId" {
+                "userId"
+            } else {
+                "sessionId"
+            });
+            let pct = percentage(raw, "percentage", report);
+            match (pct, param("groupId")) {
+                (Some(percentage), Some(group)) => StrategyKind::Rollout {
+                    percentage,
+                    stickiness: Stickiness::Field(field),
+                    group: arena.text(group),
+                },
+                (Some(_), None) => {
+                    report("parameter \"groupId\" is missing; this strategy never matches".into());
+                    StrategyKind::Never
+                }
+                _ => StrategyKind::Never,
+            }
+        }
+        "gradualRolloutRandom" => match percentage(raw, "percentage", report) {
+            Some(percentage) => StrategyKind::Random { percentage },
+            None => StrategyKind::Never,
+        },
+        "flexibleRollout" => match percentage(raw, "rollout", report) {
+            Some(percentage) => StrategyKind::Rollout {
+                percentage,
+                stickiness: Stickiness::from_param(param("stickiness"), arena),
+                group: param("groupId").map_or(flag_name, |g| arena.text(g)),
+            },
+            None => StrategyKind::Never,
+        },
+        "remoteAddress" => match param("IPs") {
+            Some(ips) => {
+                let nets_start = arena.nets.len();
+                let mut texts = Vec::new();
+                for entry in comma_list(ips).filter(|e| !e.is_empty()) {
+                    match parse_net(entry) {
+                        Some(net) => arena.nets.push(net),
+                        None => texts.push(entry),
+                    }
+                }
+                StrategyKind::RemoteAddress {
+                    nets: Span::since(nets_start, arena.nets.len()),
+                    texts: arena.list(texts),
+                }
+            }
+            None => {
+                report("parameter \"IPs\" is missing; this strategy never matches".into());
+                StrategyKind::Never
+            }
+        },
+        "applicationHostname" => {
+            let host = host_name();
+            let names = param("hostNames").unwrap_or("");
+            StrategyKind::Hostname(comma_list(names).any(|n| n.to_lowercase() == host))
+        }
+        other => {
+            report(format!(
+                "unknown strategy {}; it never matches (forkflag has no custom strategies)",
+                Quoted(other)
+            ));
+            StrategyKind::Never
+        }
+    }
+}

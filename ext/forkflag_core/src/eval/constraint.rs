@@ -1,0 +1,360 @@
+//! Testing a compiled constraint against a context: the context field is
+//! read and compared with the parsed operand. No test allocates unless it
+//! must lowercase non-ASCII text.
+
+use std::cmp::Ordering;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::context::{Context, CurrentTime};
+use crate::snapshot::arena::{Arena, Span};
+use crate::snapshot::constraint::{Cmp, Constraint, Fragment, Test};
+use crate::time::now_millis;
+
+impl Cmp {
+    #[inline]
+    fn holds(self, ord: Ordering) -> bool {
+        match self {
+            Cmp::Eq => ord == Ordering::Equal,
+            Cmp::Gt => ord == Ordering::Greater,
+            Cmp::Gte => ord != Ordering::Less,
+            Cmp::Lt => ord == Ordering::Less,
+            Cmp::Lte => ord != Ordering::Greater,
+        }
+    }
+}
+
+impl Constraint {
+    /// Whether the constraint holds for the context (`arena` is the one of
+    /// the snapshot the constraint belongs to).
+    #[inline]
+    pub(crate) fn holds<C: Context + ?Sized>(&self, arena: &Arena, ctx: &C) -> bool {
+        let result = match &self.test {
+            Test::Never => return false,
+            Test::Date(cmp, operand) => {
+                let at = match ctx.current_time() {
+                    CurrentTime::Now => now_millis(),
+                    CurrentTime::At(t) => t,
+                    CurrentTime::Unreadable => return false,
+                };
+                cmp.holds(at.cmp(operand))
+            }
+            Test::Cidr(nets) => match ctx.with_field(&self.field, |v| {
+                v.and_then(|s| s.trim().parse::<IpAddr>().ok())
+            }) {
+                Some(ip) => nets.of(&arena.nets).iter().any(|n| n.contains(&ip)),
+                None => false,
+            },
+            test => ctx.with_field(&self.field, |value| test_value(arena, test, value)),
+        };
+        result != self.inverted
+    }
+}
+
+#[inline]
+fn test_value(arena: &Arena, test: &Test, value: Option<&str>) -> bool {
+    match *test {
+        Test::In(set) => value.is_some_and(|v| arena.contains(set, v)),
+        Test::NotIn(set) => value.is_none_or(|v| !arena.contains(set, v)),
+        Test::Fragment {
+            kind,
+            values,
+            ignore_case,
+        } => match value {
+            Some(v) => fragment_matches(kind, arena, values, ignore_case, v),
+            None => false,
+        },
+        Test::Num(cmp, operand) => match value.and_then(|v| v.parse::<f64>().ok()) {
+            Some(n) => n.partial_cmp(&operand).is_some_and(|o| cmp.holds(o)),
+            None => false,
+        },
+        Test::Semver(cmp, operand) => {
+            let operand = &arena.versions[operand as usize];
+            match value.map(|v| (v, plain_version(v))) {
+                // A plain version ranks below the operand's pre-releases of
+                // the same numbers, as semantic versioning orders them.
+                Some((_, Some(numbers))) => cmp.holds(
+                    numbers
+                        .cmp(&(operand.major, operand.minor, operand.patch))
+                        .then(if operand.pre.is_empty() {
+                            Ordering::Equal
+                        } else {
+                            Ordering::Greater
+                        }),
+                ),
+                Some((text, None)) => {
+                    semver::Version::parse(text).is_ok_and(|v| cmp.holds(v.cmp_precedence(operand)))
+                }
+                None => false,
+            }
+        }
+        // As `regex::Regex::is_match` asks it: `meta::Regex::is_match`
+        // takes another path that measured up to twice as slow here.
+        Test::Regex(re) => value.is_some_and(|v| {
+            let input = regex_automata::Input::new(v).earliest(true);
+            arena.regexes[re as usize].search_half(&input).is_some()
+        }),
+        Test::Date(..) | Test::Cidr(..) | Test::Never => false,
+    }
+}
+
+/// A context version of the common form `major.minor.patch` (digits, no
+/// leading zero, no pre-release or build part), read without the semver
+/// parser; `None` for anything else, which that parser then reads (or
+/// refuses).
+fn plain_version(text: &str) -> Option<(u64, u64, u64)> {
+    let bytes = text.as_bytes();
+    let mut numbers = [0u64; 3];
+    let mut at = 0;
+    for (k, number) in numbers.iter_mut().enumerate() {
+        let start = at;
+        while let Some(&b) = bytes.get(at).filter(|b| b.is_ascii_digit()) {
+            *number = number.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            at += 1;
+        }
+        let len = at - start;
+        if len == 0 || (len > 1 && bytes[start] == b'0') {
+            return None;
+        }
+        if k < 2 {
+            if bytes.get(at) != Some(&b'.') {
+                return None;
+            }
+            at += 1;
+        }
+    }
+    (at == bytes.len()).then_some((numbers[0], numbers[1], numbers[2]))
+}
+
+fn fragment_matches(
+    kind: Fragment,
+    arena: &Arena,
+    values: Span,
+    ignore_case: bool,
+    value: &str,
+) -> bool {
+    if !ignore_case {
+        let hay = value.as_bytes();
+        return match kind {
+            Fragment::Contains => arena.list(values).any(|p| value.contains(p)),
+            Fragment::StartsWith => arena.byte_list(values).any(|p| hay.starts_with(p)),
+            Fragment::EndsWith => arena.byte_list(values).any(|p| hay.ends_with(p)),
+        };
+    }
+    if value.is_ascii() {
+        // Operands were lowercased at compile time.
+        let hay = value.as_bytes();
+        return arena.byte_list(values).any(|needle| {
+            if needle.len() > hay.len() {
+                return false;
+            }
+            match kind {
+                Fragment::StartsWith => hay[..needle.len()].eq_ignore_ascii_case(needle),
+                Fragment::EndsWith => hay[hay.len() - needle.len()..].eq_ignore_ascii_case(needle),
+                // An empty needle is contained in every value, the empty one
+                // included (`windows` of an empty value yields nothing).
+                Fragment::Contains => {
+                    needle.is_empty()
+                        || hay
+                            .windows(needle.len())
+                            .any(|w| w.eq_ignore_ascii_case(needle))
+                }
+            }
+        });
+    }
+    let lowered = value.to_lowercase();
+    arena.list(values).any(|p| match kind {
+        Fragment::Contains => lowered.contains(p),
+        Fragment::StartsWith => lowered.starts_with(p),
+        Fragment::EndsWith => lowered.ends_with(p),
+    })
+}
+
+/// Whether `ip` (or the raw text) matches one of the remoteAddress entries.
+#[inline]
+pub(crate) fn remote_address_matches<'a>(
+    nets: &[IpNet],
+    mut texts: impl Iterator<Item = &'a str>,
+    ip: Option<IpAddr>,
+    raw: Option<&str>,
+) -> bool {
+    if let Some(ip) = ip {
+        if nets.iter().any(|n| n.contains(&ip)) {
+            return true;
+        }
+    }
+    match raw {
+        Some(raw) => texts.any(|t| t == raw.trim()),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::model;
+    use crate::compile::REGEX_MEMORY_BUDGET;
+    use crate::context::OwnedContext;
+    use crate::snapshot::arena::ArenaBuilder;
+
+    fn constraint(name: &str, op: &str, values: &[&str], value: Option<&str>) -> model::Constraint {
+        model::Constraint {
+            context_name: name.into(),
+            operator: op.into(),
+            values: values.iter().map(|s| s.to_string()).collect(),
+            value: value.map(str::to_string),
+            inverted: false,
+            case_insensitive: false,
+        }
+    }
+
+    #[test]
+    fn semver_constraints_answer_as_the_semver_parser_orders() {
+        // Plain versions take a shorter path than the others; every pair
+        // must answer as semantic versioning's precedence does.
+        let contexts = [
+            "1.2.3",
+            "1.2.4",
+            "1.10.0",
+            "0.0.0",
+            "2.0.0",
+            "1.2.3-rc.1",
+            "1.2.3+build",
+            "01.2.3",
+            "1.2",
+            "1.2.3.4",
+            "1..3",
+            " 1.2.3",
+            "1.2.3 ",
+            "",
+            "x.y.z",
+            "18446744073709551615.0.0",
+            "18446744073709551616.0.0",
+        ];
+        let operands = [
+            "1.2.3",
+            "1.2.3-rc.1",
+            "1.2.4-alpha",
+            "0.0.1",
+            "1.10.0",
+            "1.2.3+meta",
+        ];
+        for op in ["SEMVER_EQ", "SEMVER_GT", "SEMVER_LT"] {
+            for operand in operands {
+                let mut b = ArenaBuilder::default();
+                let (c, problem) =
+                    Constraint::compile(&constraint("version", op, &[], Some(operand)), &mut b);
+                assert!(problem.is_none(), "{op} {operand}: {problem:?}");
+                let arena = b.finish();
+                for text in contexts {
+                    let ctx = OwnedContext {
+                        properties: [("version".to_string(), text.to_string())].into(),
+                        ..Default::default()
+                    };
+                    let expected = semver::Version::parse(text).is_ok_and(|v| {
+                        let ord = v.cmp_precedence(&semver::Version::parse(operand).unwrap());
+                        match op {
+                            "SEMVER_EQ" => ord == Ordering::Equal,
+                            "SEMVER_GT" => ord == Ordering::Greater,
+                            _ => ord == Ordering::Less,
+                        }
+                    });
+                    assert_eq!(c.holds(&arena, &ctx), expected, "{text:?} {op} {operand}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn regexes_past_the_heap_budget_never_match_and_equal_ones_are_compiled_once() {
+        // Short patterns, each of them costly (a Unicode class repeated):
+        // the first ones are compiled and match, the ones past the budget
+        // are reported and never match; a pattern repeated costs nothing.
+        let mut b = ArenaBuilder::default();
+        let pattern = |i: usize| format!("^\\w{{10}}{i}$");
+        let compiled: Vec<_> = (0..400)
+            .map(|i| {
+                let raw = constraint("userId", "REGEX", &[], Some(&pattern(i)));
+                Constraint::compile(&raw, &mut b)
+            })
+            .collect();
+        for _ in 0..100 {
+            let raw = constraint("userId", "REGEX", &[], Some(&pattern(0)));
+            assert!(Constraint::compile(&raw, &mut b).1.is_none());
+        }
+        let refused: Vec<&String> = compiled.iter().filter_map(|(_, p)| p.as_ref()).collect();
+        assert!(
+            b.regex_bytes <= REGEX_MEMORY_BUDGET,
+            "{} bytes",
+            b.regex_bytes
+        );
+        assert!(
+            !refused.is_empty() && refused.len() < 400,
+            "{} of 400 refused",
+            refused.len()
+        );
+        assert!(
+            refused[0].contains("(32 MiB); it never matches"),
+            "{}",
+            refused[0]
+        );
+        assert_eq!(b.regexes.len(), 400 - refused.len());
+        let arena = b.finish();
+        let user = |i: usize| OwnedContext {
+            user_id: Some(format!("abcdefghij{i}")),
+            ..Default::default()
+        };
+        assert!(compiled[0].0.holds(&arena, &user(0)));
+        assert!(!compiled[0].0.holds(&arena, &user(1)));
+        assert!(!compiled[399].0.holds(&arena, &user(399)));
+    }
+
+    /// A constraint compiled alone, with its arena.
+    fn compiled(raw: &model::Constraint) -> (Constraint, Arena, Option<String>) {
+        let mut b = ArenaBuilder::default();
+        let (c, problem) = Constraint::compile(raw, &mut b);
+        (c, b.finish(), problem)
+    }
+
+    fn user(id: &str) -> OwnedContext {
+        OwnedContext {
+            user_id: Some(id.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn unknown_operator_never_holds_even_inverted() {
+        let mut raw = constraint("userId", "SOUNDS_LIKE", &["x"], None);
+        raw.inverted = true;
+        let (c, arena, problem) = compiled(&raw);
+        assert!(problem.unwrap().contains("SOUNDS_LIKE"));
+        assert!(!c.holds(&arena, &OwnedContext::default()));
+    }
+
+    #[test]
+    fn empty_fragment_is_in_every_value_whatever_the_case() {
+        for ignore_case in [false, true] {
+            let mut raw = constraint("userId", "STR_CONTAINS", &[""], None);
+            raw.case_insensitive = ignore_case;
+            let (c, arena, _) = compiled(&raw);
+            for id in ["", "x", "ÜBOB"] {
+                assert!(
+                    c.holds(&arena, &user(id)),
+                    "{id:?} contains \"\" (ignore case: {ignore_case})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_case_insensitive_fragments() {
+        let mut raw = constraint("userId", "STR_CONTAINS", &["BoB"], None);
+        raw.case_insensitive = true;
+        let (c, arena, _) = compiled(&raw);
+        assert!(c.holds(&arena, &user("hi bOb!")));
+        assert!(!c.holds(&arena, &user("hi bo b")));
+        assert!(c.holds(&arena, &user("ÜBOB")));
+    }
+}

@@ -220,7 +220,7 @@ module Forkflag
     end
 
     def inspect
-      "#<Forkflag::Client #{config.url || config.file || "bootstrap"} flags=#{flag_names.size}" \
+      "#<Forkflag::Client #{config.url || config.file || "bootstrap"} flags=#{_flag_count}" \
         "#{" closed" if closed?}>"
     end
 

@@ -171,13 +171,15 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let module = ruby.define_module("Forkflag")?;
     let class = module.define_class("Context", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("_build", function!(RubyContext::build, 1))?;
+    class
+        .singleton_class()?
+        .define_private_method("_build", function!(RubyContext::build, 1))?;
     class.define_method("user_id", method!(RubyContext::user_id, 0))?;
     class.define_method("session_id", method!(RubyContext::session_id, 0))?;
     class.define_method("remote_address", method!(RubyContext::remote_address, 0))?;
     class.define_method("environment", method!(RubyContext::environment, 0))?;
     class.define_method("app_name", method!(RubyContext::app_name, 0))?;
-    class.define_method("_current_time_ms", method!(RubyContext::current_time_ms, 0))?;
+    class.define_private_method("_current_time_ms", method!(RubyContext::current_time_ms, 0))?;
     class.define_method("properties", method!(RubyContext::properties, 0))?;
     Ok(())
 }

@@ -151,7 +151,7 @@ pub(super) fn evaluate<E: Evaluation>(
 }
 
 /// The general path of [`evaluate`].
-#[inline(never)]
+#[inline]
 fn general<E: Evaluation>(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result<E::Output, Error> {
     let this = receiver(&rb_self)?;
     let a = parse_eval_args(ruby, E::NAME, args, E::TAKES_DEFAULT)?;

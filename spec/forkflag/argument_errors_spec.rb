@@ -67,14 +67,15 @@ RSpec.describe "argument errors" do
   it "names option :url and what the native parser finds wrong with it" do
     server = { app_name: "a", token: "t", backup_path: false }
     {
-      "ftp://example.com/api" => /option :url: invalid server URL "ftp:\/\/example.com\/api": the scheme must be http or https/,
-      "http://example.com/api?x=1" => /option :url: invalid server URL .*a query string or fragment is not allowed/,
-      "http://user:secret@example.com/api" => /option :url: invalid server URL "http:\/\/\*\*\*@example.com\/api": user information/,
-      "http://:4242/api" => /option :url: invalid server URL "http:\/\/:4242\/api": no host/,
-      "http://example.com:99999/api" => /option :url: invalid server URL .*bad port "99999"/,
-      "example.com/api" => /option :url: invalid server URL "example.com\/api": expected http:\/\/host/
+      "ftp://example.com/api" => %r{URL "ftp://example.com/api": the scheme must be http or https},
+      "http://example.com/api?x=1" => /URL .*a query string or fragment is not allowed/,
+      "http://user:secret@example.com/api" => %r{URL "http://\*\*\*@example.com/api": user information},
+      "http://:4242/api" => %r{URL "http://:4242/api": no host},
+      "http://example.com:99999/api" => /URL .*bad port "99999"/,
+      "example.com/api" => %r{URL "example.com/api": expected http://host}
     }.each do |url, message|
-      expect { Forkflag::Client.new(url: url, **server) }.to raise_error(ArgumentError, message)
+      expect { Forkflag::Client.new(url: url, **server) }
+        .to raise_error(ArgumentError, /\Aoption :url: invalid server /) { |e| expect(e.message).to match(message) }
     end
     expect { Forkflag::Client.new(url: "http://user:secret@example.com/api", **server) }
       .to raise_error(ArgumentError) { |e| expect(e.message).not_to include("secret") }

@@ -75,7 +75,7 @@ end
 def first_answer(kind, client, ctx)
   case kind
   when :with, :http, :https then client.enabled?("flag-00000", ctx)
-  when :native, :threads, :bare then Forkflag._bench_spawn_thread(0) && false
+  when :native, :threads, :bare then Forkflag.__send__(:_bench_spawn_thread, 0) && false
   else false
   end
 end
@@ -114,7 +114,7 @@ def worker(commands, results, kind, client)
         # Refreshes by this child's own thread that had completed when it
         # answered (stats are read just after; last_refresh_ms, stored after
         # the count, tells which ended in an earlier millisecond).
-        stats = client._stats
+        stats = client.__send__(:_stats)
         refreshed_at = stats[:last_refresh_ms]
         before = stats[:refreshes].positive? && refreshed_at.positive? && refreshed_at < answered_ms ? 1 : 0
       end
@@ -124,8 +124,8 @@ def worker(commands, results, kind, client)
         # for this child's own thread to count its first refresh. Looks
         # seldom: each look allocates (the stats Hash), writing heap pages.
         deadline = now_ns + (DEADLINE * 1_000_000_000)
-        sleep 0.02 until client._stats[:refreshes].positive? || now_ns > deadline
-        exit!(1) unless client._stats[:refreshes].positive?
+        sleep 0.02 until client.__send__(:_stats)[:refreshes].positive? || now_ns > deadline
+        exit!(1) unless client.__send__(:_stats)[:refreshes].positive?
         cpu_us = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID, :microsecond)
         private_kb = Bench.private_kb
       end
@@ -168,11 +168,11 @@ def start_worker(kind, flags_path, server)
     when :native, :threads
       # A thread started on an ended thread's stack, as a client does once.
       2.times do
-        abort "no thread" unless Forkflag._bench_spawn_thread(0)
+        abort "no thread" unless Forkflag.__send__(:_bench_spawn_thread, 0)
         sleep 0.02
       end
       # An idle background thread, as the client's is between refreshes.
-      abort "no thread" unless Forkflag._bench_spawn_thread(3600)
+      abort "no thread" unless Forkflag.__send__(:_bench_spawn_thread, 3600)
       # A Ruby thread waiting with the GVL released, as the log thread does.
       Thread.new { Queue.new.pop } if kind == :threads
     end

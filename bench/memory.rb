@@ -96,8 +96,8 @@ end
 # seldom: each look allocates (the stats Hash), writing heap pages.
 def own_refresh(client)
   deadline = Time.now + DEADLINE
-  sleep 0.05 until client._stats[:refreshes].positive? || Time.now > deadline
-  raise "no refresh of its own within #{DEADLINE} s" unless client._stats[:refreshes].positive?
+  sleep 0.05 until client.stats[:refreshes].positive? || Time.now > deadline
+  raise "no refresh of its own within #{DEADLINE} s" unless client.stats[:refreshes].positive?
 end
 
 # Forks a master (with or without a client) that forks the workers; returns

@@ -10,6 +10,13 @@ require "forkflag"
 require "json"
 require "etc"
 
+# The benchmarks' floor, Forkflag::Client#_noop (compiled by `rake compile`,
+# private like every native helper), called as plainly as enabled? is.
+unless Forkflag::Client.private_method_defined?(:_noop)
+  abort "Forkflag::Client#_noop is missing: build the library with `rake compile` (test hooks)"
+end
+Forkflag::Client.__send__(:public, :_noop)
+
 # Helpers of the benchmark scripts.
 module Bench
   module_function

@@ -108,20 +108,33 @@ module Forkflag
       end
     end
 
+    # An argument not given (nil means "no bound" for wait_until_ready).
+    UNSET = Object.new.freeze
+    private_constant :UNSET
+
     # @return [Config]
     attr_reader :config
 
     # Waits, with the GVL released, until the flags are current (the first
     # refresh succeeded). Ctrl-C, Thread#raise and Timeout interrupt it.
     #
-    # @param timeout [Numeric, nil] seconds; nil (or Float::INFINITY) waits
-    #   as long as it takes
+    # @param timeout [Numeric, nil] seconds; nil (the default, or
+    #   Float::INFINITY) waits as long as it takes. Also accepted as a
+    #   positional argument, the form of earlier versions.
     # @return [Boolean] whether the client is ready
     # @raise [TypeError, ArgumentError] for a timeout that is not a number of
-    #   seconds (zero or more) or nil
-    def wait_until_ready(timeout = nil)
+    #   seconds (zero or more) or nil, or one given twice
+    def wait_until_ready(positional_timeout = UNSET, timeout: UNSET)
+      unless UNSET.equal?(positional_timeout)
+        unless UNSET.equal?(timeout)
+          raise ArgumentError, "wait_until_ready: give the timeout once, as timeout: (not also positionally)"
+        end
+
+        timeout = positional_timeout
+      end
+      timeout = nil if UNSET.equal?(timeout)
       timeout = nil if Untrusted.kind?(timeout, Float) && timeout == Float::INFINITY
-      _wait_until_ready(Arguments.timeout(timeout, "wait_until_ready: timeout", allow_nil: true))
+      _wait_until_ready(Arguments.timeout(timeout, "wait_until_ready: timeout:", allow_nil: true))
     end
 
     # Sends this process's metrics now.
@@ -218,7 +231,7 @@ module Forkflag
     end
 
     def inspect
-      "#<Forkflag::Client #{config.url || config.file || "bootstrap"} flags=#{flag_names.size}" \
+      "#<Forkflag::Client #{config.url || config.file || "bootstrap"} flags=#{_flag_count}" \
         "#{" closed" if closed?}>"
     end
 

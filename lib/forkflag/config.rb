@@ -4,7 +4,6 @@ require "logger"
 require "socket"
 require "tmpdir"
 require "securerandom"
-require "uri"
 
 module Forkflag
   # Validated options of a {Client}. Every option is checked when the client
@@ -167,26 +166,15 @@ module Forkflag
       end
     end
 
+    # The URL checked by the native client's own parser (the one that reads
+    # it to connect), which raises ArgumentError naming option :url, the
+    # value and what is wrong with it.
     def url_option
       url = string(:url, header: true)
       return nil unless url
 
-      uri = parse_url(url)
-      unless %w[http https].include?(uri.scheme) && !uri.host.to_s.empty?
-        raise ArgumentError,
-              "option :url must be an http:// or https:// URL with a host, got #{Untrusted.describe(url)}"
-      end
-      if uri.query || uri.fragment || uri.userinfo
-        raise ArgumentError, "option :url must not have a query, fragment or user info, got #{Untrusted.describe(url)}"
-      end
-
+      Forkflag.__send__(:_check_url, url)
       url.chomp("/").freeze
-    end
-
-    def parse_url(url)
-      URI.parse(url)
-    rescue URI::InvalidURIError => e
-      raise ArgumentError, "option :url is not a valid URL (#{Untrusted.describe(url)}): #{e.message}"
     end
 
     def seconds(name, default)

@@ -10,16 +10,9 @@ module Forkflag
   #                               properties: { plan: "pro" })
   #   client.enabled?("new-checkout", ctx)
   class Context
-    # Field name (as given) => canonical keyword.
-    KEYS = {
-      user_id: :user_id, userId: :user_id,
-      session_id: :session_id, sessionId: :session_id,
-      remote_address: :remote_address, remoteAddress: :remote_address,
-      environment: :environment,
-      app_name: :app_name, appName: :app_name,
-      current_time: :current_time, currentTime: :current_time,
-      properties: :properties
-    }.freeze
+    # KEYS (defined by the native library from the core's table of context
+    # keys): field name, in each spelling, => canonical keyword, e.g.
+    # { user_id: :user_id, userId: :user_id, ..., properties: :properties }.
 
     # The same, by the field's name as a String.
     KEYS_BY_NAME = KEYS.transform_keys(&:name).freeze
@@ -27,7 +20,9 @@ module Forkflag
 
     class << self
       # @param fields [Hash, nil] fields with Symbol or String keys, in
-      #   snake_case or camelCase
+      #   snake_case or camelCase; any other key is a custom field, as in a
+      #   Hash context (one under properties: wins over a top-level one of
+      #   the same name)
       # @param keywords fields as keywords
       # @option keywords [String] :user_id
       # @option keywords [String] :session_id
@@ -39,7 +34,8 @@ module Forkflag
       #   (fields other than current_time and properties may be any
       #   object: they are read through to_s, and one whose to_s raises is
       #   absent)
-      # @raise [ArgumentError] for an unknown field or an unreadable current_time
+      # @raise [ArgumentError] for an unreadable current_time, or a custom
+      #   field name that is not valid UTF-8
       # @raise [TypeError] for fields that are not a Hash, a field name that
       #   is not a Symbol or String, properties that are not a Hash, or a
       #   property name that is not a Symbol or String
@@ -49,32 +45,37 @@ module Forkflag
                            "got #{Untrusted.describe(fields)}"
         end
 
-        _build(canonical(fields || {}).merge(canonical(keywords)))
+        standard = {}
+        custom = {}
+        [fields || {}, keywords].each { |hash| split(hash, standard, custom) }
+        standard[:properties] = custom.merge(standard[:properties] || {}) unless custom.empty?
+        _build(standard)
       end
 
       private
 
-      # A new plain Hash of canonical keyword => value (never the caller's
+      # Sorts a Hash's fields into standard (canonical keyword => value) and
+      # custom (name => value) ones, in new plain Hashes (never the caller's
       # Hash: its default proc or its subclass's methods are not called).
-      def canonical(hash)
-        hash.each_with_object({}) do |(key, value), out|
+      def split(hash, standard, custom)
+        hash.each do |key, value|
           name = field_name(key)
-          check_properties(value) if name == :properties
-          out[name] = value
+          if name.nil?
+            custom[Arguments.name(key, "a custom context field name")] = value
+          else
+            check_properties(value) if name == :properties
+            standard[name] = value
+          end
         end
       end
 
+      # The canonical keyword of a standard field; nil for a custom one.
       def field_name(key)
-        name = case key
-               when Symbol then KEYS[key]
-               when String then KEYS_BY_NAME[String.new(key)]
-               else raise TypeError, "a context field name must be a Symbol or a String, got #{Untrusted.describe(key)}"
-               end
-        return name if name
-
-        raise ArgumentError,
-              "unknown context field #{Untrusted.describe(key)}; use one of #{KEYS.keys.map(&:inspect).join(", ")} " \
-              "or put custom fields under properties:"
+        case key
+        when Symbol then KEYS[key]
+        when String then KEYS_BY_NAME[String.new(key)]
+        else raise TypeError, "a context field name must be a Symbol or a String, got #{Untrusted.describe(key)}"
+        end
       end
 
       def check_properties(properties)

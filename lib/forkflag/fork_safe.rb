@@ -27,7 +27,7 @@ module ForkSafe
   @objects = ObjectSpace::WeakMap.new
   @automatic = ENV.fetch("FORKSAFE_AUTOMATIC", "1") != "0"
   @pending_fork = nil
-  @after_fork_done = [Process.pid, Forkflag._fork_generation]
+  @after_fork_done = [Process.pid, Forkflag.__send__(:_fork_generation)]
 
   class << self
     # Adds an object to the fork lifecycle. It is held weakly, and gets each
@@ -82,7 +82,7 @@ module ForkSafe
     # Call before forking (in the parent). Runs once per fork.
     # @return [Boolean] whether the callbacks ran (false: already done)
     def before_fork
-      marker = [Process.pid, Forkflag._fork_generation]
+      marker = [Process.pid, Forkflag.__send__(:_fork_generation)]
       return false if @pending_fork == marker
 
       @pending_fork = marker
@@ -93,7 +93,7 @@ module ForkSafe
     # Call in the child after a fork. Runs once per fork.
     # @return [Boolean] whether the callbacks ran
     def after_fork
-      marker = [Process.pid, Forkflag._fork_generation]
+      marker = [Process.pid, Forkflag.__send__(:_fork_generation)]
       return false if @after_fork_done == marker
 
       @after_fork_done = marker
@@ -115,7 +115,7 @@ module ForkSafe
     # The fork generation of this process: forks between the process that
     # loaded forkflag and this one.
     def generation
-      Forkflag._fork_generation
+      Forkflag.__send__(:_fork_generation)
     end
 
     # For operators.

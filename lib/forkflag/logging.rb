@@ -91,7 +91,7 @@ module Forkflag
       # Delivers what is queued now (used at exit and by tests).
       # @api private
       def drain
-        deliver(Forkflag._wait_logs(0))
+        deliver(Forkflag.__send__(:_wait_logs, 0))
       end
 
       # @return [Thread, nil] this process's log thread
@@ -103,7 +103,7 @@ module Forkflag
 
       def drain_forever
         loop do
-          deliver(Forkflag._wait_logs(WAIT_SECONDS))
+          deliver(Forkflag.__send__(:_wait_logs, WAIT_SECONDS))
           break if note_collected
         end
       end

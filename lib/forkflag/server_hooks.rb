@@ -51,7 +51,7 @@ module Forkflag
     def worker_boot
       ForkSafe.after_fork
       Client.open_clients.each do |client|
-        client._start
+        client.__send__(:_start)
         client.refresh(timeout: 0)
       end
       nil

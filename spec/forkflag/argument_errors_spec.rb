@@ -64,6 +64,23 @@ RSpec.describe "argument errors" do
     expect(error.cause).to be_nil
   end
 
+  it "names option :url and what the native parser finds wrong with it" do
+    server = { app_name: "a", token: "t", backup_path: false }
+    {
+      "ftp://example.com/api" => %r{URL "ftp://example.com/api": the scheme must be http or https},
+      "http://example.com/api?x=1" => /URL .*a query string or fragment is not allowed/,
+      "http://user:secret@example.com/api" => %r{URL "http://\*\*\*@example.com/api": user information},
+      "http://:4242/api" => %r{URL "http://:4242/api": no host},
+      "http://example.com:99999/api" => /URL .*bad port "99999"/,
+      "example.com/api" => %r{URL "example.com/api": expected http://host}
+    }.each do |url, message|
+      expect { Forkflag::Client.new(url: url, **server) }
+        .to raise_error(ArgumentError, /\Aoption :url: invalid server /) { |e| expect(e.message).to match(message) }
+    end
+    expect { Forkflag::Client.new(url: "http://user:secret@example.com/api", **server) }
+      .to raise_error(ArgumentError) { |e| expect(e.message).not_to include("secret") }
+  end
+
   it "converts another encoding to UTF-8 and copies a String subclass" do
     subclass = Class.new(String)
     c = client(app_name: "caf\u00e9".encode(Encoding::UTF_16LE), environment: subclass.new("prod"))
@@ -78,7 +95,7 @@ RSpec.describe "argument errors" do
     expect { c.refresh(timeout: -1) }.to raise_error(ArgumentError, /refresh: timeout: must be zero or more seconds/)
     expect do
       c.wait_until_ready("1")
-    end.to raise_error(TypeError, /wait_until_ready: timeout must be a number of seconds or nil/)
+    end.to raise_error(TypeError, /wait_until_ready: timeout: must be a number of seconds or nil/)
     expect(c.wait_until_ready(Float::INFINITY)).to be(true)
     expect(c.park(timeout: 1e30)).to be(true)
     expect do
@@ -92,7 +109,8 @@ RSpec.describe "argument errors" do
     fields = {}.compare_by_identity.tap { |h| h[BasicObject.new] = 1 }
     expect { Forkflag::Context.new(fields) }
       .to raise_error(TypeError, /a context field name must be a Symbol or a String, got an instance of BasicObject/)
-    expect { Forkflag::Context.new("plan\xff" => 1) }.to raise_error(ArgumentError, /unknown context field "plan\\xFF"/)
+    expect { Forkflag::Context.new("plan\xff" => 1) }
+      .to raise_error(ArgumentError, /custom context field name must be valid UTF-8 text, got "plan\\xFF"/)
     expect { Forkflag::Context.new(properties: BasicObject.new) }
       .to raise_error(TypeError, /properties must be a Hash of custom fields, got an instance of BasicObject/)
     expect { Forkflag::Variant.new(name: BasicObject.new) }

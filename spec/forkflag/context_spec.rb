@@ -29,9 +29,34 @@ RSpec.describe Forkflag::Context do
       .to raise_error(ArgumentError, /current_time must be a Time or an ISO-8601 String.*got "yesterday"/)
   end
 
-  it "raises ArgumentError for an unknown field, naming it" do
-    expect { described_class.new(plan: "pro") }
-      .to raise_error(ArgumentError, /unknown context field :plan.*properties:/)
+  it "reads any other top-level key as a custom field, as a Hash context does" do
+    client = Forkflag::Client.new(bootstrap: FlagPayloads.payload(
+      FlagPayloads.flag("pro", strategies: [{ name: "default", constraints: [
+                          FlagPayloads.constraint("plan", "IN", values: ["pro"])
+                        ] }])
+    ))
+    ctx = described_class.new(plan: "pro", "region" => "eu")
+    expect(ctx.properties).to eq("plan" => "pro", "region" => "eu")
+    expect(client.enabled?("pro", ctx)).to be(true)
+    expect(client.enabled?("pro", { plan: "pro" })).to be(true)
+    # One under properties: wins over a top-level one, in both.
+    both = { plan: "free", properties: { plan: "pro" } }
+    expect(client.enabled?("pro", described_class.new(both))).to be(true)
+    expect(client.enabled?("pro", both)).to be(true)
+  ensure
+    client&.close
+  end
+
+  it "raises ArgumentError for a custom field name that is not valid UTF-8" do
+    expect { described_class.new("plan\xff" => 1) }
+      .to raise_error(ArgumentError, /custom context field name must be valid UTF-8 text, got "plan\\xFF"/)
+  end
+
+  it "gives the keys of every standard field from the native table" do
+    expect(described_class::KEYS).to be_frozen
+    expect(described_class::KEYS).to include(userId: :user_id, user_id: :user_id, currentTime: :current_time,
+                                             environment: :environment, properties: :properties)
+    expect(described_class::KEYS.size).to eq(12)
   end
 
   it "raises TypeError for properties that are not a Hash or keys that are not names" do

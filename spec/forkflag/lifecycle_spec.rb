@@ -69,8 +69,10 @@ RSpec.describe "Forkflag::Client lifecycle" do
         client = Forkflag::Client.new(url: url, token: "t", app_name: "a", timeout: 5, backup_path: false,
                                       logger: logger)
         started = monotonic
-        expect(client.wait_until_ready(0.3)).to be(false)
+        expect(client.wait_until_ready(timeout: 0.3)).to be(false)
+        expect(client.wait_until_ready(0.3)).to be(false) # the positional form of earlier versions
         expect(monotonic - started).to be < 5
+        expect { client.wait_until_ready(1, timeout: 1) }.to raise_error(ArgumentError, /give the timeout once/)
         client.close(timeout: 0.5)
       end
     end

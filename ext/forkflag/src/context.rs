@@ -1,17 +1,22 @@
 //! `Forkflag::Context`: a context converted once and reused for many
 //! evaluations (one per request, say).
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use forkflag_core::context::KEYS;
 use forkflag_core::time::try_format_millis;
 use forkflag_core::{Context, CurrentTime, Field, OwnedContext};
-use magnus::rb_sys::AsRawValue;
+use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{function, method, prelude::*, Error, RHash, Ruby, Value};
 
 use crate::errors::{arg_error, describe, type_error};
 use crate::guard::guard;
-use crate::hash_context::{time_of, with_value_text, BeyondMillis};
+use crate::hash_context::{
+    slot_of, static_symbol, time_of, with_value_text, BeyondMillis, PROPERTIES_KEY,
+};
+
+/// The key `Forkflag::Context.new` gives the current time under.
+const CURRENT_TIME_KEY: &str = KEYS[slot_of(&Field::CurrentTime)].1;
 
 /// A prebuilt context.
 #[magnus::wrap(class = "Forkflag::Context", free_immediately, size)]
@@ -55,8 +60,9 @@ impl RubyContext {
     /// Builds a context from a Hash whose keys were validated in Ruby.
     fn build(ruby: &Ruby, hash: RHash) -> Result<RubyContext, Error> {
         guard(ruby, || {
-            let field = |name: &str| -> Result<Value, Error> { hash.aref(ruby.to_symbol(name)) };
-            let given_time = field("current_time")?;
+            let field_value =
+                |name: &str| -> Result<Value, Error> { hash.aref(ruby.to_symbol(name)) };
+            let given_time = field_value(CURRENT_TIME_KEY)?;
             let current_time_millis = match time_of(given_time.as_raw(), BeyondMillis::Reject)? {
                 CurrentTime::Now => None,
                 CurrentTime::At(ms) => Some(ms),
@@ -72,16 +78,24 @@ impl RubyContext {
                 }
             };
             let mut failure = None;
-            let mut text = |name: &str| -> Result<Option<String>, Error> {
-                Ok(text_of(field(name)?, &mut failure))
+            let mut fields = OwnedContext {
+                current_time: current_time_millis.and_then(try_format_millis),
+                ..OwnedContext::default()
             };
-            let user_id = text("user_id")?;
-            let session_id = text("session_id")?;
-            let remote_address = text("remote_address")?;
-            let environment = text("environment")?;
-            let app_name = text("app_name")?;
-            let mut properties = BTreeMap::new();
-            let props: Value = hash.aref(ruby.to_symbol("properties"))?;
+            for (field, snake, _) in KEYS {
+                let slot = match field {
+                    Field::UserId => &mut fields.user_id,
+                    Field::SessionId => &mut fields.session_id,
+                    Field::RemoteAddress => &mut fields.remote_address,
+                    Field::Environment => &mut fields.environment,
+                    Field::AppName => &mut fields.app_name,
+                    // Read above, as a time.
+                    Field::CurrentTime | Field::Property(_) => continue,
+                };
+                *slot = text_of(field_value(snake)?, &mut failure);
+            }
+            let properties = &mut fields.properties;
+            let props: Value = field_value(PROPERTIES_KEY)?;
             if !props.is_nil() {
                 let props = RHash::from_value(props).ok_or_else(|| {
                     type_error(
@@ -112,15 +126,6 @@ impl RubyContext {
             if let Some(error) = failure {
                 return Err(error);
             }
-            let fields = OwnedContext {
-                user_id,
-                session_id,
-                remote_address,
-                environment,
-                app_name,
-                current_time: current_time_millis.and_then(try_format_millis),
-                properties,
-            };
             let remote_ip = fields
                 .remote_address
                 .as_deref()
@@ -167,17 +172,35 @@ impl RubyContext {
     }
 }
 
+/// `Forkflag::Context::KEYS`: every spelling of a field's key (the core's
+/// table, and `properties`) => its snake_case keyword, frozen.
+fn keys(ruby: &Ruby) -> Result<RHash, Error> {
+    // SAFETY: at load time, on the Ruby thread.
+    let symbol = |name: &str| unsafe { Value::from_raw(static_symbol(name)) };
+    let keys = ruby.hash_new();
+    for (_, snake, camel) in KEYS {
+        keys.aset(symbol(snake), symbol(snake))?;
+        keys.aset(symbol(camel), symbol(snake))?;
+    }
+    keys.aset(symbol(PROPERTIES_KEY), symbol(PROPERTIES_KEY))?;
+    keys.freeze();
+    Ok(keys)
+}
+
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let module = ruby.define_module("Forkflag")?;
     let class = module.define_class("Context", ruby.class_object())?;
+    class.const_set("KEYS", keys(ruby)?)?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("_build", function!(RubyContext::build, 1))?;
+    class
+        .singleton_class()?
+        .define_private_method("_build", function!(RubyContext::build, 1))?;
     class.define_method("user_id", method!(RubyContext::user_id, 0))?;
     class.define_method("session_id", method!(RubyContext::session_id, 0))?;
     class.define_method("remote_address", method!(RubyContext::remote_address, 0))?;
     class.define_method("environment", method!(RubyContext::environment, 0))?;
     class.define_method("app_name", method!(RubyContext::app_name, 0))?;
-    class.define_method("_current_time_ms", method!(RubyContext::current_time_ms, 0))?;
+    class.define_private_method("_current_time_ms", method!(RubyContext::current_time_ms, 0))?;
     class.define_method("properties", method!(RubyContext::properties, 0))?;
     Ok(())
 }

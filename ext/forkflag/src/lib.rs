@@ -5,7 +5,6 @@
 
 use magnus::{Error, Ruby};
 
-mod bench;
 mod client;
 mod context;
 mod errors;
@@ -32,7 +31,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     context::init(ruby)?;
     variant::init(ruby)?;
     client::init(ruby)?;
-    bench::init(ruby)?;
     logging::init(ruby)?;
     Ok(())
 }

@@ -37,6 +37,9 @@ fn wait_logs(ruby: &Ruby, timeout: f64) -> Result<RArray, Error> {
 
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let module = ruby.define_module("Forkflag")?;
-    module.define_singleton_method("_wait_logs", function!(wait_logs, 1))?;
+    // Private: called by lib/forkflag/logging.rb only.
+    module
+        .singleton_class()?
+        .define_private_method("_wait_logs", function!(wait_logs, 1))?;
     Ok(())
 }

@@ -116,6 +116,7 @@ impl NameCache {
     }
 
     /// How many entries are in use (for tests).
+    #[cfg(feature = "test-hooks")]
     pub fn remembered(&self) -> usize {
         self.entries
             .iter()

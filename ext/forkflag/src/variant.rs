@@ -167,7 +167,9 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let module = ruby.define_module("Forkflag")?;
     let class = module.define_class("Variant", ruby.class_object())?;
     class.undef_default_alloc_func();
-    class.define_singleton_method("_build", function!(RubyVariant::build, 3))?;
+    class
+        .singleton_class()?
+        .define_private_method("_build", function!(RubyVariant::build, 3))?;
     class.define_method("name", method!(RubyVariant::name, 0))?;
     class.define_method("enabled?", method!(RubyVariant::is_enabled, 0))?;
     class.define_method(

@@ -58,6 +58,21 @@ impl Field {
     }
 }
 
+/// The keys a binding accepts for the standard fields of a context: each
+/// field with its snake_case and its camelCase (the Unleash API's)
+/// spelling, the same word for `environment`. The one list of these
+/// spellings: bindings read their keys from it (the Ruby binding also
+/// gives it to Ruby as `Forkflag::Context::KEYS`). Custom fields are not
+/// listed (any other name), nor the `properties` that holds them.
+pub const KEYS: &[(Field, &str, &str)] = &[
+    (Field::UserId, "user_id", "userId"),
+    (Field::SessionId, "session_id", "sessionId"),
+    (Field::RemoteAddress, "remote_address", "remoteAddress"),
+    (Field::Environment, "environment", "environment"),
+    (Field::AppName, "app_name", "appName"),
+    (Field::CurrentTime, "current_time", "currentTime"),
+];
+
 /// The evaluation time a context gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CurrentTime {

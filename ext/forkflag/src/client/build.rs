@@ -1,0 +1,173 @@
+//! Making a client: the options Hash built by `Forkflag::Config` read into
+//! the core's [`Settings`], the TLS configuration checked, and the first
+//! configuration loaded (bootstrap, backup or flags file).
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use forkflag_core::engine::file_stamp_of;
+use forkflag_core::http::{Endpoint, HttpClient, Tls, TlsOptions};
+use forkflag_core::process::SocketRegistry;
+use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
+use forkflag_core::Engine;
+use magnus::{prelude::*, Error, RHash, Ruby, TryConvert, Value};
+
+use super::arguments::seconds;
+use super::lifecycle::LOOK_AGAIN;
+use super::payload::load_payload;
+use super::Client;
+use crate::errors::{arg_error, config_error, from_core};
+use crate::guard::guard;
+use crate::names::NameCache;
+
+/// Reads the options Hash built by `Forkflag::Config#native_options`.
+struct Options<'a> {
+    ruby: &'a Ruby,
+    hash: RHash,
+}
+
+impl Options<'_> {
+    fn value(&self, key: &str) -> Result<Value, Error> {
+        self.hash.aref(self.ruby.to_symbol(key))
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, Error> {
+        Option::<String>::try_convert(self.value(key)?)
+    }
+
+    fn required(&self, key: &str) -> Result<String, Error> {
+        self.string(key)?
+            .ok_or_else(|| arg_error(self.ruby, format!("option :{key} is required")))
+    }
+
+    fn seconds(&self, key: &str) -> Result<Duration, Error> {
+        Ok(seconds(f64::try_convert(self.value(key)?)?))
+    }
+
+    fn flag(&self, key: &str) -> Result<bool, Error> {
+        Ok(self.value(key)?.to_bool())
+    }
+}
+
+/// The server URL parsed by the core; an ArgumentError naming the option
+/// and what is wrong with the value.
+fn endpoint(ruby: &Ruby, url: &str) -> Result<Endpoint, Error> {
+    Endpoint::parse(url).map_err(|e| arg_error(ruby, format!("option :url: {e}")))
+}
+
+/// `Forkflag._check_url(url)`: raises the ArgumentError [`Client.new`]
+/// would raise for this URL (`Forkflag::Config` checks it at once, in the
+/// order of the options).
+pub(super) fn check_url(ruby: &Ruby, url: String) -> Result<(), Error> {
+    guard(ruby, || endpoint(ruby, &url).map(drop))
+}
+
+fn settings_from(opts: &Options<'_>) -> Result<Settings, Error> {
+    let ruby = opts.ruby;
+    let source = match (opts.string("url")?, opts.string("file")?) {
+        (Some(url), _) => Source::Server {
+            endpoint: Arc::new(endpoint(ruby, &url)?),
+            token: Secret(opts.required("token")?),
+        },
+        (None, Some(file)) => Source::File(PathBuf::from(file)),
+        (None, None) => Source::Static,
+    };
+    let tls = TlsOptions {
+        ca_file: opts.string("tls_ca_file")?.map(PathBuf::from),
+        verify: opts.flag("tls_verify")?,
+    };
+    // Read once, here: the client's threads and forked children share them.
+    let tls = match &source {
+        Source::Server { endpoint, .. } => {
+            Tls::load(endpoint, &tls).map_err(|e| from_core(ruby, e))?
+        }
+        _ => Tls::plain(),
+    };
+    let headers: Vec<(String, String)> = Vec::try_convert(opts.value("custom_headers")?)?;
+    Ok(Settings {
+        client_id: u64::try_convert(opts.value("client_id")?)?,
+        source,
+        app_name: opts
+            .string("app_name")?
+            .unwrap_or_else(|| "forkflag".into()),
+        instance_id: opts.required("instance_id")?,
+        environment: opts.string("environment")?,
+        project: opts.string("project")?,
+        name_prefix: opts.string("name_prefix")?,
+        refresh_interval: opts.seconds("refresh_interval")?,
+        metrics_interval: opts.seconds("metrics_interval")?,
+        timeout: opts.seconds("timeout")?,
+        custom_headers: headers,
+        backup_path: opts.string("backup_path")?.map(PathBuf::from),
+        metrics_enabled: !opts.flag("disable_metrics")?,
+        tls,
+        max_payload_bytes: usize::try_convert(opts.value("max_payload_bytes")?)?,
+        sdk: opts.required("sdk")?,
+        user_agent: opts.required("user_agent")?,
+        platform_name: opts.required("platform_name")?,
+        platform_version: opts.required("platform_version")?,
+    })
+}
+
+impl Client {
+    /// Builds the native client from options validated by `Forkflag::Config`.
+    pub(super) fn build(ruby: &Ruby, options: RHash) -> Result<Client, Error> {
+        guard(ruby, || {
+            let opts = Options {
+                ruby,
+                hash: options,
+            };
+            let engine = Arc::new(Engine::new());
+            let mut warnings = Vec::new();
+            let settings = settings_from(&opts)?;
+            if let Source::Server { endpoint, .. } = &settings.source {
+                // Reject an unusable TLS configuration now, not in the thread.
+                HttpClient::new(
+                    (**endpoint).clone(),
+                    &settings.tls,
+                    settings.timeout,
+                    settings.max_payload_bytes,
+                    Arc::new(SocketRegistry::new()),
+                )
+                .map_err(|e| from_core(ruby, e))?;
+            }
+            let bootstrap = opts.string("bootstrap")?;
+            if bootstrap.is_none() {
+                if let Err(e) = load_backup(&engine, &settings) {
+                    warnings.push(format!("ignoring the backup file: {e}"));
+                }
+            }
+            if let Some(json) = bootstrap {
+                load_payload(&engine, json, &mut warnings)
+                    .map_err(|e| config_error(ruby, format!("bootstrap: {e}")))?;
+            }
+            if let Source::File(path) = &settings.source {
+                // Taken before reading: a change in between reads again.
+                let stamp = std::fs::metadata(path).map(|m| file_stamp_of(&m));
+                let bytes = std::fs::read(path).map_err(|e| {
+                    config_error(
+                        ruby,
+                        format!("cannot read flags file {}: {e}", path.display()),
+                    )
+                })?;
+                load_payload(&engine, bytes, &mut warnings).map_err(|e| {
+                    config_error(ruby, format!("flags file {}: {e}", path.display()))
+                })?;
+                if let Ok(stamp) = stamp {
+                    engine.set_file_stamp(stamp);
+                }
+            }
+            Ok(Client {
+                snapshots: RefCell::new(engine.cache()),
+                names: NameCache::new(),
+                lifecycle: RefCell::new(Lifecycle::new(Arc::clone(&engine), settings)),
+                engine,
+                live_epoch: Cell::new(LOOK_AGAIN),
+                impressions: Cell::new(false),
+                warnings: RefCell::new(warnings),
+            })
+        })
+    }
+}

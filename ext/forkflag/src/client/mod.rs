@@ -1,0 +1,116 @@
+//! `Forkflag::Client`: evaluation against the live snapshot.
+//!
+//! `enabled?` and `variant` are defined here, natively, so an evaluation is a
+//! single method call: parse the arguments, load the snapshot, evaluate,
+//! count. The rest of the client (options, callbacks, lifecycle) is Ruby in
+//! `lib/forkflag/client.rb`, which calls the private native methods (`_`
+//! names) defined here.
+//!
+//! - `arguments`: reading an evaluation's arguments, and their errors.
+//! - `lookup`: finding the named flag and checking it against a context.
+//! - `fast_path`: the common evaluation, with no call into Ruby.
+//! - `evaluate`: `enabled?` and `variant`, one generic evaluation for both.
+//! - `build`: options into settings, and the first configuration.
+//! - `payload`: payloads loaded on a Ruby thread, and their warnings.
+//! - `lifecycle`: the background thread's start, waits, park and close.
+//! - `inspect`: stats, flag names and count.
+//! - `test_hooks`: what specs and benchmarks call (the `test-hooks` cargo
+//!   feature; not in the released library).
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use forkflag_core::engine::SnapshotCache;
+use forkflag_core::process::fork;
+use forkflag_core::runtime::Lifecycle;
+use forkflag_core::Engine;
+use magnus::{function, method, prelude::*, Error, Ruby};
+use magnus::{gc::Marker, DataTypeFunctions, TypedData};
+
+use crate::names::NameCache;
+
+mod arguments;
+mod build;
+mod evaluate;
+mod fast_path;
+mod inspect;
+mod lifecycle;
+mod lookup;
+mod payload;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
+
+/// The native half of a client.
+#[derive(TypedData)]
+#[magnus(class = "Forkflag::Client", free_immediately, size, mark)]
+pub struct Client {
+    engine: Arc<Engine>,
+    /// This client's handle on the current snapshot (no locked instruction
+    /// per evaluation; see [`SnapshotCache`]).
+    snapshots: RefCell<SnapshotCache>,
+    /// The flags that name objects evaluated on this client stand for.
+    names: NameCache,
+    lifecycle: RefCell<Lifecycle>,
+    /// The [`fork::epoch`] at which [`Client::wake_up`] last left nothing
+    /// to do (this process's thread running or asked to start, attention
+    /// bit clear), or [`lifecycle::LOOK_AGAIN`]. The fast path answers only
+    /// while the current epoch equals it; anything else (a fork happened,
+    /// the client was parked, log messages wait for a Ruby thread) sends
+    /// the evaluation through `wake_up`, which asks the lifecycle what to
+    /// do.
+    ///
+    /// Stored, not derived: the fast path's whole check is one load and
+    /// one compare of this client's own word (in the cache line it reads
+    /// anyway). Deriving it from the lifecycle would borrow the `RefCell`
+    /// and read the thread's generation behind a pointer on every
+    /// evaluation. It holds no state of its own: a stale value costs one
+    /// `wake_up`, which derives the truth from the lifecycle again.
+    live_epoch: Cell<u64>,
+    /// Whether impression listeners are registered (set from Ruby).
+    impressions: Cell<bool>,
+    /// Problems found in payloads loaded on Ruby threads, not yet logged.
+    warnings: RefCell<Vec<String>>,
+}
+
+impl DataTypeFunctions for Client {
+    fn mark(&self, marker: &Marker) {
+        self.names.mark(marker);
+    }
+}
+
+/// `Forkflag._fork_generation`: this process's fork generation.
+fn fork_generation() -> u64 {
+    fork::generation()
+}
+
+/// Defines `Forkflag::Client`: `enabled?`, `variant`, `flag_names` and
+/// `ready?` public; the methods the Ruby facade calls (`_` names) private,
+/// like `Forkflag._fork_generation` and `Forkflag._check_url`.
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let module = ruby.define_module("Forkflag")?;
+    let module_private = module.singleton_class()?;
+    module_private.define_private_method("_fork_generation", function!(fork_generation, 0))?;
+    module_private.define_private_method("_check_url", function!(build::check_url, 1))?;
+    let class = module.define_class("Client", ruby.class_object())?;
+    class.undef_default_alloc_func();
+    class
+        .singleton_class()?
+        .define_private_method("_build", function!(Client::build, 1))?;
+    class.define_method("enabled?", method!(Client::enabled, -1))?;
+    class.define_method("variant", method!(Client::variant, -1))?;
+    class.define_method("flag_names", method!(Client::flag_names, 0))?;
+    class.define_method("ready?", method!(Client::is_ready, 0))?;
+    class.define_private_method("_impressions=", method!(Client::set_impressions, 1))?;
+    class.define_private_method("_update", method!(Client::update, 1))?;
+    class.define_private_method("_take_warnings", method!(Client::take_warnings, 0))?;
+    class.define_private_method("_start", method!(Client::start, 0))?;
+    class.define_private_method("_wait_until_ready", method!(Client::wait_until_ready, 1))?;
+    class.define_private_method("_flush", method!(Client::flush, 1))?;
+    class.define_private_method("_refresh", method!(Client::refresh, 1))?;
+    class.define_private_method("_stop", method!(Client::stop, 3))?;
+    class.define_private_method("_stats", method!(Client::stats, 0))?;
+    class.define_private_method("_flag_count", method!(Client::flag_count, 0))?;
+    #[cfg(feature = "test-hooks")]
+    test_hooks::init(ruby, module, class)?;
+    Ok(())
+}

@@ -58,7 +58,9 @@ impl Constraint {
 
 /// Parses a network, `10.0.0.0/8` or `::1/128`, or a bare address (a
 /// network of one address); surrounding spaces are ignored. Address bits
-/// past the prefix are allowed (`10.1.2.3/8` is `10.0.0.0/8`).
+/// past the prefix are allowed (`10.1.2.3/8` is `10.0.0.0/8`) and cleared
+/// here: the network's address is its first one, as evaluation expects
+/// (see `eval::constraint::net_contains`).
 pub(super) fn parse_net(text: &str) -> Option<IpNet> {
     let text = text.trim();
     let (addr, prefix) = match text.split_once('/') {
@@ -66,7 +68,9 @@ pub(super) fn parse_net(text: &str) -> Option<IpNet> {
         None => (text.parse::<IpAddr>().ok()?, None),
     };
     let max = if addr.is_ipv4() { 32 } else { 128 };
-    IpNet::new(addr, prefix.unwrap_or(max)).ok()
+    IpNet::new(addr, prefix.unwrap_or(max))
+        .ok()
+        .map(|net| net.trunc())
 }
 
 fn single_value(raw: &model::Constraint) -> Option<&str> {

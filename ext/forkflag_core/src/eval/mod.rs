@@ -13,7 +13,7 @@ use crate::context::{Context, Field};
 use crate::process::random::random_in;
 use crate::snapshot::flag::{Stickiness, Strategy, StrategyKind, VariantSet};
 use crate::snapshot::{Flag, Snapshot, Variant, DISABLED_VARIANT};
-use constraint::remote_address_matches;
+use constraint::{net_contains, remote_address_matches};
 use hashing::{normalized, STRATEGY_SEED, VARIANT_SEED};
 
 /// The result of choosing a variant.
@@ -250,7 +250,7 @@ impl Snapshot {
                 let ip = ctx.remote_ip();
                 let nets = nets.of(&self.arena.nets);
                 if texts.is_empty() {
-                    ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+                    ip.is_some_and(|ip| nets.iter().any(|n| net_contains(n, &ip)))
                 } else {
                     ctx.with_field(&Field::RemoteAddress, |raw| {
                         remote_address_matches(nets, self.arena.list(*texts), ip, raw)

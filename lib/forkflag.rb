@@ -8,13 +8,13 @@ end
 require_relative "forkflag/version"
 require_relative "forkflag/errors"
 require_relative "forkflag/untrusted"
-require_relative "forkflag/arguments"
 begin
   require_relative "forkflag/forkflag"
 rescue LoadError
   # An installed gem keeps the compiled library in its extension directory.
   require "forkflag/forkflag"
 end
+require_relative "forkflag/arguments"
 require_relative "forkflag/logging"
 require_relative "forkflag/config"
 require_relative "forkflag/context"

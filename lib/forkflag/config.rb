@@ -198,9 +198,6 @@ module Forkflag
       Arguments.boolean(value, "option #{name.inspect}")
     end
 
-    HEADER_NAME = /\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\z/
-    private_constant :HEADER_NAME
-
     def headers_option
       value = given(:custom_headers)
       return {}.freeze if nil.equal?(value)
@@ -213,7 +210,7 @@ module Forkflag
     # value (or a Symbol or a number) without line breaks.
     def header(key, value)
       name = Arguments.name(key, "option :custom_headers: a header name")
-      unless name.match?(HEADER_NAME)
+      if Forkflag.__send__(:_header_problem, name, "") == :invalid_name
         raise ArgumentError, "option :custom_headers has an invalid header name #{Untrusted.describe(name)}"
       end
 

@@ -4,13 +4,8 @@ module Forkflag
   # Text arguments: Strings, paths and names, each returned as a frozen,
   # valid UTF-8 copy (never the caller's object, nor a String subclass).
   module Arguments
-    # Longest value accepted for a String sent in a request line or header.
-    MAX_HEADER_BYTES = 8192
-
-    # Line breaks and other control characters (a tab is allowed): never in
-    # a value sent in a request.
-    CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/
-    private_constant :CONTROL
+    # MAX_HEADER_BYTES, the longest value accepted for a String sent in a
+    # request line or header, is the core's (defined by the native library).
 
     module_function
 
@@ -65,13 +60,17 @@ module Forkflag
       utf8(what, value)
     end
 
+    # The core checks a value sent in a request (its one check, also made
+    # for every request); the message names the option.
     def header_text(text, what)
-      if text.bytesize > MAX_HEADER_BYTES
+      case Forkflag.__send__(:_header_problem, nil, text)
+      when nil then text
+      when :too_long
         raise ArgumentError, "#{what} is longer than #{MAX_HEADER_BYTES} bytes, got #{Untrusted.describe(text)}"
+      else
+        raise ArgumentError,
+              "#{what} must not contain line breaks or control characters, got #{Untrusted.describe(text)}"
       end
-      return text unless text.match?(CONTROL)
-
-      raise ArgumentError, "#{what} must not contain line breaks or control characters, got #{Untrusted.describe(text)}"
     end
 
     # A String, or the String an object's to_str returns; the block names

@@ -8,10 +8,7 @@ use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::typed_data::DataType;
 use magnus::value::{LazyId, StaticSymbol};
 use magnus::{prelude::*, Error, RHash, Ruby, TryConvert, TypedData, Value};
-use rb_sys::macros::{
-    RB_SYMBOL_P, RB_TYPE_P, RHASH_SIZE, RSTRING_LEN, RSTRING_PTR, RTYPEDDATA_GET_DATA,
-    RTYPEDDATA_P, RTYPEDDATA_TYPE,
-};
+use rb_sys::macros::{RB_TYPE_P, RHASH_SIZE, RTYPEDDATA_GET_DATA, RTYPEDDATA_P, RTYPEDDATA_TYPE};
 use rb_sys::ruby_value_type;
 
 use super::lookup::ContextRef;
@@ -20,31 +17,6 @@ use crate::context::RubyContext;
 use crate::errors::{arg_error, describe, type_error};
 use crate::hash_context::HashContext;
 use crate::protect::protect;
-
-/// The flag name argument's text, borrowed from the Ruby object (for as
-/// long as the caller holds the argument); `None` when it is neither a
-/// String nor a Symbol.
-pub(super) fn name_bytes(name: &Value) -> Option<&[u8]> {
-    let raw = name.as_raw();
-    // SAFETY: `raw` is a live argument of the current call; String bytes are
-    // read in place and not kept beyond the borrow of `name`. rb_sym2str
-    // returns the Symbol's own frozen String (it does not raise).
-    unsafe {
-        let s = if RB_TYPE_P(raw, ruby_value_type::RUBY_T_STRING) {
-            raw
-        } else if RB_SYMBOL_P(raw) {
-            rb_sys::rb_sym2str(raw)
-        } else {
-            return None;
-        };
-        let len = RSTRING_LEN(s) as usize;
-        Some(if len == 0 {
-            &[]
-        } else {
-            std::slice::from_raw_parts(RSTRING_PTR(s) as *const u8, len)
-        })
-    }
-}
 
 /// The error for a flag name argument of the wrong type.
 pub(super) fn name_type_error(ruby: &Ruby, name: Value) -> Error {

@@ -8,11 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use forkflag_core::engine::file_stamp_of;
-use forkflag_core::http::{Endpoint, HttpClient, Tls, TlsOptions};
+pub(super) use forkflag_core::http::MAX_HEADER_BYTES;
+use forkflag_core::http::{
+    check_header_name, check_header_value, Endpoint, HeaderProblem, HttpClient, Tls, TlsOptions,
+};
 use forkflag_core::process::SocketRegistry;
 use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
 use forkflag_core::Engine;
-use magnus::{prelude::*, Error, RHash, Ruby, TryConvert, Value};
+use magnus::{prelude::*, Error, RHash, Ruby, Symbol, TryConvert, Value};
 
 use super::arguments::seconds;
 use super::lifecycle::LOOK_AGAIN;
@@ -62,6 +65,30 @@ fn endpoint(ruby: &Ruby, url: &str) -> Result<Endpoint, Error> {
 /// order of the options).
 pub(super) fn check_url(ruby: &Ruby, url: String) -> Result<(), Error> {
     guard(ruby, || endpoint(ruby, &url).map(drop))
+}
+
+/// `Forkflag._header_problem(name, value)`: what the core finds wrong with
+/// a header name (`nil`: none to check) and a value an option sends in a
+/// request line or header: `nil`, `:invalid_name`, `:too_long` or
+/// `:control_character`. The Ruby options name the option in the error.
+pub(super) fn header_problem(
+    ruby: &Ruby,
+    name: Option<String>,
+    value: String,
+) -> Result<Option<Symbol>, Error> {
+    guard(ruby, || {
+        let problem = match name.as_deref().map(check_header_name) {
+            Some(Err(problem)) => Err(problem),
+            _ => check_header_value(&value),
+        };
+        Ok(problem.err().map(|problem| {
+            ruby.to_symbol(match problem {
+                HeaderProblem::InvalidName => "invalid_name",
+                HeaderProblem::TooLong => "too_long",
+                HeaderProblem::ControlCharacter => "control_character",
+            })
+        }))
+    })
 }
 
 fn settings_from(opts: &Options<'_>) -> Result<Settings, Error> {

@@ -4,8 +4,9 @@
 use forkflag_core::{Context, Engine, Flag, Snapshot};
 use magnus::rb_sys::AsRawValue;
 use magnus::Value;
+use rb_sys::macros::{RB_SYMBOL_P, RB_TYPE_P, RSTRING_LEN, RSTRING_PTR};
+use rb_sys::ruby_value_type;
 
-use super::arguments::name_bytes;
 use crate::names::NameCache;
 use crate::variant;
 
@@ -109,5 +110,30 @@ impl<C: Context> ContextRef for C {
                 None
             }
         }
+    }
+}
+
+/// The flag name argument's text, borrowed from the Ruby object (for as
+/// long as the caller holds the argument); `None` when it is neither a
+/// String nor a Symbol.
+pub(super) fn name_bytes(name: &Value) -> Option<&[u8]> {
+    let raw = name.as_raw();
+    // SAFETY: `raw` is a live argument of the current call; String bytes are
+    // read in place and not kept beyond the borrow of `name`. rb_sym2str
+    // returns the Symbol's own frozen String (it does not raise).
+    unsafe {
+        let s = if RB_TYPE_P(raw, ruby_value_type::RUBY_T_STRING) {
+            raw
+        } else if RB_SYMBOL_P(raw) {
+            rb_sys::rb_sym2str(raw)
+        } else {
+            return None;
+        };
+        let len = RSTRING_LEN(s) as usize;
+        Some(if len == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(RSTRING_PTR(s) as *const u8, len)
+        })
     }
 }

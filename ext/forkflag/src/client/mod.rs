@@ -85,12 +85,17 @@ fn fork_generation() -> u64 {
 
 /// Defines `Forkflag::Client`: `enabled?`, `variant`, `flag_names` and
 /// `ready?` public; the methods the Ruby facade calls (`_` names) private,
-/// like `Forkflag._fork_generation` and `Forkflag._check_url`.
+/// like `Forkflag._fork_generation`, `Forkflag._check_url` and
+/// `Forkflag._header_problem`.
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let module = ruby.define_module("Forkflag")?;
     let module_private = module.singleton_class()?;
     module_private.define_private_method("_fork_generation", function!(fork_generation, 0))?;
     module_private.define_private_method("_check_url", function!(build::check_url, 1))?;
+    module_private.define_private_method("_header_problem", function!(build::header_problem, 2))?;
+    // Read by the Ruby argument checks (loaded after the library).
+    let arguments = module.define_module("Arguments")?;
+    arguments.const_set("MAX_HEADER_BYTES", build::MAX_HEADER_BYTES)?;
     let class = module.define_class("Client", ruby.class_object())?;
     class.undef_default_alloc_func();
     class

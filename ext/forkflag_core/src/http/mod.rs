@@ -40,7 +40,9 @@ use crate::process::SocketRegistry;
 use crate::CoreError;
 pub use endpoint::Endpoint;
 pub use error::HttpError;
-pub use request::Request;
+pub use request::{
+    check_header_name, check_header_value, HeaderProblem, Request, MAX_HEADER_BYTES,
+};
 use resolve::Resolver;
 pub use response::Response;
 use socket::{Budget, Connection};

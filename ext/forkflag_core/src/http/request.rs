@@ -84,13 +84,13 @@ pub(super) fn request_bytes(endpoint: &Endpoint, req: &Request<'_>) -> Result<Ve
         );
     }
     for &(name, value) in req.headers {
-        if !is_token(name) {
+        if check_header_name(name).is_err() {
             return Err(HttpError::InvalidRequest(format!(
                 "header name {name:?} is not valid"
             )));
         }
         // The value is never shown: it may be the token.
-        if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+        if has_control(value) {
             return Err(HttpError::InvalidRequest(format!(
                 "the value of header {name} holds a line break or control character"
             )));
@@ -104,9 +104,86 @@ pub(super) fn request_bytes(endpoint: &Endpoint, req: &Request<'_>) -> Result<Ve
     Ok(out)
 }
 
+/// Longest value the client's options may put in a request line or header
+/// (an application name, a token, a custom header's value).
+pub const MAX_HEADER_BYTES: usize = 8192;
+
+/// What is wrong with a header name or a value sent in a request; checked
+/// when a client is configured (the Ruby options map it to an
+/// ArgumentError naming the option) and again for every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderProblem {
+    /// A name that is not an RFC 9110 token.
+    InvalidName,
+    /// A value longer than [`MAX_HEADER_BYTES`].
+    TooLong,
+    /// A value with a line break or another control character (a tab is
+    /// allowed).
+    ControlCharacter,
+}
+
+/// Checks a header name: an RFC 9110 token.
+pub fn check_header_name(name: &str) -> Result<(), HeaderProblem> {
+    if is_token(name) {
+        Ok(())
+    } else {
+        Err(HeaderProblem::InvalidName)
+    }
+}
+
+/// Checks a value an option sends in a request line or header.
+pub fn check_header_value(value: &str) -> Result<(), HeaderProblem> {
+    if value.len() > MAX_HEADER_BYTES {
+        Err(HeaderProblem::TooLong)
+    } else if has_control(value) {
+        Err(HeaderProblem::ControlCharacter)
+    } else {
+        Ok(())
+    }
+}
+
+/// A line break or another control character other than a tab.
+fn has_control(value: &str) -> bool {
+    value.bytes().any(|b| b.is_ascii_control() && b != b'\t')
+}
+
 /// `tchar` of RFC 9110.
 pub(super) fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod checks {
+    use super::*;
+
+    #[test]
+    fn header_names_are_tokens() {
+        assert_eq!(check_header_name("X-Team_1"), Ok(()));
+        for bad in ["", "X Team", "X:Team", "X\nTeam", "Ä"] {
+            assert_eq!(
+                check_header_name(bad),
+                Err(HeaderProblem::InvalidName),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_values_hold_no_control_character_and_at_most_8_kib() {
+        assert_eq!(check_header_value("a\tb é"), Ok(()));
+        assert_eq!(check_header_value(&"x".repeat(MAX_HEADER_BYTES)), Ok(()));
+        assert_eq!(
+            check_header_value(&"x".repeat(MAX_HEADER_BYTES + 1)),
+            Err(HeaderProblem::TooLong)
+        );
+        for bad in ["a\nb", "a\rb", "a\0b", "a\u{7f}b"] {
+            assert_eq!(
+                check_header_value(bad),
+                Err(HeaderProblem::ControlCharacter),
+                "{bad:?}"
+            );
+        }
+    }
 }

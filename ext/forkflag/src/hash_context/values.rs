@@ -82,7 +82,7 @@ pub fn with_value_text<R>(
     if FIXNUM_P(value) {
         // SAFETY: `value` is a Fixnum.
         let n = unsafe { rb_sys::macros::FIX2LONG(value) };
-        let mut buf = itoa_buf::Buffer::new();
+        let mut buf = itoa::Buffer::new();
         return f(Some(buf.format(n)));
     }
     // SAFETY: `value` is a live VALUE passed in by Ruby for this call;
@@ -205,37 +205,4 @@ pub fn time_of(value: VALUE, beyond: BeyondMillis) -> Result<CurrentTime, Error>
 /// Milliseconds since the epoch of a `timespec`; `None` beyond `i64`.
 fn millis_of(seconds: i64, nanos: i64) -> Option<i64> {
     seconds.checked_mul(1000)?.checked_add(nanos / 1_000_000)
-}
-
-mod itoa_buf {
-    /// Formats an integer on the stack.
-    pub struct Buffer {
-        bytes: [u8; 24],
-    }
-
-    impl Buffer {
-        pub fn new() -> Buffer {
-            Buffer { bytes: [0; 24] }
-        }
-
-        pub fn format(&mut self, n: i64) -> &str {
-            let mut i = self.bytes.len();
-            let negative = n < 0;
-            let mut m = n.unsigned_abs();
-            loop {
-                i -= 1;
-                self.bytes[i] = b'0' + (m % 10) as u8;
-                m /= 10;
-                if m == 0 {
-                    break;
-                }
-            }
-            if negative {
-                i -= 1;
-                self.bytes[i] = b'-';
-            }
-            // SAFETY: only ASCII digits and '-' were written.
-            unsafe { std::str::from_utf8_unchecked(&self.bytes[i..]) }
-        }
-    }
 }

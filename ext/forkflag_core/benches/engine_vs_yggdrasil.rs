@@ -51,6 +51,13 @@ const SHAPES: [(&str, &str); 6] = [
     ("dependent flag", "dependent"),
 ];
 
+/// The shapes whose label or flag name contains `filter` (all without one).
+fn selected(filter: Option<&str>) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+    SHAPES
+        .into_iter()
+        .filter(move |(label, name)| filter.is_none_or(|f| name.contains(f) || label.contains(f)))
+}
+
 fn payload() -> Value {
     let user_ids: Vec<String> = (0..100).map(|i| format!("user-{}", i * 3)).collect();
     let in_list: Vec<String> = (0..1000).map(|i| format!("user-{}", i * 2)).collect();
@@ -293,13 +300,7 @@ fn main() {
         } else {
             Subject::Forkflag
         };
-        for (label, name) in SHAPES {
-            if filter
-                .as_deref()
-                .is_some_and(|f| !name.contains(f) && !label.contains(f))
-            {
-                continue;
-            }
+        for (label, name) in selected(filter.as_deref()) {
             for op in [Op::Enabled, Op::Variant] {
                 let t = run(subject, op, name, &ours, &theirs, &ctxs, 100_000);
                 let ns = t.as_nanos() as f64 / (100_000.0 * ctxs.len() as f64);
@@ -329,13 +330,7 @@ fn main() {
     );
 
     let mut missed = 0;
-    for (label, name) in SHAPES {
-        if filter
-            .as_deref()
-            .is_some_and(|f| !name.contains(f) && !label.contains(f))
-        {
-            continue;
-        }
+    for (label, name) in selected(filter.as_deref()) {
         for op in [Op::Enabled, Op::Variant] {
             // Calibrate: repetitions so that each batch lasts about `batch`.
             let mut reps = [1u64; 4];

@@ -4,34 +4,18 @@
 //! by the test command). A missing specification fails the test: no case is
 //! ever skipped.
 
-use std::path::PathBuf;
-
 use forkflag_core::{Engine, OwnedContext};
 use serde_json::Value;
 
-fn specification_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("FORKFLAG_CLIENT_SPEC_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../support/client-specification/node_modules/@unleash/client-specification/specifications")
-}
+#[path = "support/specification.rs"]
+mod specification;
 
 #[test]
 fn every_case_of_the_client_specification_passes() {
-    let dir = specification_dir();
-    let index = std::fs::read_to_string(dir.join("index.json")).unwrap_or_else(|e| {
-        panic!(
-            "cannot read the client specification at {} ({e}); run `npm ci` in support/client-specification",
-            dir.display()
-        )
-    });
-    let files: Vec<String> = serde_json::from_str(&index).expect("index.json is a list");
+    let suites = specification::suites();
     let mut passed = 0;
     let mut failures = Vec::new();
-    for file in &files {
-        let text = std::fs::read_to_string(dir.join(file)).expect("spec file readable");
-        let suite: Value = serde_json::from_str(&text).expect("spec file is JSON");
+    for (file, suite) in &suites {
         let engine = Engine::new();
         let state = serde_json::to_vec(&suite["state"]).unwrap();
         if let Err(e) = engine.update_json(&state, None) {
@@ -95,7 +79,7 @@ fn every_case_of_the_client_specification_passes() {
     println!(
         "client specification: {passed} of {} cases passed in {} files",
         passed + failures.len(),
-        files.len()
+        suites.len()
     );
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
     assert_eq!(passed, 279, "the 6.1.0 specification has 279 cases");

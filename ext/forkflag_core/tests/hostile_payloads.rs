@@ -37,6 +37,10 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, Test
 use serde_json::{json, Value};
 
 mod fuzz;
+#[path = "support/operators.rs"]
+mod operators;
+#[path = "support/specification.rs"]
+mod specification;
 mod support;
 
 use fuzz::check::{check, Outcome, RUNAWAY_PATH};

@@ -25,7 +25,7 @@ use crate::CLIENT_SPEC_VERSION;
 pub(crate) const MAX_ATTEMPTS: u32 = 10;
 
 /// Strategies this client implements, as announced at registration.
-const STRATEGIES: [&str; 8] = [
+pub const STRATEGIES: [&str; 8] = [
     "default",
     "userWithId",
     "gradualRolloutUserId",

@@ -115,8 +115,7 @@ mod tests {
     #[test]
     fn counts_of_other_generations_are_not_collected() {
         let c = Counter::default();
-        let parent = tag_for(1);
-        let child = tag_for(2);
+        let (parent, child) = (tag_for(1), tag_for(2));
         c.add_one(parent);
         c.add_one(parent);
         assert_eq!(c.peek(parent), 2);

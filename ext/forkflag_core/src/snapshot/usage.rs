@@ -227,6 +227,17 @@ mod tests {
     use super::*;
     use crate::snapshot::counter::tag_for;
 
+    /// Counts flag 0 enabled 40,000 times (past its small counter, into the
+    /// overflow) under a parent's tag; returns the parent's tag and its
+    /// child's.
+    fn counted_by_a_parent(counts: &SnapshotCounts) -> (u64, u64) {
+        let parent = tag_for(1);
+        for _ in 0..40_000 {
+            counts.count(0, true, parent);
+        }
+        (parent, tag_for(2))
+    }
+
     #[test]
     fn snapshot_counters_spill_past_their_width_and_lose_nothing() {
         let counts = SnapshotCounts::new(2, 1);
@@ -251,11 +262,7 @@ mod tests {
     #[test]
     fn snapshot_counts_of_an_ancestor_are_not_collected() {
         let counts = SnapshotCounts::new(1, 0);
-        let parent = tag_for(1);
-        let child = tag_for(2);
-        for _ in 0..40_000 {
-            counts.count(0, true, parent);
-        }
+        let (parent, child) = counted_by_a_parent(&counts);
         assert_eq!(counts.flag(0, parent, false), [40_000, 0, 0]);
         // Neither the small counter nor its overflow shows in the child...
         assert_eq!(counts.flag(0, child, false), [0, 0, 0]);
@@ -269,11 +276,7 @@ mod tests {
         // A forked child collects: counters it never wrote (an ancestor's,
         // or zero) must keep their bits, so their pages stay shared.
         let counts = SnapshotCounts::new(3, 1);
-        let parent = tag_for(1);
-        let child = tag_for(2);
-        for _ in 0..40_000 {
-            counts.count(0, true, parent);
-        }
+        let (parent, child) = counted_by_a_parent(&counts);
         counts.count(1, false, parent);
         counts.count_variant(0, parent);
         let words = |c: &SnapshotCounts| -> Vec<u64> {

@@ -13,35 +13,14 @@ pub struct Document {
     pub value: Value,
 }
 
-fn specification_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("FORKFLAG_CLIENT_SPEC_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
-        "../../support/client-specification/node_modules/@unleash/client-specification/specifications",
-    )
-}
-
 /// The corpus. A missing specification fails the test, as in
 /// tests/client_specification.rs.
 pub fn load() -> Vec<Document> {
-    let dir = specification_dir();
-    let index = std::fs::read_to_string(dir.join("index.json")).unwrap_or_else(|e| {
-        panic!(
-            "cannot read the client specification at {} ({e}); run `npm ci` in support/client-specification",
-            dir.display()
-        )
-    });
-    let files: Vec<String> = serde_json::from_str(&index).expect("index.json is a list");
-    let mut docs: Vec<Document> = files
-        .iter()
-        .map(|file| {
-            let text = std::fs::read_to_string(dir.join(file)).expect("spec file readable");
-            let suite: Value = serde_json::from_str(&text).expect("spec file is JSON");
-            Document {
-                name: file.clone(),
-                value: suite["state"].clone(),
-            }
+    let mut docs: Vec<Document> = crate::specification::suites()
+        .into_iter()
+        .map(|(name, suite)| Document {
+            name,
+            value: suite["state"].clone(),
         })
         .collect();
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/flags.json");

@@ -149,61 +149,49 @@ pub const CIDRS: &[&str] = &[
     "127.0.0.1",
 ];
 
+/// `head`'s texts, then `tail`'s: a table that adds wrong values to a list
+/// of right ones. `N` must be the two lengths' sum (checked at compile time).
+const fn joined<const N: usize>(head: &[&'static str], tail: &[&'static str]) -> [&'static str; N] {
+    assert!(
+        head.len() + tail.len() == N,
+        "N is not the sum of the lengths"
+    );
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < head.len() {
+            head[i]
+        } else {
+            tail[i - head.len()]
+        };
+        i += 1;
+    }
+    out
+}
+
 /// Every operator, and a few that are not.
-pub const OPERATORS: &[&str] = &[
-    "IN",
-    "NOT_IN",
-    "STR_CONTAINS",
-    "STR_STARTS_WITH",
-    "STR_ENDS_WITH",
-    "NUM_EQ",
-    "NUM_GT",
-    "NUM_GTE",
-    "NUM_LT",
-    "NUM_LTE",
-    "DATE_AFTER",
-    "DATE_BEFORE",
-    "SEMVER_EQ",
-    "SEMVER_GT",
-    "SEMVER_GTE",
-    "SEMVER_LT",
-    "SEMVER_LTE",
-    "REGEX",
-    "IN_CIDR",
-    "in",
-    "NUM_EQ ",
-    "",
-    "SOUNDS_LIKE",
-];
+pub const OPERATORS: &[&str] = &joined::<23>(
+    &crate::operators::OPERATORS,
+    &["in", "NUM_EQ ", "", "SOUNDS_LIKE"],
+);
 
 /// Every built-in strategy, and a few that are not.
-pub const STRATEGIES: &[&str] = &[
-    "default",
-    "userWithId",
-    "gradualRolloutUserId",
-    "gradualRolloutSessionId",
-    "gradualRolloutRandom",
-    "flexibleRollout",
-    "remoteAddress",
-    "applicationHostname",
-    "custom",
-    "",
-];
+pub const STRATEGIES: &[&str] = &joined::<10>(&forkflag_core::runtime::STRATEGIES, &["custom", ""]);
+
+/// The standard fields' names in the Unleash API, as the core lists them.
+const STANDARD_FIELDS: [&str; 6] = {
+    let mut names = [""; 6];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = forkflag_core::context::KEYS[i].2;
+        i += 1;
+    }
+    names
+};
 
 /// Field names for constraints, stickiness and overrides.
-pub const FIELDS: &[&str] = &[
-    "userId",
-    "sessionId",
-    "remoteAddress",
-    "environment",
-    "appName",
-    "currentTime",
-    "default",
-    "random",
-    "plan",
-    "",
-    "\0",
-];
+pub const FIELDS: &[&str] =
+    &joined::<11>(&STANDARD_FIELDS, &["default", "random", "plan", "", "\0"]);
 
 /// Bytes that are not UTF-8 (placed inside a string's quotes).
 pub const INVALID_UTF8: &[&[u8]] = &[
@@ -277,16 +265,14 @@ pub enum Texts {
 }
 
 impl Texts {
-    const ALL: [Texts; 9] = [
+    /// The tables an operator's values are drawn from (all but names).
+    pub const OPERANDS: [Texts; 6] = [
         Texts::Odd,
         Texts::Numeric,
         Texts::Semver,
         Texts::Date,
         Texts::Regex,
         Texts::Cidr,
-        Texts::Operator,
-        Texts::Strategy,
-        Texts::Field,
     ];
 
     pub fn table(self) -> &'static [&'static str] {
@@ -447,7 +433,9 @@ pub fn length(huge: usize) -> impl Strategy<Value = usize> {
 }
 
 fn texts() -> impl Strategy<Value = Texts> {
-    prop::sample::select(Texts::ALL.to_vec())
+    // Every table: the operands', then the names'.
+    let names = [Texts::Operator, Texts::Strategy, Texts::Field];
+    prop::sample::select([&Texts::OPERANDS[..], &names].concat())
 }
 
 /// A scalar short enough to repeat many times.

@@ -171,14 +171,7 @@ pub fn mutation(corpus_len: usize) -> impl Strategy<Value = Mutation> {
     let operator = (
         index(),
         0..OPERATORS.len(),
-        prop::sample::select(vec![
-            Texts::Odd,
-            Texts::Numeric,
-            Texts::Semver,
-            Texts::Date,
-            Texts::Regex,
-            Texts::Cidr,
-        ]),
+        prop::sample::select(Texts::OPERANDS.to_vec()),
         any::<usize>(),
         any::<(bool, bool, bool)>(),
     )

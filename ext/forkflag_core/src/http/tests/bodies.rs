@@ -14,20 +14,14 @@ fn fetch(
     max_body: usize,
 ) -> (Result<Response, HttpError>, usize) {
     let pieces: Vec<Vec<u8>> = pieces.iter().map(|p| p.to_vec()).collect();
-    let (addr, server) = serve(move |l| {
-        let mut conn = l.accept();
+    let (addr, server) = serve_one(move |mut conn| {
         read_request(&mut conn).unwrap();
         for piece in pieces {
             write(&mut conn, &piece);
             std::thread::sleep(Duration::from_millis(20));
         }
     });
-    let (mut http, sockets) = client_with(
-        &format!("http://{addr}/api"),
-        &TlsOptions::default(),
-        TIMEOUT,
-        max_body,
-    );
+    let (mut http, sockets) = client_at(addr, TIMEOUT, max_body);
     let request = Request {
         method,
         path: "/x",
@@ -87,19 +81,14 @@ fn read_until_close_body() {
 
 #[test]
 fn not_modified_and_head_have_no_body_and_keep_the_connection() {
-    let (addr, server) = serve(|l| {
-        let mut conn = l.accept();
-        read_request(&mut conn).unwrap();
-        write(
+    let (addr, server) = serve_one(|mut conn| {
+        respond(
             &mut conn,
             b"HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n",
         );
-        read_request(&mut conn).unwrap();
-        write(&mut conn, b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n");
-        read_request(&mut conn).unwrap();
-        write(&mut conn, b"HTTP/1.1 204 No Content\r\n\r\n");
-        read_request(&mut conn).unwrap();
-        write(&mut conn, ok("last").as_bytes());
+        respond(&mut conn, b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n");
+        respond(&mut conn, b"HTTP/1.1 204 No Content\r\n\r\n");
+        respond(&mut conn, ok("last").as_bytes());
     });
     let (mut http, _) = client(addr);
     let r = http.request(&get("/a")).unwrap();
@@ -114,7 +103,7 @@ fn not_modified_and_head_have_no_body_and_keep_the_connection() {
         (200, 0, Some("7"))
     );
     assert_eq!(http.request(&get("/a")).unwrap().status, 204);
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "last");
+    assert_eq!(get_text(&mut http, "/a"), "last");
     server.join().unwrap();
 }
 
@@ -139,9 +128,7 @@ fn a_body_over_the_limit_is_refused_and_the_connection_discarded() {
         "GET",
         100,
     );
-    let err = r.unwrap_err();
-    assert_eq!(err.kind(), "too_large");
-    assert!(err.to_string().contains("limit of 100 bytes"), "{err}");
+    assert_error(&r.unwrap_err(), "too_large", "limit of 100 bytes");
     assert_eq!(open, 0);
     let chunk = format!(
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n{}\r\n40\r\n",
@@ -159,12 +146,10 @@ fn a_truncated_body_is_an_error() {
         "GET",
         LARGE,
     );
-    let err = r.unwrap_err();
-    assert_eq!(err.kind(), "protocol");
-    assert!(
-        err.to_string()
-            .contains("response truncated after 5 of 10 bytes"),
-        "{err}"
+    assert_error(
+        &r.unwrap_err(),
+        "protocol",
+        "response truncated after 5 of 10 bytes",
     );
     assert_eq!(open, 0);
     let (r, _) = fetch(
@@ -179,24 +164,20 @@ fn a_truncated_body_is_an_error() {
 #[test]
 fn garbage_and_oversized_headers_are_protocol_errors() {
     let (r, _) = fetch(&[b"SSH-2.0-OpenSSH_9.2\r\n\r\n"], "GET", LARGE);
-    let err = r.unwrap_err();
-    assert_eq!(err.kind(), "protocol");
-    assert!(
-        err.to_string()
-            .contains("malformed status line \"SSH-2.0-OpenSSH_9.2\""),
-        "{err}"
+    assert_error(
+        &r.unwrap_err(),
+        "protocol",
+        "malformed status line \"SSH-2.0-OpenSSH_9.2\"",
     );
     let huge = format!(
         "HTTP/1.1 200 OK\r\n{}\r\n",
         "X-Filler: yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\r\n".repeat(2000)
     );
     let (r, open) = fetch(&[huge.as_bytes()], "GET", LARGE);
-    let err = r.unwrap_err();
-    assert_eq!(err.kind(), "protocol");
-    assert!(
-        err.to_string()
-            .contains("header section is larger than 65536 bytes"),
-        "{err}"
+    assert_error(
+        &r.unwrap_err(),
+        "protocol",
+        "header section is larger than 65536 bytes",
     );
     assert_eq!(open, 0);
 }

@@ -1,8 +1,6 @@
 //! In a really forked child: `close_inherited`, and a TLS connection with
 //! the roots the parent loaded.
 
-use std::io::{Read, Write};
-
 use super::tls::{
     accept_tls, https_client, pki, serve_tls_connections, system_store_loads, with_ca, Pki,
 };
@@ -10,10 +8,8 @@ use super::*;
 
 #[test]
 fn open_count_follows_the_keep_alive_connection() {
-    let (addr, server) = serve(|l| {
-        let mut conn = l.accept();
-        read_request(&mut conn).unwrap();
-        write(&mut conn, ok("one").as_bytes());
+    let (addr, server) = serve_one(|mut conn| {
+        respond(&mut conn, ok("one").as_bytes());
         sees_eof(&mut conn)
     });
     let (mut http, sockets) = client(addr);
@@ -63,35 +59,19 @@ fn close_in_forked_child(sockets: &SocketRegistry, closer: Closer) -> (u8, bool)
     (closed, all_closed == 1)
 }
 
-/// Two requests on one connection; returns whether both came on it (a FIN
-/// or close_notify in between would end the first connection).
-fn serve_two<S: Read + Write>(mut conn: S) -> bool {
-    for body in ["one", "two"] {
-        if read_request(&mut conn).is_none() {
-            return false;
-        }
-        write(&mut conn, ok(body).as_bytes());
-    }
-    true
-}
-
 fn the_parent_keeps_its_connection(pki: Option<&Pki>, closer: Closer) {
     let config = pki.map(|p| Arc::clone(&p.server));
+    // Two requests on one connection: a FIN or close_notify in between
+    // would end the first connection.
     let (addr, server) = serve(move |l| {
         let both = match &config {
-            Some(config) => serve_two(accept_tls(&l, config)),
-            None => serve_two(l.accept()),
+            Some(config) => answer_each(&mut accept_tls(&l, config), &["one", "two"]),
+            None => answer_each(&mut l.accept(), &["one", "two"]),
         };
         both && l.try_accept(Duration::from_millis(100)).is_none()
     });
     let (scheme, tls) = match pki {
-        Some(p) => (
-            "https",
-            TlsOptions {
-                ca_file: Some(p.ca_file.clone()),
-                verify: true,
-            },
-        ),
+        Some(p) => ("https", with_ca(p)),
         None => ("http", TlsOptions::default()),
     };
     let url = format!("{scheme}://{addr}/api");
@@ -99,7 +79,7 @@ fn the_parent_keeps_its_connection(pki: Option<&Pki>, closer: Closer) {
         Closer::Registry => client_with(&url, &tls, TIMEOUT, LARGE),
         Closer::Handler => client_in(SocketRegistry::enlisted(), &url, &tls, TIMEOUT, LARGE),
     };
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(get_text(&mut http, "/a"), "one");
     assert_eq!(sockets.open_count(), 1);
 
     let (closed, all_closed) = close_in_forked_child(&sockets, closer);
@@ -110,7 +90,7 @@ fn the_parent_keeps_its_connection(pki: Option<&Pki>, closer: Closer) {
     assert!(all_closed, "the fd is closed in the child");
     assert_eq!(sockets.open_count(), 1, "the parent's registry is its own");
 
-    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    assert_eq!(get_text(&mut http, "/b"), "two");
     drop(http);
     assert!(
         server.join().unwrap(),
@@ -119,22 +99,14 @@ fn the_parent_keeps_its_connection(pki: Option<&Pki>, closer: Closer) {
 }
 
 #[test]
-fn close_inherited_in_a_forked_child_leaves_the_parent_connection_alone() {
+fn close_inherited_in_a_forked_child_leaves_the_parent_connections_alone() {
     the_parent_keeps_its_connection(None, Closer::Registry);
-}
-
-#[test]
-fn close_inherited_in_a_forked_child_leaves_the_parent_tls_connection_alone() {
     the_parent_keeps_its_connection(Some(&pki(&["127.0.0.1"])), Closer::Registry);
 }
 
 #[test]
-fn the_fork_handler_closes_enlisted_sockets_and_leaves_the_parent_connection_alone() {
+fn the_fork_handler_closes_enlisted_sockets_and_leaves_the_parent_connections_alone() {
     the_parent_keeps_its_connection(None, Closer::Handler);
-}
-
-#[test]
-fn the_fork_handler_closes_enlisted_tls_sockets_and_leaves_the_parent_connection_alone() {
     the_parent_keeps_its_connection(Some(&pki(&["127.0.0.1"])), Closer::Handler);
 }
 
@@ -147,7 +119,7 @@ fn a_forked_child_connects_with_the_roots_it_inherited() {
     let parent_loads = system_store_loads();
     // The parent's own connection, as its thread would have made it.
     let mut http = https_client(&endpoint, &tls).unwrap();
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "roots");
+    assert_eq!(get_text(&mut http, "/a"), "roots");
     std::fs::remove_file(&pki.ca_file).unwrap();
 
     // 1: the child's request went through, trusted; 2: it failed; 3: the

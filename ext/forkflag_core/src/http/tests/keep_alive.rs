@@ -8,18 +8,17 @@ use super::*;
 
 #[test]
 fn keep_alive_reuses_one_connection() {
-    let (addr, server) = serve(|l| {
-        let mut conn = l.accept();
-        for body in ["one", "two"] {
-            read_request(&mut conn).expect("request on the same connection");
-            write(&mut conn, ok(body).as_bytes());
-        }
+    let (addr, server) = serve_one(|mut conn| {
+        assert!(
+            answer_each(&mut conn, &["one", "two"]),
+            "request on the same connection"
+        );
         sees_eof(&mut conn)
     });
     let (mut http, sockets) = client(addr);
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(get_text(&mut http, "/a"), "one");
     assert_eq!(sockets.open_count(), 1);
-    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    assert_eq!(get_text(&mut http, "/b"), "two");
     http.disconnect();
     assert_eq!(sockets.open_count(), 0);
     assert!(
@@ -33,38 +32,39 @@ fn a_keep_alive_connection_the_server_closed_is_replaced() {
     let (closed_tx, closed_rx) = mpsc::channel();
     let (addr, server) = serve(move |l| {
         let mut first = l.accept();
-        read_request(&mut first).unwrap();
-        write(&mut first, ok("one").as_bytes());
+        respond(&mut first, ok("one").as_bytes());
         drop(first);
         closed_tx.send(()).unwrap();
         let mut second = l.accept();
-        read_request(&mut second).unwrap();
-        write(&mut second, ok("two").as_bytes());
+        respond(&mut second, ok("two").as_bytes());
     });
     let (mut http, _) = client(addr);
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(get_text(&mut http, "/a"), "one");
     closed_rx.recv_timeout(LIMIT).unwrap();
     std::thread::sleep(Duration::from_millis(50)); // let the FIN arrive
-    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    assert_eq!(get_text(&mut http, "/b"), "two");
     server.join().unwrap();
+}
+
+/// Answers "one" to the first request on a connection, reads the second
+/// and closes it unanswered, as an idle-timed-out server would; returns the
+/// next connection.
+fn hang_up_on_the_second_request(l: &Listener) -> TcpStream {
+    let mut first = l.accept();
+    respond(&mut first, ok("one").as_bytes());
+    read_request(&mut first).unwrap();
+    drop(first);
+    l.accept()
 }
 
 #[test]
 fn a_reused_connection_closed_without_an_answer_is_retried_once() {
     let (addr, server) = serve(|l| {
-        let mut first = l.accept();
-        read_request(&mut first).unwrap();
-        write(&mut first, ok("one").as_bytes());
-        // Read the second request, then close as an idle-timed-out server would.
-        read_request(&mut first).unwrap();
-        drop(first);
-        let mut second = l.accept();
-        let request = read_request(&mut second).unwrap();
-        write(&mut second, ok("two").as_bytes());
-        request
+        let mut second = hang_up_on_the_second_request(&l);
+        respond(&mut second, ok("two").as_bytes())
     });
     let (mut http, _) = client(addr);
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(get_text(&mut http, "/a"), "one");
     let post = Request {
         method: "POST",
         path: "/client/metrics",
@@ -83,12 +83,7 @@ fn a_reused_connection_closed_without_an_answer_is_retried_once() {
 #[test]
 fn the_retry_happens_once_and_never_on_a_fresh_connection() {
     let (addr, server) = serve(|l| {
-        let mut first = l.accept();
-        read_request(&mut first).unwrap();
-        write(&mut first, ok("one").as_bytes());
-        read_request(&mut first).unwrap();
-        drop(first);
-        let mut second = l.accept();
+        let mut second = hang_up_on_the_second_request(&l);
         read_request(&mut second).unwrap();
         drop(second);
         // A third connection would be a second retry.
@@ -97,12 +92,7 @@ fn the_retry_happens_once_and_never_on_a_fresh_connection() {
     let (mut http, _) = client(addr);
     http.request(&get("/a")).unwrap();
     let err = http.request(&get("/b")).unwrap_err();
-    assert_eq!(err.kind(), "io", "{err}");
-    assert!(
-        err.to_string()
-            .contains("closed the connection without answering"),
-        "{err}"
-    );
+    assert_error(&err, "io", "closed the connection without answering");
     assert!(server.join().unwrap(), "no second retry");
 }
 
@@ -110,33 +100,28 @@ fn the_retry_happens_once_and_never_on_a_fresh_connection() {
 fn connection_close_is_honoured() {
     let (addr, server) = serve(|l| {
         let mut first = l.accept();
-        read_request(&mut first).unwrap();
-        write(
+        respond(
             &mut first,
             b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\none",
         );
         // The server leaves it open: the client must close it by itself.
         let client_closed = sees_eof(&mut first);
         let mut second = l.accept();
-        read_request(&mut second).unwrap();
-        write(&mut second, ok("two").as_bytes());
+        respond(&mut second, ok("two").as_bytes());
         client_closed
     });
     let (mut http, sockets) = client(addr);
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(get_text(&mut http, "/a"), "one");
     assert_eq!(sockets.open_count(), 0);
-    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    assert_eq!(get_text(&mut http, "/b"), "two");
     assert!(server.join().unwrap());
 }
 
 #[test]
 fn the_request_head_is_well_formed() {
-    let (addr, server) = serve(|l| {
-        let mut conn = l.accept();
-        let first = read_request(&mut conn).unwrap();
-        write(&mut conn, ok("").as_bytes());
-        let second = read_request(&mut conn).unwrap();
-        write(&mut conn, ok("").as_bytes());
+    let (addr, server) = serve_one(|mut conn| {
+        let first = respond(&mut conn, ok("").as_bytes());
+        let second = respond(&mut conn, ok("").as_bytes());
         (first, second)
     });
     let (mut http, _) = client(addr);
@@ -189,11 +174,7 @@ fn the_request_head_is_well_formed() {
 
 #[test]
 fn a_header_value_with_a_line_break_is_refused_without_being_shown() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let (mut http, _) = client(addr);
+    let (mut http, _) = client(unused_addr());
     let err = http
         .request(&Request {
             method: "GET",
@@ -227,8 +208,7 @@ fn a_request_prints_header_names_but_not_values() {
 
 #[test]
 fn a_keep_alive_time_out_past_what_the_clock_holds_keeps_the_connection() {
-    let (addr, server) = serve(|l| {
-        let mut conn = l.accept();
+    let (addr, server) = serve_one(|mut conn| {
         for body in ["one", "two"] {
             read_request(&mut conn).expect("request on the same connection");
             let answer = format!(
@@ -241,8 +221,8 @@ fn a_keep_alive_time_out_past_what_the_clock_holds_keeps_the_connection() {
         sees_eof(&mut conn)
     });
     let (mut http, _) = client(addr);
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
-    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    assert_eq!(get_text(&mut http, "/a"), "one");
+    assert_eq!(get_text(&mut http, "/b"), "two");
     http.disconnect();
     assert!(server.join().unwrap());
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Endpoint, HttpClient, Request, Tls, TlsOptions};
+use super::{Endpoint, HttpClient, HttpError, Request, Tls, TlsOptions};
 use crate::process::forked::in_forked_child;
 use crate::process::inherited::close_every_inherited;
 use crate::process::SocketRegistry;
@@ -72,6 +72,14 @@ fn serve<T: Send + 'static>(
     (addr, std::thread::spawn(move || serve(Listener(listener))))
 }
 
+/// Runs `serve` in a thread on the one connection a listener on
+/// 127.0.0.1:0 accepts.
+fn serve_one<T: Send + 'static>(
+    serve: impl FnOnce(TcpStream) -> T + Send + 'static,
+) -> (SocketAddr, JoinHandle<T>) {
+    self::serve(move |l| serve(l.accept()))
+}
+
 /// Reads one request (head and Content-Length body); None at the end of
 /// the stream or on an error.
 fn read_request(stream: &mut impl Read) -> Option<String> {
@@ -95,6 +103,14 @@ fn read_request(stream: &mut impl Read) -> Option<String> {
     let mut body = vec![0; length];
     stream.read_exact(&mut body).ok()?;
     Some(text + &String::from_utf8_lossy(&body))
+}
+
+/// Reads one request on `conn` (it must come), answers `response` and
+/// returns the request.
+fn respond<S: Read + Write>(conn: &mut S, response: &[u8]) -> String {
+    let request = read_request(conn).expect("a request");
+    write(conn, response);
+    request
 }
 
 /// Whether the peer closed the stream (a read returns 0) within [`LIMIT`].
@@ -139,12 +155,64 @@ fn client_in(
 }
 
 fn client(addr: SocketAddr) -> (HttpClient, Arc<SocketRegistry>) {
+    client_at(addr, TIMEOUT, LARGE)
+}
+
+/// A client of `http://{addr}/api` with this time-out and body limit.
+fn client_at(
+    addr: SocketAddr,
+    timeout: Duration,
+    max_body: usize,
+) -> (HttpClient, Arc<SocketRegistry>) {
     client_with(
         &format!("http://{addr}/api"),
         &TlsOptions::default(),
-        TIMEOUT,
-        LARGE,
+        timeout,
+        max_body,
     )
+}
+
+/// A client of `https://{addr}/api` with these TLS options.
+fn https_at(addr: SocketAddr, tls: &TlsOptions) -> (HttpClient, Arc<SocketRegistry>) {
+    client_with(&format!("https://{addr}/api"), tls, TIMEOUT, LARGE)
+}
+
+/// An address on 127.0.0.1 that nothing listens on.
+fn unused_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Answers `ok(body)` to one request per body on `conn`; returns whether
+/// every request came on it.
+fn answer_each<S: Read + Write>(conn: &mut S, bodies: &[&str]) -> bool {
+    for body in bodies {
+        if read_request(conn).is_none() {
+            return false;
+        }
+        write(conn, ok(body).as_bytes());
+    }
+    true
+}
+
+/// Asserts that `err` is of `kind` and that its message contains `part`.
+#[track_caller]
+fn assert_error(err: &HttpError, kind: &str, part: &str) {
+    assert_eq!(err.kind(), kind, "{err}");
+    assert!(err.to_string().contains(part), "{err}");
+}
+
+/// Asserts that a request started at `start` returned within three times
+/// `timeout`.
+#[track_caller]
+fn assert_returned_in_time(start: Instant, timeout: Duration) {
+    assert!(
+        start.elapsed() < timeout * 3,
+        "returned after {:?}",
+        start.elapsed()
+    );
 }
 
 fn get(path: &str) -> Request<'_> {
@@ -154,6 +222,11 @@ fn get(path: &str) -> Request<'_> {
         headers: &[],
         body: None,
     }
+}
+
+/// The body of the answer to a GET of `path`, which must succeed.
+fn get_text(http: &mut HttpClient, path: &str) -> String {
+    body(&http.request(&get(path)).unwrap()).to_owned()
 }
 
 fn body(response: &super::Response) -> &str {

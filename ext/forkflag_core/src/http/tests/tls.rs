@@ -81,16 +81,7 @@ fn serve_tls(
     config: Arc<ServerConfig>,
     bodies: &'static [&'static str],
 ) -> (SocketAddr, JoinHandle<bool>) {
-    serve(move |l| {
-        let mut tls = accept_tls(&l, &config);
-        for body in bodies {
-            if read_request(&mut tls).is_none() {
-                return false;
-            }
-            write(&mut tls, ok(body).as_bytes());
-        }
-        true
-    })
+    serve(move |l| answer_each(&mut accept_tls(&l, &config), bodies))
 }
 
 pub(super) fn with_ca(pki: &Pki) -> TlsOptions {
@@ -107,9 +98,9 @@ fn trusted_with_the_ca_file_and_kept_alive() {
     let url = format!("https://localhost:{}/api", addr.port());
     let (mut http, sockets) = client_with(&url, &with_ca(&pki), TIMEOUT, LARGE);
     // localhost may resolve to ::1 first: refused there, then 127.0.0.1.
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    assert_eq!(get_text(&mut http, "/a"), "one");
     assert_eq!(sockets.open_count(), 1);
-    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    assert_eq!(get_text(&mut http, "/b"), "two");
     assert!(
         server.join().unwrap(),
         "both requests on one TLS connection"
@@ -120,13 +111,8 @@ fn trusted_with_the_ca_file_and_kept_alive() {
 fn an_ip_literal_is_verified_against_the_ip_san() {
     let pki = pki(&["127.0.0.1"]);
     let (addr, server) = serve_tls(Arc::clone(&pki.server), &["ip"]);
-    let (mut http, _) = client_with(
-        &format!("https://{addr}/api"),
-        &with_ca(&pki),
-        TIMEOUT,
-        LARGE,
-    );
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "ip");
+    let (mut http, _) = https_at(addr, &with_ca(&pki));
+    assert_eq!(get_text(&mut http, "/a"), "ip");
     assert!(server.join().unwrap());
 }
 
@@ -134,12 +120,7 @@ fn an_ip_literal_is_verified_against_the_ip_san() {
 fn untrusted_without_the_ca_file() {
     let pki = pki(&["127.0.0.1"]);
     let (addr, server) = serve_tls(Arc::clone(&pki.server), &["never"]);
-    let (mut http, sockets) = client_with(
-        &format!("https://{addr}/api"),
-        &TlsOptions::default(),
-        TIMEOUT,
-        LARGE,
-    );
+    let (mut http, sockets) = https_at(addr, &TlsOptions::default());
     let err = http.request(&get("/a")).unwrap_err();
     assert_eq!(err.kind(), "tls", "{err}");
     let message = err.to_string();
@@ -156,18 +137,9 @@ fn untrusted_without_the_ca_file() {
 fn a_certificate_for_another_name_is_refused() {
     let pki = pki(&["unleash.example.com"]);
     let (addr, server) = serve_tls(Arc::clone(&pki.server), &["never"]);
-    let (mut http, _) = client_with(
-        &format!("https://{addr}/api"),
-        &with_ca(&pki),
-        TIMEOUT,
-        LARGE,
-    );
+    let (mut http, _) = https_at(addr, &with_ca(&pki));
     let err = http.request(&get("/a")).unwrap_err();
-    assert_eq!(err.kind(), "tls", "{err}");
-    assert!(
-        err.to_string().contains("certificate not valid for"),
-        "{err}"
-    );
+    assert_error(&err, "tls", "certificate not valid for");
     assert!(!server.join().unwrap());
 }
 
@@ -179,15 +151,14 @@ fn verify_false_accepts_any_certificate() {
         ca_file: None,
         verify: false,
     };
-    let (mut http, _) = client_with(&format!("https://{addr}/api"), &insecure, TIMEOUT, LARGE);
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "insecure");
+    let (mut http, _) = https_at(addr, &insecure);
+    assert_eq!(get_text(&mut http, "/a"), "insecure");
     assert!(server.join().unwrap());
 }
 
 #[test]
 fn a_plain_http_server_on_an_https_url_is_a_tls_error() {
-    let (addr, server) = serve(|l| {
-        let mut conn = l.accept();
+    let (addr, server) = serve_one(|mut conn| {
         write(
             &mut conn,
             b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
@@ -195,15 +166,9 @@ fn a_plain_http_server_on_an_https_url_is_a_tls_error() {
         // Read all the client sends (no reset that could beat our answer).
         let _ = std::io::copy(&mut conn, &mut std::io::sink());
     });
-    let (mut http, _) = client_with(
-        &format!("https://{addr}/api"),
-        &TlsOptions::default(),
-        TIMEOUT,
-        LARGE,
-    );
+    let (mut http, _) = https_at(addr, &TlsOptions::default());
     let err = http.request(&get("/a")).unwrap_err();
-    assert_eq!(err.kind(), "tls", "{err}");
-    assert!(err.to_string().contains("speaking TLS"), "{err}");
+    assert_error(&err, "tls", "speaking TLS");
     server.join().unwrap();
 }
 
@@ -214,26 +179,19 @@ fn a_tls_connection_the_server_closed_is_replaced() {
     let (closed_tx, closed_rx) = std::sync::mpsc::channel();
     let (addr, server) = serve(move |l| {
         let mut first = accept_tls(&l, &config);
-        read_request(&mut first).unwrap();
-        write(&mut first, ok("one").as_bytes());
+        respond(&mut first, ok("one").as_bytes());
         first.conn.send_close_notify();
         write(&mut first, b"");
         drop(first);
         closed_tx.send(()).unwrap();
         let mut second = accept_tls(&l, &config);
-        read_request(&mut second).unwrap();
-        write(&mut second, ok("two").as_bytes());
+        respond(&mut second, ok("two").as_bytes());
     });
-    let (mut http, _) = client_with(
-        &format!("https://{addr}/api"),
-        &with_ca(&pki),
-        TIMEOUT,
-        LARGE,
-    );
-    assert_eq!(body(&http.request(&get("/a")).unwrap()), "one");
+    let (mut http, _) = https_at(addr, &with_ca(&pki));
+    assert_eq!(get_text(&mut http, "/a"), "one");
     closed_rx.recv_timeout(LIMIT).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(50));
-    assert_eq!(body(&http.request(&get("/b")).unwrap()), "two");
+    assert_eq!(get_text(&mut http, "/b"), "two");
     server.join().unwrap();
 }
 
@@ -248,25 +206,25 @@ fn a_bad_ca_file_is_a_configuration_error_naming_it() {
         Tls::load(&endpoint, &options).map(|_| ())
     };
     let missing = temp_path("missing.pem");
-    match load(missing.clone()) {
-        Err(CoreError::InvalidConfig(m)) => {
-            assert!(
-                m.contains(&missing.display().to_string()) && m.contains("cannot read"),
-                "{m}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_invalid_config(
+        load(missing.clone()),
+        &missing.display().to_string(),
+        "cannot read",
+    );
     let junk = temp_path("junk.pem");
     std::fs::write(&junk, "not a certificate\n").unwrap();
     let result = load(junk.clone());
     let _ = std::fs::remove_file(&junk);
+    assert_invalid_config(result, &junk.display().to_string(), "no PEM certificate");
+}
+
+/// Asserts that `result` is a configuration error whose message contains
+/// both parts.
+#[track_caller]
+fn assert_invalid_config<T: std::fmt::Debug>(result: Result<T, CoreError>, one: &str, two: &str) {
     match result {
         Err(CoreError::InvalidConfig(m)) => {
-            assert!(
-                m.contains(&junk.display().to_string()) && m.contains("no PEM certificate"),
-                "{m}"
-            )
+            assert!(m.contains(one) && m.contains(two), "{m}")
         }
         other => panic!("{other:?}"),
     }
@@ -298,15 +256,7 @@ fn an_https_client_without_loaded_roots_is_a_configuration_error() {
         LARGE,
         Arc::new(SocketRegistry::new()),
     );
-    match result {
-        Err(CoreError::InvalidConfig(m)) => {
-            assert!(
-                m.contains("https://127.0.0.1:1/api") && m.contains("no TLS roots"),
-                "{m}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_invalid_config(result, "https://127.0.0.1:1/api", "no TLS roots");
 }
 
 /// How many times this thread read the system's store.
@@ -358,7 +308,7 @@ fn the_roots_are_read_once_per_client_not_per_connection_or_thread_start() {
     std::fs::remove_file(&pki.ca_file).unwrap();
     for _ in 0..3 {
         let mut http = https_client(&endpoint, &tls).unwrap();
-        assert_eq!(body(&http.request(&get("/a")).unwrap()), "roots");
+        assert_eq!(get_text(&mut http, "/a"), "roots");
     }
     assert_eq!(system_store_loads() - before, 1, "read once in all");
     assert_eq!(server.join().unwrap(), 3);

@@ -3,12 +3,41 @@
 
 use super::*;
 
-#[test]
-fn reading_refuses_a_file_writable_by_group_or_others() {
-    let scratch = Scratch::new();
+/// A backup file written in the scratch directory: its path and location.
+fn a_written_backup(scratch: &Scratch) -> (PathBuf, Location) {
     let path = scratch.join("flags.json");
     let location = at_file(&path);
     write(&location, b"{}").unwrap();
+    (path, location)
+}
+
+/// Asserts that `problem`, a check of a path of `mode` (type and
+/// permissions) for the user of uid 1000, finds none when that user owns
+/// the path, and finds one that says `why` when `other` owns it.
+#[track_caller]
+fn assert_owner_checked(
+    problem: fn(Facts, u32) -> Option<String>,
+    mode: libc::mode_t,
+    other: u32,
+    why: &str,
+) {
+    assert_eq!(problem(Facts { mode, uid: 1000 }, 1000), None);
+    let found = problem(Facts { mode, uid: other }, 1000).unwrap();
+    assert!(found.contains(why), "{found}");
+}
+
+/// Asserts that reading and writing `location` are both refused because
+/// of `path`, saying `why`.
+#[track_caller]
+fn both_refused(location: &Location, path: &Path, why: &str) {
+    refusal(read(location, 1024), path, why);
+    refusal(write(location, b"[]"), path, why);
+}
+
+#[test]
+fn reading_refuses_a_file_writable_by_group_or_others() {
+    let scratch = Scratch::new();
+    let (path, location) = a_written_backup(&scratch);
     for mode in [0o620, 0o602, 0o622, 0o666] {
         chmod(&path, mode);
         refusal(
@@ -25,13 +54,12 @@ fn reading_refuses_a_file_writable_by_group_or_others() {
 
 #[test]
 fn reading_refuses_a_file_of_another_user() {
-    let facts = |uid| Facts {
-        mode: libc::S_IFREG | 0o600,
-        uid,
-    };
-    assert_eq!(facts(1000).file_problem(1000), None);
-    let problem = facts(1001).file_problem(1000).unwrap();
-    assert!(problem.contains("belongs to uid 1001, not to this process's user (uid 1000)"));
+    assert_owner_checked(
+        Facts::file_problem,
+        libc::S_IFREG | 0o600,
+        1001,
+        "belongs to uid 1001, not to this process's user (uid 1000)",
+    );
 
     let scratch = Scratch::new();
     let path = if is_root() {
@@ -104,8 +132,7 @@ fn the_own_folder_is_refused_when_others_can_enter_it() {
     for mode in [0o750, 0o705, 0o710, 0o701, 0o770, 0o755] {
         chmod(&folder, mode);
         let why = format!("open to group or others (mode {mode:04o})");
-        refusal(read(&location, 1024), &folder, &why);
-        refusal(write(&location, b"[]"), &folder, &why);
+        both_refused(&location, &folder, &why);
     }
     chmod(&folder, 0o700);
     assert_eq!(read(&location, 1024).unwrap().as_deref(), Some(&b"{}"[..]));
@@ -113,13 +140,12 @@ fn the_own_folder_is_refused_when_others_can_enter_it() {
 
 #[test]
 fn the_own_folder_is_refused_when_another_user_owns_it() {
-    let facts = |uid| Facts {
-        mode: libc::S_IFDIR | 0o700,
-        uid,
-    };
-    assert_eq!(facts(1000).own_folder_problem(1000), None);
-    let problem = facts(0).own_folder_problem(1000).unwrap();
-    assert!(problem.contains("belongs to uid 0, not to this process's user (uid 1000)"));
+    assert_owner_checked(
+        Facts::own_folder_problem,
+        libc::S_IFDIR | 0o700,
+        0,
+        "belongs to uid 0, not to this process's user (uid 1000)",
+    );
     if !is_root() {
         return; // Only root can give the folder to another user.
     }
@@ -129,8 +155,7 @@ fn the_own_folder_is_refused_when_another_user_owns_it() {
     let folder = own_folder(&scratch);
     give_to_other_user(&folder);
     let why = format!("belongs to uid {OTHER_UID}, not to this process's user (uid 0)");
-    refusal(read(&location, 1024), &folder, &why);
-    refusal(write(&location, b"[]"), &folder, &why);
+    both_refused(&location, &folder, &why);
 }
 
 #[test]
@@ -144,14 +169,12 @@ fn the_own_folder_is_refused_when_it_is_a_link_or_a_file() {
     let folder = own_folder(&scratch);
     symlink(&elsewhere, &folder).unwrap();
     let location = in_own_folder(&scratch);
-    refusal(write(&location, b"{}"), &folder, "symbolic link");
-    refusal(read(&location, 1024), &folder, "symbolic link");
+    both_refused(&location, &folder, "symbolic link");
     assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
 
     fs::remove_file(&folder).unwrap();
     fs::write(&folder, "").unwrap();
-    refusal(write(&location, b"{}"), &folder, "not a directory");
-    refusal(read(&location, 1024), &folder, "not a directory");
+    both_refused(&location, &folder, "not a directory");
 }
 
 #[test]
@@ -171,21 +194,17 @@ fn the_own_folder_and_its_base_are_made_when_first_written() {
 #[test]
 fn a_chosen_directory_others_can_write_is_refused() {
     let scratch = Scratch::new();
-    let path = scratch.join("flags.json");
-    let location = at_file(&path);
-    write(&location, b"{}").unwrap();
+    let (_, location) = a_written_backup(&scratch);
     for mode in [0o770, 0o730, 0o703, 0o777, 0o1770] {
         chmod(&scratch.0, mode);
         let why = format!("writable by group or others (mode {mode:04o})");
-        refusal(read(&location, 1024), &scratch.0, &why);
-        refusal(write(&location, b"[]"), &scratch.0, &why);
+        both_refused(&location, &scratch.0, &why);
     }
     // A shared temporary directory: no chmod advice, another place instead.
     chmod(&scratch.0, 0o1777);
     let why = "shared with other users (mode 1777): any of them can take the backup's name first; \
                set backup_path: to a directory ending in \"/\"";
-    refusal(read(&location, 1024), &scratch.0, why);
-    refusal(write(&location, b"[]"), &scratch.0, why);
+    both_refused(&location, &scratch.0, why);
     // Readable by others is fine: the file itself is 0600.
     chmod(&scratch.0, 0o755);
     assert_eq!(read(&location, 1024).unwrap().as_deref(), Some(&b"{}"[..]));
@@ -193,16 +212,15 @@ fn a_chosen_directory_others_can_write_is_refused() {
 
 #[test]
 fn a_chosen_directory_of_another_user_is_refused() {
-    let facts = |uid| Facts {
-        mode: libc::S_IFDIR | 0o755,
-        uid,
-    };
-    assert_eq!(facts(1000).chosen_directory_problem(1000), None);
-    assert_eq!(facts(0).chosen_directory_problem(1000), None, "root's");
-    let problem = facts(1001).chosen_directory_problem(1000).unwrap();
-    assert!(
-        problem.contains("belongs to uid 1001, neither this process's user (uid 1000) nor root")
+    let mode = libc::S_IFDIR | 0o755;
+    assert_owner_checked(
+        Facts::chosen_directory_problem,
+        mode,
+        1001,
+        "belongs to uid 1001, neither this process's user (uid 1000) nor root",
     );
+    let roots = Facts { mode, uid: 0 };
+    assert_eq!(roots.chosen_directory_problem(1000), None, "root's");
     if !is_root() {
         return; // Only root can give the directory to another user.
     }
@@ -213,6 +231,5 @@ fn a_chosen_directory_of_another_user_is_refused() {
     write(&location, b"{}").unwrap();
     give_to_other_user(&dir);
     let why = format!("belongs to uid {OTHER_UID}, neither");
-    refusal(read(&location, 1024), &dir, &why);
-    refusal(write(&location, b"[]"), &dir, &why);
+    both_refused(&location, &dir, &why);
 }

@@ -188,10 +188,8 @@ fn keys(ruby: &Ruby) -> Result<RHash, Error> {
 }
 
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
-    let module = ruby.define_module("Forkflag")?;
-    let class = module.define_class("Context", ruby.class_object())?;
+    let class = crate::native_class(ruby, "Context")?;
     class.const_set("KEYS", keys(ruby)?)?;
-    class.undef_default_alloc_func();
     class
         .singleton_class()?
         .define_private_method("_build", function!(RubyContext::build, 1))?;

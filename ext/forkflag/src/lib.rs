@@ -3,7 +3,7 @@
 //! The binding is deliberately thin: argument conversion, exception mapping
 //! and the Ruby-facing objects. Everything else lives in `forkflag_core`.
 
-use magnus::{Error, Ruby};
+use magnus::{prelude::*, Error, RClass, Ruby};
 
 mod client;
 mod context;
@@ -33,4 +33,14 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     client::init(ruby)?;
     logging::init(ruby)?;
     Ok(())
+}
+
+/// Defines `Forkflag::<name>` as a class whose objects only the native side
+/// makes (no `allocate`; each class's private `_build` makes them).
+pub(crate) fn native_class(ruby: &Ruby, name: &str) -> Result<RClass, Error> {
+    let class = ruby
+        .define_module("Forkflag")?
+        .define_class(name, ruby.class_object())?;
+    class.undef_default_alloc_func();
+    Ok(class)
 }

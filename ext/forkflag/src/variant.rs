@@ -164,9 +164,7 @@ pub fn interned(_ruby: &Ruby, text: &str) -> RString {
 }
 
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
-    let module = ruby.define_module("Forkflag")?;
-    let class = module.define_class("Variant", ruby.class_object())?;
-    class.undef_default_alloc_func();
+    let class = crate::native_class(ruby, "Variant")?;
     class
         .singleton_class()?
         .define_private_method("_build", function!(RubyVariant::build, 3))?;

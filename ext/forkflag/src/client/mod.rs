@@ -96,8 +96,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     // Read by the Ruby argument checks (loaded after the library).
     let arguments = module.define_module("Arguments")?;
     arguments.const_set("MAX_HEADER_BYTES", build::MAX_HEADER_BYTES)?;
-    let class = module.define_class("Client", ruby.class_object())?;
-    class.undef_default_alloc_func();
+    let class = crate::native_class(ruby, "Client")?;
     class
         .singleton_class()?
         .define_private_method("_build", function!(Client::build, 1))?;

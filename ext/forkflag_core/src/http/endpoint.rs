@@ -180,30 +180,30 @@ mod tests {
 
     #[test]
     fn parses_the_usual_forms() {
-        assert_eq!(
-            parts("http://host:4242/api"),
-            (false, "host".into(), 4242, "/api".into())
-        );
-        assert_eq!(
-            parts("https://[::1]:8443/unleash/api"),
-            (true, "::1".into(), 8443, "/unleash/api".into())
-        );
-        assert_eq!(
-            parts("http://localhost:4242/api/"),
-            (false, "localhost".into(), 4242, "/api".into())
-        );
-        assert_eq!(
-            parts("HTTPS://Unleash.Example.COM"),
-            (true, "unleash.example.com".into(), 443, "".into())
-        );
-        assert_eq!(
-            parts("http://10.0.0.7/"),
-            (false, "10.0.0.7".into(), 80, "".into())
-        );
-        assert_eq!(
-            parts("https://[::1]/api"),
-            (true, "::1".into(), 443, "/api".into())
-        );
+        let cases = [
+            ("http://host:4242/api", (false, "host", 4242, "/api")),
+            (
+                "https://[::1]:8443/unleash/api",
+                (true, "::1", 8443, "/unleash/api"),
+            ),
+            (
+                "http://localhost:4242/api/",
+                (false, "localhost", 4242, "/api"),
+            ),
+            (
+                "HTTPS://Unleash.Example.COM",
+                (true, "unleash.example.com", 443, ""),
+            ),
+            ("http://10.0.0.7/", (false, "10.0.0.7", 80, "")),
+            ("https://[::1]/api", (true, "::1", 443, "/api")),
+        ];
+        for (url, (tls, host, port, base)) in cases {
+            assert_eq!(
+                parts(url),
+                (tls, host.to_owned(), port, base.to_owned()),
+                "{url}"
+            );
+        }
     }
 
     #[test]

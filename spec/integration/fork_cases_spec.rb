@@ -99,8 +99,7 @@ RSpec.describe "a client in every kind of forked process", :integration do
   def expect_child_follows_flip
     first = wait_event("first")
     expect(first[:value]).to be(false)
-    flipped_at = realtime
-    server.enable(flag)
+    flipped_at = server.flip(flag, on: true)
     saw = wait_event("saw")
     expect(saw[:value]).to be(true)
     expect(saw[:at] - flipped_at).to be < refresh_interval + 1

@@ -84,8 +84,7 @@ RSpec.describe "a client across fork chains", :integration do
     expect(ready.map { |m| m[:connection_id] }.uniq.size).to eq(5)
 
     [true, false].each do |wanted|
-      flipped_at = realtime
-      wanted ? server.enable(flag) : server.disable(flag)
+      flipped_at = server.flip(flag, on: wanted)
       seen = channel.wait_until(timeout: 10, what: "all generations see #{wanted}") do |m|
         of(m, "saw").count { |s| s[:value] == wanted } == 5
       end

@@ -162,14 +162,12 @@ RSpec.describe "Rails app under Spring", :integration do
     first = spring("rails", "runner", "script/watch_flag.rb", flag, "true", "30")
     start1 = first.event("start", timeout: 180)
     expect(start1).to include(value: false, known: true, source: "url", env: "development", spring_hook: true)
-    flipped_at = realtime
-    server.enable(flag)
+    flipped_at = server.flip(flag, on: true)
     saw1 = first.event("saw", timeout: 15)
     done1 = first.event("done", timeout: 15)
     expect(first.wait(timeout: 30).exitstatus).to eq(0), first.stderr
 
-    flipped_back_at = realtime
-    server.disable(flag)
+    flipped_back_at = server.flip(flag, on: false)
     second = spring("rails", "runner", "script/watch_flag.rb", flag, "false", "30")
     start2 = second.event("start", timeout: 60)
     saw2 = second.event("saw", timeout: 15)

@@ -47,7 +47,7 @@ RSpec.describe "Forkflag::Client against a real Unleash server", :integration do
     expect(c).to be_ready
     expect(c.enabled?(name, { userId: "1" })).to be(false)
 
-    server.enable(name)
+    server.flip(name, on: true)
     took = elapsed { wait_for(refresh_interval + 1, "#{name} on") { c.enabled?(name, { userId: "1" }) } }
     expect(took).to be < refresh_interval + 1
 

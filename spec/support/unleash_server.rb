@@ -230,6 +230,22 @@ class UnleashServer
     admin(:post, "#{env_path(project, name, environment)}/off")
   end
 
+  # Turns a flag on or off and returns the wall-clock time (CLOCK_REALTIME,
+  # comparable across processes) at which the server's client API first
+  # served the change: what a client can see from then on. A spec that
+  # bounds how soon clients see a flip measures from here, not from the
+  # admin call, whose own latency (and the server's write) grows with the
+  # machine's load and is not the client's doing.
+  def flip(name, on:, environment: "development", project: "default")
+    where = { environment: environment, project: project }
+    on ? enable(name, **where) : disable(name, **where)
+    wait_for(timeout: 20, interval: 0.01, message: "the client API serving #{name} #{on ? "on" : "off"}") do
+      res = client_features
+      res.code == "200" && JSON.parse(res.body)["features"].any? { |f| f["name"] == name && f["enabled"] == on }
+    end
+    Process.clock_gettime(Process::CLOCK_REALTIME)
+  end
+
   def flag(name, project: "default")
     admin(:get, "/admin/projects/#{esc(project)}/features/#{esc(name)}")
   end

@@ -25,8 +25,7 @@ RSpec.describe "Parallel.map(in_processes: 4) with a client created before", :in
 
     flipper = Thread.new do
       channel.wait_until(timeout: 60, what: "4 processes evaluating") { |m| m.map { |x| x[:pid] }.uniq.size >= 4 }
-      unleash.enable(flag)
-      File.write(flipped, Process.clock_gettime(Process::CLOCK_REALTIME).to_s)
+      File.write(flipped, unleash.flip(flag, on: true).to_s)
     end
 
     results = Parallel.map(1..4, in_processes: 4) do |item|

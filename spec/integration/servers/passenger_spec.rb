@@ -94,7 +94,7 @@ RSpec.describe "Passenger 6.0 Standalone with require \"forkflag/passenger\"", :
     expect(before.last(3).map { |r| r.body["native_threads"] }).to all(eq(1))
     expect(before.map { |r| r.body["log_thread"] }.uniq).to eq([true])
 
-    unleash.enable(flag)
+    unleash.flip(flag, on: true)
     flipped_at = ServerProcess.now
     delays, after = expect_flip_everywhere(server, pids, flag, true, flipped_at: flipped_at, bound: bound)
     responses = before + after
@@ -112,7 +112,7 @@ RSpec.describe "Passenger 6.0 Standalone with require \"forkflag/passenger\"", :
     server = boot([flag], [])
 
     pids = until_pids(server, 3).map(&:pid).uniq
-    unleash.enable(flag)
+    unleash.flip(flag, on: true)
     expect_flip_everywhere(server, pids, flag, true, flipped_at: ServerProcess.now, bound: bound)
 
     victim = pids.first

@@ -55,7 +55,7 @@ RSpec.describe "Pitchfork with require \"forkflag/pitchfork\"", :integration do
       responses.concat(seen)
       pids = seen.select { |r| generation_of(r) == generation }.map(&:pid).uniq
       # ... then the flag flips on the server and each of them serves it.
-      value ? unleash.enable(flag) : unleash.disable(flag)
+      unleash.flip(flag, on: value)
       flipped_at = ServerProcess.now
       gen_delays, after = expect_flip_everywhere(server, pids, flag, value, flipped_at: flipped_at, bound: bound)
       expect(after.select { |r| pids.include?(r.pid) }.map { |r| generation_of(r) }.uniq).to eq([generation])

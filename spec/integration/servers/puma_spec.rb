@@ -28,7 +28,7 @@ RSpec.describe "Puma 5.6 cluster with plugin :forkflag", :integration do
     expect(before.map { |r| r.flags[flag] }).to all(be(false))
     expect(before.map { |r| r.body["generation"] }.uniq).to eq([1])
 
-    unleash.enable(flag)
+    unleash.flip(flag, on: true)
     flipped_at = ServerProcess.now
     delays, after = expect_flip_everywhere(server, pids, flag, true, flipped_at: flipped_at, bound: bound)
     responses = before + after
@@ -65,7 +65,7 @@ RSpec.describe "Puma 5.6 cluster with plugin :forkflag", :integration do
     expect(worker0.size).to eq(1)
     current = new_pids + worker0 # worker 0 keeps serving: it must see the flip too
 
-    unleash.enable(flag)
+    unleash.flip(flag, on: true)
     flipped_at = ServerProcess.now
     _delays, after = expect_flip_everywhere(server, current, flag, true, flipped_at: flipped_at, bound: bound)
 

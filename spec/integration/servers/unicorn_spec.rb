@@ -24,7 +24,7 @@ RSpec.describe "Unicorn 6 with Forkflag::Unicorn.configure", :integration do
     pids = before.map(&:pid).uniq
     expect(before.map { |r| r.flags[flag] }).to all(be(false))
 
-    unleash.enable(flag)
+    unleash.flip(flag, on: true)
     flipped_at = ServerProcess.now
     delays, after = expect_flip_everywhere(server, pids, flag, true, flipped_at: flipped_at, bound: bound)
     responses = before + after
@@ -43,7 +43,7 @@ RSpec.describe "Unicorn 6 with Forkflag::Unicorn.configure", :integration do
 
     before = until_pids(server, 3)
     pids = before.map(&:pid).uniq
-    unleash.enable(flag)
+    unleash.flip(flag, on: true)
     _delays, flipped = expect_flip_everywhere(server, pids, flag, true, flipped_at: ServerProcess.now, bound: bound)
 
     victim = pids.first

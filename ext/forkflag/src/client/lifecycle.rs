@@ -30,9 +30,7 @@ impl Client {
         let epoch = fork::epoch();
         let active = {
             let mut lifecycle = self.lifecycle.borrow_mut();
-            if !lifecycle.is_running() {
-                lifecycle.ensure_running();
-            }
+            lifecycle.ensure_running();
             lifecycle.has_thread() && !lifecycle.is_closed()
         };
         if active && (log_thread || epoch & fork::ATTENTION != 0) {

@@ -74,6 +74,32 @@ unfrozen = +"plain"
   }]
 end
 
+# A flag decided by a custom strategy that answers true at once: what
+# calling Ruby code costs (a client of its own; the one above has no
+# custom strategies, as a client without them pays nothing). For
+# reference, without a goal.
+# A default-strategy flag on that client takes the general path (a client
+# with custom strategies answers all its flags there).
+custom = Bench.custom_client(Bench.payload([Bench.default_flag("plain"), Bench.custom_flag("custom")]))
+abort "the custom strategy must answer" unless custom.enabled?("custom", hash)
+{ "Hash" => hash, "Context" => prebuilt }.each do |kind, ctx|
+  subjects["custom strategy enabled? #{kind}"] = ["custom strategy", "enabled?", kind, lambda { |times|
+    i = 0
+    while i < times
+      custom.enabled?("custom", ctx)
+      i += 1
+    end
+  }]
+end
+subjects["default, custom client enabled? Hash"] = ["default strategy, client with a custom strategy", "enabled?",
+                                                    "Hash", lambda { |times|
+                                                      i = 0
+                                                      while i < times
+                                                        custom.enabled?("plain", hash)
+                                                        i += 1
+                                                      end
+                                                    }]
+
 labels = subjects.keys
 ns = Hash.new { |h, k| h[k] = [] }
 ratios = Hash.new { |h, k| h[k] = [] }

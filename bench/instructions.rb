@@ -26,7 +26,9 @@ SUBJECTS = {
   "variant(name, hash)" => "client.variant(name, hash)",
   "variant(name, context)" => "client.variant(name, context)",
   "enabled?(unfrozen name, hash)" => "client.enabled?(unfrozen, hash)",
-  "enabled?(constrained, hash)" => "client.enabled?(constrained, hash)"
+  "enabled?(constrained, hash)" => "client.enabled?(constrained, hash)",
+  "enabled?(custom strategy, hash)" => "custom.enabled?(custom_name, hash)",
+  "enabled?(name, hash), client with a custom strategy" => "custom.enabled?(name, hash)"
 }.freeze
 
 # In the process valgrind runs: one loop, then exit.
@@ -35,6 +37,9 @@ if (label = ARGV[0])
   name = "plain"
   unfrozen = +"plain"
   constrained = "constrained"
+  # A client of its own: the client above has no custom strategies.
+  custom = Bench.custom_client(Bench.payload([Bench.default_flag("plain"), Bench.custom_flag("custom")]))
+  custom_name = "custom"
   hash = { userId: "user-14", properties: { version: "2.3.0", email: "u14@example.com" } }
   context = Forkflag::Context.new(user_id: "user-14", properties: { version: "2.3.0", email: "u14@example.com" })
   # rubocop:disable Security/Eval -- the loop text is one of SUBJECTS above

@@ -53,6 +53,18 @@ module Bench
     { name: name, enabled: true, strategies: [{ name: "default" }] }
   end
 
+  # A flag whose one strategy is the custom strategy "trivial".
+  def custom_flag(name)
+    { name: name, enabled: true, strategies: [{ name: "trivial", parameters: { answer: "yes" } }] }
+  end
+
+  # A client whose custom strategy "trivial" answers true: the cost of the
+  # call into Ruby, the parameters Hash and the strategy's context.
+  def custom_client(json)
+    Forkflag::Client.new(bootstrap: json, backup_path: false, disable_metrics: true,
+                         strategies: { "trivial" => ->(_parameters, _context) { true } })
+  end
+
   def rollout_flag(name, percent)
     {
       name: name, enabled: true,

@@ -38,7 +38,9 @@ module Forkflag
       max_payload_bytes: [DEFAULT_MAX_PAYLOAD_BYTES, "largest response accepted from the server"],
       bootstrap: [nil, "client-features JSON String to start from (wins over the backup)"],
       file: [nil, "client-features JSON file to load and re-read when it changes (instead of url:)"],
-      logger: [nil, "Logger for forkflag's messages (default: WARN and above to $stderr)"]
+      logger: [nil, "Logger for forkflag's messages (default: WARN and above to $stderr)"],
+      strategies: [nil, "custom strategies: a Hash of name => strategy (a callable, or an object with enabled? or " \
+                        "is_enabled?), or an Array of strategies that answer name; see Forkflag::Strategies"]
     }.freeze
 
     attr_reader(*OPTIONS.keys)
@@ -70,7 +72,7 @@ module Forkflag
         metrics_interval: metrics_interval.to_f, timeout: timeout.to_f, custom_headers: custom_headers.to_a,
         backup_path: backup_path || nil, disable_metrics: disable_metrics, tls_ca_file: tls_ca_file,
         tls_verify: tls_verify, max_payload_bytes: max_payload_bytes, bootstrap: bootstrap, file: file,
-        client_id: client_id, sdk: "forkflag:#{VERSION}",
+        strategies: strategies, client_id: client_id, sdk: "forkflag:#{VERSION}",
         user_agent: "forkflag/#{VERSION} (#{RUBY_ENGINE} #{RUBY_VERSION}; #{RUBY_PLATFORM})",
         platform_name: RUBY_ENGINE, platform_version: RUBY_VERSION
       }
@@ -100,6 +102,7 @@ module Forkflag
       @tls_ca_file = ca_file_option
       @max_payload_bytes = integer(:max_payload_bytes, DEFAULT_MAX_PAYLOAD_BYTES)
       @logger = logger_option
+      @strategies = strategies_option
       validate_sources!
       @backup_path = backup_option
     end
@@ -229,6 +232,14 @@ module Forkflag
 
     LOGGER_METHODS = %i[debug info warn error].freeze
     private_constant :LOGGER_METHODS
+
+    def strategies_option
+      given = given(:strategies)
+      return nil if nil.equal?(given)
+
+      strategies = Strategies.new(given, logger: @logger, app_name: @app_name, environment: @environment)
+      strategies.names.empty? ? nil : strategies
+    end
 
     def logger_option
       value = given(:logger)

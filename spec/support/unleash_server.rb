@@ -222,6 +222,17 @@ class UnleashServer
     admin(:get, "#{env_path(project, name, environment)}/strategies")
   end
 
+  # Defines a custom strategy on the server (flags can then name it), with
+  # String parameters of these names; a strategy of that name defined
+  # before is left as it is.
+  def define_strategy(name, parameters: [])
+    body = { name: name, description: "defined by the forkflag specs",
+             parameters: parameters.map { |p| { name: p.to_s, type: "string", description: "", required: false } } }
+    res = request(:post, "/admin/strategies", body: body, token: admin_token)
+    check!(res, :post, "/admin/strategies") unless res.code == "409"
+    name
+  end
+
   def enable(name, environment: "development", project: "default")
     admin(:post, "#{env_path(project, name, environment)}/on")
   end

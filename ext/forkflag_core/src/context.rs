@@ -73,6 +73,30 @@ pub const KEYS: &[(Field, &str, &str)] = &[
     (Field::CurrentTime, "current_time", "currentTime"),
 ];
 
+/// A strategy the payload names that is none of the built-in ones and that
+/// the application registered by name (compiled only for names given to
+/// [`crate::Engine::with_custom_strategies`]; any other unknown name never
+/// matches). Evaluation asks the context, which calls the application's
+/// code with these parameters.
+#[derive(Debug)]
+pub struct CustomStrategy {
+    pub(crate) name: Arc<str>,
+    /// Sorted by name.
+    pub(crate) parameters: Box<[(Box<str>, Box<str>)]>,
+}
+
+impl CustomStrategy {
+    /// The strategy's name, as registered.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The strategy's parameters as the payload gives them (names sorted).
+    pub fn parameters(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.parameters.iter().map(|(k, v)| (&**k, &**v))
+    }
+}
+
 /// The evaluation time a context gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CurrentTime {
@@ -107,6 +131,15 @@ pub trait Context {
         self.with_field(&Field::RemoteAddress, |v| {
             v.and_then(|s| s.trim().parse().ok())
         })
+    }
+
+    /// Whether a [custom strategy](CustomStrategy) matches this context.
+    /// Only strategies registered with the engine reach here; a context
+    /// that cannot call them (the default) matches none.
+    #[inline]
+    fn custom_strategy(&self, strategy: &CustomStrategy) -> bool {
+        let _ = strategy;
+        false
     }
 
     /// Whether a read of this context failed in a way its caller reports

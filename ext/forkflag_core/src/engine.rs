@@ -65,6 +65,8 @@ pub struct Engine {
     /// does not read an unchanged file again (which would also leave every
     /// worker with a private copy of the freed read buffer).
     file_stamp: ArcSwapOption<FileStamp>,
+    /// The names compiled as custom strategies.
+    custom: Box<[Arc<str>]>,
 }
 
 /// One reader's handle on an engine's current snapshot. Checking that it
@@ -124,7 +126,15 @@ impl Default for Engine {
 impl Engine {
     /// An engine with no flags.
     pub fn new() -> Engine {
+        Engine::with_custom_strategies(Vec::new())
+    }
+
+    /// An engine with no flags that compiles strategies of these names
+    /// (other than the built-in ones) as custom strategies, which the
+    /// evaluation's context answers (see [`crate::Context::custom_strategy`]).
+    pub fn with_custom_strategies(names: Vec<Arc<str>>) -> Engine {
         Engine {
+            custom: names.into_boxed_slice(),
             current: ArcSwap::from_pointee(Snapshot::empty()),
             etag: ArcSwapOption::empty(),
             delta_base: ArcSwapOption::empty(),
@@ -214,7 +224,7 @@ impl Engine {
                 state
             }
         };
-        let (snapshot, warnings) = compile(&state, etag, print, Some(&current));
+        let (snapshot, warnings) = compile(&state, etag, print, Some(&current), &self.custom);
         let flags = snapshot.len();
         self.replace(Arc::new(snapshot));
         self.set_etag(etag);

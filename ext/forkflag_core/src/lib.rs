@@ -36,7 +36,7 @@ pub mod snapshot;
 pub mod sync;
 pub mod time;
 
-pub use context::{Context, CurrentTime, EmptyContext, Field, OwnedContext};
+pub use context::{Context, CurrentTime, CustomStrategy, EmptyContext, Field, OwnedContext};
 pub use engine::{Engine, UpdateOutcome};
 pub use error::CoreError;
 pub use eval::VariantChoice;

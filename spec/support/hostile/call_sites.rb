@@ -31,6 +31,24 @@ module Hostile # rubocop:disable Metrics/ModuleLength
     calls["variant(name, context)"] = ->(v, fx) { fx.client.variant("v", v) }
     calls["variant with currentTime"] = ->(v, fx) { fx.client.variant("v", { currentTime: v, sessionId: v }) }
 
+    calls["strategies: { name => value }"] = ->(v, fx) { fx.client_with(:strategies, { "tenant" => v }) }
+    calls["strategies: { value => strategy }"] = lambda do |v, fx|
+      fx.client_with(:strategies, Hostile.identity_hash(v).transform_values { ->(_p, _c) { true } })
+    end
+    calls["strategies: [value]"] = ->(v, fx) { fx.client_with(:strategies, [v]) }
+    calls["custom strategy answering value"] = lambda do |v, fx|
+      fx.custom_client(->(_p, _c) { v }) { |c| [c.enabled?("custom"), c.variant("custom").to_h] }
+    end
+    calls["custom strategy raising value"] = lambda do |v, fx|
+      fx.custom_client(->(_p, _c) { raise v }) { |c| [c.enabled?("custom"), c.variant("custom").to_h] }
+    end
+    calls["custom strategy reading context value"] = lambda do |v, fx|
+      fx.custom_client(->(_p, c) { [c.to_h, c.get_by_name("plan"), c.include?(v)] }) do |c|
+        [c.enabled?("custom", v), c.enabled?("custom", { userId: v, properties: v }),
+         c.enabled?("custom", { properties: { plan: v } }), c.enabled?("custom", Hostile.identity_hash(v))]
+      end
+    end
+
     calls["wait_until_ready(timeout)"] = ->(v, fx) { fx.client.wait_until_ready(v) }
     calls["flush(timeout:)"] = ->(v, fx) { fx.client.flush(timeout: v) }
     calls["refresh(timeout:)"] = ->(v, fx) { fx.client.refresh(timeout: v) }

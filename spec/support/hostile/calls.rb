@@ -17,7 +17,10 @@ module Hostile
       { name: "after-2024", enabled: true,
         strategies: [{ name: "default", constraints: [{ contextName: "currentTime", operator: "DATE_AFTER",
                                                         value: "2024-01-01T00:00:00Z" }] }] },
-      { name: "imp", enabled: true, impressionData: true, strategies: [{ name: "default" }] }
+      { name: "imp", enabled: true, impressionData: true, strategies: [{ name: "default" }] },
+      { name: "custom", enabled: true,
+        strategies: [{ name: "tenant", parameters: { tenants: "a" },
+                       variants: [{ name: "a", weight: 1000, stickiness: "default" }] }] }
     ]
   ).freeze
 
@@ -38,6 +41,15 @@ module Hostile
       client = Forkflag::Client.new(**base, option => value)
       client.close(timeout: 1)
       client
+    end
+
+    # Runs the block on a client whose custom strategy "tenant" is
+    # `strategy`; closed afterwards.
+    def custom_client(strategy)
+      client = Forkflag::Client.new(bootstrap: FLAGS, logger: QUIET, strategies: { "tenant" => strategy })
+      yield client
+    ensure
+      client&.close(timeout: 1)
     end
 
     # Runs the block on a client of its own, closed afterwards.

@@ -9,8 +9,9 @@ use magnus::typed_data::DataType;
 use magnus::value::{LazyId, StaticSymbol};
 use magnus::{prelude::*, Error, RHash, Ruby, TryConvert, TypedData, Value};
 use rb_sys::macros::{RB_TYPE_P, RHASH_SIZE, RTYPEDDATA_GET_DATA, RTYPEDDATA_P, RTYPEDDATA_TYPE};
-use rb_sys::ruby_value_type;
+use rb_sys::{ruby_value_type, VALUE};
 
+use super::custom::WithStrategies;
 use super::lookup::ContextRef;
 use super::Client;
 use crate::context::RubyContext;
@@ -219,6 +220,38 @@ impl<'a> ContextArg<'a> {
             ContextArg::Prebuilt(ctx) => Ok(f(ctx)),
         }
     }
+
+    /// [`ContextArg::with`] for a client with custom strategies, which
+    /// `dispatcher` answers given `argument`, the context argument itself
+    /// (see [`WithStrategies`]); an error is also what stopped a custom
+    /// strategy.
+    #[inline(never)]
+    pub(super) fn with_strategies<R>(
+        self,
+        argument: VALUE,
+        dispatcher: VALUE,
+        f: impl FnOnce(&dyn ContextRef) -> R,
+    ) -> Result<R, Error> {
+        fn run<C: forkflag_core::Context, R>(
+            inner: &C,
+            argument: VALUE,
+            dispatcher: VALUE,
+            f: impl FnOnce(&dyn ContextRef) -> R,
+        ) -> Result<R, Error> {
+            let ctx = WithStrategies::new(inner, dispatcher, argument);
+            let answer = f(&ctx);
+            ctx.take_failure().map_or(Ok(answer), Err)
+        }
+        match self {
+            ContextArg::Empty => run(&forkflag_core::EmptyContext, argument, dispatcher, f),
+            ContextArg::Hash(raw) => {
+                let inner = HashContext::new(raw);
+                let answer = run(&inner, argument, dispatcher, f)?;
+                inner.take_failure().map_or(Ok(answer), Err)
+            }
+            ContextArg::Prebuilt(ctx) => run(ctx, argument, dispatcher, f),
+        }
+    }
 }
 
 /// Runs `f` with the context argument viewed as a context, raising a
@@ -226,10 +259,14 @@ impl<'a> ContextArg<'a> {
 pub(super) fn with_context<R>(
     ruby: &Ruby,
     context: &Value,
+    strategies: Option<VALUE>,
     f: impl FnOnce(&dyn ContextRef) -> R,
 ) -> Result<R, Error> {
     match ContextArg::of(context) {
-        Some(arg) => arg.with(f),
+        Some(arg) => match strategies {
+            None => arg.with(f),
+            Some(dispatcher) => arg.with_strategies(context.as_raw(), dispatcher, f),
+        },
         None => Err(type_error(
             ruby,
             format!(

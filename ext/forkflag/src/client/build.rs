@@ -15,6 +15,7 @@ use forkflag_core::http::{
 use forkflag_core::process::SocketRegistry;
 use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
 use forkflag_core::Engine;
+use magnus::rb_sys::AsRawValue;
 use magnus::{prelude::*, Error, RHash, Ruby, Symbol, TryConvert, Value};
 
 use super::arguments::seconds;
@@ -146,7 +147,15 @@ impl Client {
                 ruby,
                 hash: options,
             };
-            let engine = Arc::new(Engine::new());
+            let strategies = opts.value("strategies")?;
+            let strategies = (!strategies.is_nil()).then_some(strategies);
+            let names: Vec<String> = match strategies {
+                Some(s) => Vec::try_convert(s.funcall("names", ())?)?,
+                None => Vec::new(),
+            };
+            let engine = Arc::new(Engine::with_custom_strategies(
+                names.iter().map(|n| Arc::from(n.as_str())).collect(),
+            ));
             let mut warnings = Vec::new();
             let settings = settings_from(&opts)?;
             if let Source::Server { endpoint, .. } = &settings.source {
@@ -193,7 +202,9 @@ impl Client {
                 engine,
                 live_epoch: Cell::new(LOOK_AGAIN),
                 impressions: Cell::new(false),
+                general_only: Cell::new(strategies.is_some()),
                 warnings: RefCell::new(warnings),
+                strategies: strategies.map(|s| s.as_raw()),
             })
         })
     }

@@ -161,7 +161,13 @@ fn general<E: Evaluation>(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result
         let flag = at
             .find(&a.name)
             .ok_or_else(|| name_type_error(ruby, a.name))?;
-        with_context(ruby, &a.context, |ctx| E::check(ctx, at, flag, tag))
+        // The context is wrapped to answer custom strategies only for a
+        // flag that asks one.
+        let strategies = match flag {
+            Found::At(index) if at.snapshot.calls_custom(index) => this.strategies(),
+            _ => None,
+        };
+        with_context(ruby, &a.context, strategies, |ctx| E::check(ctx, at, flag, tag))
     })?;
     // Answered from the snapshot this process has (inherited, in a forked
     // child); only then are the threads started, if needed.
@@ -213,6 +219,7 @@ impl Client {
     /// Whether impression listeners are registered (set from Ruby).
     pub(super) fn set_impressions(&self, on: bool) {
         self.impressions.set(on);
+        self.general_only.set(on || self.strategies.is_some());
     }
 }
 

@@ -27,7 +27,7 @@ impl Client {
     }
 
     /// Evaluations on a client whose thread runs in this process, without
-    /// impression listeners: `(name)` or `(name, context)`, and
+    /// impression listeners or custom strategies: `(name)` or `(name, context)`, and
     /// `default:` where the method takes it, with a String or Symbol name
     /// and a nil, Hash or `Forkflag::Context` context. Calls `f` with the
     /// context, the current snapshot, the flag found and the count tag, and
@@ -56,7 +56,7 @@ impl Client {
             _ => return None,
         };
         let epoch = fork::epoch();
-        if this.live_epoch.get() != epoch || this.impressions.get() {
+        if this.live_epoch.get() != epoch || this.general_only.get() {
             return None;
         }
         let mut cache = this.snapshots.try_borrow_mut().ok()?;

@@ -10,6 +10,7 @@
 //! - `lookup`: finding the named flag and checking it against a context.
 //! - `fast_path`: the common evaluation, with no call into Ruby.
 //! - `evaluate`: `enabled?` and `variant`, one generic evaluation for both.
+//! - `custom`: custom strategies, answered by Ruby code.
 //! - `build`: options into settings, and the first configuration.
 //! - `payload`: payloads loaded on a Ruby thread, and their warnings.
 //! - `lifecycle`: the background thread's start, waits, park and close.
@@ -24,13 +25,15 @@ use forkflag_core::engine::SnapshotCache;
 use forkflag_core::process::fork;
 use forkflag_core::runtime::Lifecycle;
 use forkflag_core::Engine;
-use magnus::{function, method, prelude::*, Error, Ruby};
+use magnus::rb_sys::FromRawValue;
+use magnus::{function, method, prelude::*, Error, Ruby, Value};
 use magnus::{gc::Marker, DataTypeFunctions, TypedData};
 
 use crate::names::NameCache;
 
 mod arguments;
 mod build;
+mod custom;
 mod evaluate;
 mod fast_path;
 mod inspect;
@@ -68,13 +71,33 @@ pub struct Client {
     live_epoch: Cell<u64>,
     /// Whether impression listeners are registered (set from Ruby).
     impressions: Cell<bool>,
+    /// Whether every evaluation takes the general path: impression
+    /// listeners are registered, or the client has custom strategies
+    /// (answered by Ruby code). One flag for the fast path to test.
+    general_only: Cell<bool>,
     /// Problems found in payloads loaded on Ruby threads, not yet logged.
     warnings: RefCell<Vec<String>>,
+    /// The `Forkflag::Strategies` that answers custom strategies; `None`
+    /// when the client has none (see `custom`). Marked by the client, so it
+    /// lives (and does not move) as long as the client.
+    strategies: Option<rb_sys::VALUE>,
 }
 
 impl DataTypeFunctions for Client {
     fn mark(&self, marker: &Marker) {
         self.names.mark(marker);
+        if let Some(strategies) = self.strategies {
+            // SAFETY: a live object held by this client, during its mark.
+            marker.mark(unsafe { Value::from_raw(strategies) });
+        }
+    }
+}
+
+impl Client {
+    /// The object that answers this client's custom strategies.
+    #[inline(always)]
+    fn strategies(&self) -> Option<rb_sys::VALUE> {
+        self.strategies
     }
 }
 
@@ -96,6 +119,20 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     // Read by the Ruby argument checks (loaded after the library).
     let arguments = module.define_module("Arguments")?;
     arguments.const_set("MAX_HEADER_BYTES", build::MAX_HEADER_BYTES)?;
+    // Read by `Forkflag::Strategies` (lib/forkflag/strategies.rb).
+    let built_in = ruby.ary_from_iter(
+        forkflag_core::compile::BUILT_IN_STRATEGIES
+            .iter()
+            .map(|name| {
+                let name = ruby.str_new(name);
+                name.freeze();
+                name
+            }),
+    );
+    built_in.freeze();
+    module
+        .define_class("Strategies", ruby.class_object())?
+        .const_set("BUILT_IN", built_in)?;
     let class = crate::native_class(ruby, "Client")?;
     class
         .singleton_class()?

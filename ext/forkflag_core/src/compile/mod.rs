@@ -20,6 +20,7 @@ use rustc_hash::FxBuildHasher;
 
 pub use constraint::REGEX_MEMORY_BUDGET;
 use strategy::compile_strategy_kind;
+pub use strategy::BUILT_IN_STRATEGIES;
 
 use crate::error::Quoted;
 use crate::snapshot::arena::{index, ArenaBuilder, Span, Text};
@@ -30,14 +31,20 @@ use crate::snapshot::flag::{
 use crate::snapshot::{Snapshot, Tables};
 
 /// Compiles a payload. Returns the snapshot and the problems not reported
-/// before (`previous` carries the ones already reported).
+/// before (`previous` carries the ones already reported). A strategy of a
+/// name in `custom` that is none of [`BUILT_IN_STRATEGIES`] is compiled as
+/// a [`crate::CustomStrategy`]; other unknown names never match.
 pub fn compile(
     payload: &model::ClientFeatures,
     etag: Option<&str>,
     fingerprint: u64,
     previous: Option<&Snapshot>,
+    custom: &[Arc<str>],
 ) -> (Snapshot, Vec<String>) {
-    let mut b = Builder::default();
+    let mut b = Builder {
+        custom,
+        ..Builder::default()
+    };
 
     let mut segments: HashMap<i64, Span> = HashMap::new();
     for segment in &payload.segments {
@@ -57,6 +64,7 @@ pub fn compile(
         let flag = b.flag(feature, &segments, &index_by_name);
         b.tables.flags.push(flag);
     }
+    b.inherit_custom();
 
     // The snapshot keeps this payload's problems only (the ones of payloads
     // before it would pile up, refresh after refresh); one is reported
@@ -89,7 +97,9 @@ pub fn fingerprint(bytes: &[u8]) -> u64 {
 
 /// A snapshot's vectors and arena while they are filled.
 #[derive(Default)]
-struct Builder {
+struct Builder<'c> {
+    /// The custom strategies' names.
+    custom: &'c [Arc<str>],
     tables: Tables,
     arena: ArenaBuilder,
     problems: BTreeSet<String>,
@@ -101,7 +111,7 @@ struct Builder {
     flag_slots: HashMap<Arc<str>, u32>,
 }
 
-impl Builder {
+impl Builder<'_> {
     /// Compiles constraints into consecutive entries of the constraint
     /// vector; `context` words a problem.
     fn constraints(
@@ -148,7 +158,9 @@ impl Builder {
             };
             let mut problems = Vec::new();
             let kind =
-                compile_strategy_kind(raw, name_text, &mut self.arena, &mut |p| problems.push(p));
+                compile_strategy_kind(raw, name_text, self.custom, &mut self.arena, &mut |p| {
+                    problems.push(p)
+                });
             self.problems.extend(problems.into_iter().map(&context));
             let constraints = self.constraints(&raw.constraints, &context);
             let segments_start = self.tables.segment_refs.len();
@@ -231,6 +243,9 @@ impl Builder {
             always_on,
             plain_on,
             impression_data: feature.impression_data,
+            custom: strategy_list
+                .iter()
+                .any(|s| matches!(s.kind, StrategyKind::Custom(_))),
             strategies,
             variants,
             dependencies: Span::since(dependencies_start, self.tables.dependencies.len()),
@@ -243,6 +258,19 @@ impl Builder {
                 .feature_type
                 .as_deref()
                 .map_or(Text::ABSENT, |t| self.arena.text(t)),
+        }
+    }
+
+    /// Marks the flags whose parent asks a custom strategy: evaluating
+    /// them evaluates it (one level of dependency is evaluated).
+    fn inherit_custom(&mut self) {
+        let own: Vec<bool> = self.tables.flags.iter().map(|f| f.custom).collect();
+        for flag in &mut self.tables.flags {
+            flag.custom |= flag
+                .dependencies
+                .of(&self.tables.dependencies)
+                .iter()
+                .any(|d| d.parent.is_some_and(|p| own[p as usize]));
         }
     }
 

@@ -2,6 +2,9 @@
 
 use super::constraint::parse_net;
 use super::model;
+use std::sync::Arc;
+
+use crate::context::CustomStrategy;
 use crate::error::Quoted;
 use crate::process::host_name;
 use crate::snapshot::arena::{ArenaBuilder, Span, Text};
@@ -40,11 +43,25 @@ fn comma_list(text: &str) -> impl Iterator<Item = &str> {
     text.split(',').map(str::trim)
 }
 
+/// The strategy names evaluated by forkflag itself; a custom strategy
+/// cannot take one of them.
+pub const BUILT_IN_STRATEGIES: &[&str] = &[
+    "default",
+    "userWithId",
+    "gradualRolloutUserId",
+    "gradualRolloutSessionId",
+    "gradualRolloutRandom",
+    "flexibleRollout",
+    "remoteAddress",
+    "applicationHostname",
+];
+
 /// Compiles a strategy's kind and parameters (`flag_name` is the default
-/// group).
+/// group; `custom`, the names of the application's strategies).
 pub(super) fn compile_strategy_kind(
     raw: &model::Strategy,
     flag_name: Text,
+    custom: &[Arc<str>],
     arena: &mut ArenaBuilder,
     report: &mut dyn FnMut(String),
 ) -> StrategyKind {
@@ -115,12 +132,23 @@ pub(super) fn compile_strategy_kind(
             let names = param("hostNames").unwrap_or("");
             StrategyKind::Hostname(comma_list(names).any(|n| n.to_lowercase() == host))
         }
-        other => {
-            report(format!(
-                "unknown strategy {}; it never matches (forkflag has no custom strategies)",
-                Quoted(other)
-            ));
-            StrategyKind::Never
-        }
+        other => match custom.iter().find(|name| &***name == other) {
+            Some(name) => StrategyKind::Custom(Box::new(CustomStrategy {
+                name: Arc::clone(name),
+                parameters: raw
+                    .parameters
+                    .iter()
+                    .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                    .collect(),
+            })),
+            None => {
+                report(format!(
+                    "unknown strategy {}; it never matches (no custom strategy of that name is \
+                     registered: see the strategies: option)",
+                    Quoted(other)
+                ));
+                StrategyKind::Never
+            }
+        },
     }
 }

@@ -19,7 +19,7 @@ fn variants_of_one_name_share_a_slot_however_many_there_are() {
              "strategies": [{"name": "default", "variants": variants}]}]
     }))
     .unwrap();
-    let (snapshot, _) = compile(&payload, None, 0, None);
+    let (snapshot, _) = compile(&payload, None, 0, None, &[]);
     let flag = snapshot.flag("f").unwrap();
     let slots = flag.slots.of(&snapshot.slot_names);
     assert_eq!(slots.len(), 50_000);
@@ -51,16 +51,16 @@ fn each_problem_is_reported_once_and_only_the_current_ones_are_kept() {
             {"name": "shared", "enabled": true, "strategies": [{"name": "custom"}]}]}))
         .unwrap()
     };
-    let (mut snapshot, warnings) = compile(&payload(0), None, 0, None);
+    let (mut snapshot, warnings) = compile(&payload(0), None, 0, None, &[]);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     for i in 1..1000 {
-        let (next, warnings) = compile(&payload(i), None, i as u64, Some(&snapshot));
+        let (next, warnings) = compile(&payload(i), None, i as u64, Some(&snapshot), &[]);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains(&format!("flag-{i}")), "{warnings:?}");
         snapshot = next;
     }
     assert_eq!(snapshot.reported.len(), 2, "problems kept");
-    let (_, warnings) = compile(&payload(0), None, 0, Some(&snapshot));
+    let (_, warnings) = compile(&payload(0), None, 0, Some(&snapshot), &[]);
     assert_eq!(warnings.len(), 1, "flag-0's problem is back: {warnings:?}");
 }
 
@@ -85,7 +85,7 @@ fn warnings_quote_a_huge_name_or_operand_in_a_line() {
             "dependencies": [{"feature": huge.clone() + "x"}]}]
     }))
     .unwrap();
-    let (_, warnings) = compile(&payload, None, 0, None);
+    let (_, warnings) = compile(&payload, None, 0, None, &[]);
     assert_eq!(warnings.len(), 9, "{warnings:.300?}");
     for w in &warnings {
         assert!(w.len() < 600, "{} bytes: {w:.600}", w.len());

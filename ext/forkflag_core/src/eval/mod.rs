@@ -5,6 +5,8 @@
 //! without being counted.
 
 mod constraint;
+#[cfg(test)]
+mod custom_tests;
 pub mod hashing;
 #[cfg(test)]
 mod tests;
@@ -101,6 +103,13 @@ impl Snapshot {
             None => self.counts.count_disabled(i, choice.feature_enabled, tag),
         }
         (choice, &self.flags[i as usize])
+    }
+
+    /// Whether evaluating the flag at `i` may ask a custom strategy of the
+    /// context ([`Context::custom_strategy`]), its own or a parent's.
+    #[inline]
+    pub fn calls_custom(&self, i: u32) -> bool {
+        self.flags[i as usize].custom
     }
 
     /// Whether the flag at `i` is enabled for the context (not counted).
@@ -258,6 +267,7 @@ impl Snapshot {
                 }
             }
             StrategyKind::Hostname(matches) => *matches,
+            StrategyKind::Custom(strategy) => ctx.custom_strategy(strategy),
             StrategyKind::Never => false,
         }
     }

@@ -7,7 +7,7 @@ use crate::snapshot::Tally;
 
 fn snapshot(json: &str) -> crate::Snapshot {
     let payload: model::ClientFeatures = serde_json::from_str(json).unwrap();
-    compile::compile(&payload, None, 0, None).0
+    compile::compile(&payload, None, 0, None, &[]).0
 }
 
 #[test]

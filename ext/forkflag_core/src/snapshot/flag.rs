@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::arena::{ArenaBuilder, Span, StrSet, Text};
+use crate::context::CustomStrategy;
 
 /// Name of the variant returned when no variant applies.
 pub const DISABLED_VARIANT: &str = "disabled";
@@ -55,6 +56,9 @@ pub(crate) enum StrategyKind {
     },
     /// applicationHostname, resolved against this host's name when compiled.
     Hostname(bool),
+    /// A strategy the application registered (see [`CustomStrategy`]):
+    /// the context decides ([`crate::Context::custom_strategy`]).
+    Custom(Box<CustomStrategy>),
     /// An unknown strategy or unusable parameters: never matches.
     Never,
 }
@@ -146,6 +150,9 @@ pub struct Flag {
     /// or one, and no variants from it or the flag.
     pub(crate) plain_on: bool,
     pub(crate) impression_data: bool,
+    /// Its answer may ask a [`crate::CustomStrategy`]: one of its
+    /// strategies is one, or one of its parents'.
+    pub(crate) custom: bool,
     /// In [`super::Snapshot::strategies`].
     pub(crate) strategies: Span,
     /// Index in [`super::Snapshot::variant_sets`].

@@ -27,6 +27,12 @@ module Forkflag
   #   The variant of the flag for the context.
   #   @return [Variant] the disabled variant for an unknown or disabled flag
   #
+  # @!method known?(name)
+  #   Whether the loaded flags include one of this name (counts nothing).
+  #   @param name [String, Symbol]
+  #   @return [Boolean]
+  #   @raise [TypeError] when name is not a String or Symbol
+  #
   # @!method flag_names
   #   @return [Array<String>] names of the loaded flags, sorted
   #
@@ -169,12 +175,15 @@ module Forkflag
     #
     # @param timeout [Numeric] seconds to wait at most
     # @return [Boolean] whether the thread finished (and flushed) in time
-    def close(timeout: config.timeout)
+    # @param flush [Boolean] false stops without sending the metrics
+    #   counted since the last report (they are dropped)
+    def close(timeout: config.timeout, flush: true)
       return true if @closed
 
       timeout = Arguments.timeout(timeout, "close: timeout:")
+      flush = Arguments.boolean(flush, "close: flush:")
       @closed = true
-      done = _stop(timeout, true, true)
+      done = _stop(timeout, flush, true)
       Logging.drain
       Logging.closed(@id)
       done

@@ -5,6 +5,8 @@ use forkflag_core::process::fork;
 use magnus::rb_sys::{AsRawValue, FromRawValue};
 use magnus::{prelude::*, Error, RArray, RHash, Ruby, Value};
 
+use super::arguments::name_type_error;
+use super::lookup::name_bytes;
 use super::Client;
 use crate::guard::guard;
 use crate::protect::protect;
@@ -30,6 +32,15 @@ impl Client {
             // SAFETY: the Array made above, held on this stack.
             Ok(unsafe { RArray::from_value(Value::from_raw(array)).expect("an Array") })
         })
+    }
+
+    /// `known?(name)`: whether the loaded flags include one of this name
+    /// (a String or Symbol). Counts nothing.
+    pub(super) fn is_known(ruby: &Ruby, rb_self: &Client, name: Value) -> Result<bool, Error> {
+        match name_bytes(&name) {
+            Some(bytes) => Ok(rb_self.engine.load().index_of(bytes).is_some()),
+            None => Err(name_type_error(ruby, name)),
+        }
     }
 
     /// `_flag_count`: the number of loaded flags (`inspect`).

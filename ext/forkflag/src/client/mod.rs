@@ -106,8 +106,8 @@ fn fork_generation() -> u64 {
     fork::generation()
 }
 
-/// Defines `Forkflag::Client`: `enabled?`, `variant`, `flag_names` and
-/// `ready?` public; the methods the Ruby facade calls (`_` names) private,
+/// Defines `Forkflag::Client`: `enabled?`, `variant`, `flag_names`,
+/// `known?` and `ready?` public; the methods the Ruby facade calls (`_` names) private,
 /// like `Forkflag._fork_generation`, `Forkflag._check_url` and
 /// `Forkflag._header_problem`.
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
@@ -141,6 +141,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("variant", method!(Client::variant, -1))?;
     class.define_method("flag_names", method!(Client::flag_names, 0))?;
     class.define_method("ready?", method!(Client::is_ready, 0))?;
+    class.define_method("known?", method!(Client::is_known, 1))?;
     class.define_private_method("_impressions=", method!(Client::set_impressions, 1))?;
     class.define_private_method("_update", method!(Client::update, 1))?;
     class.define_private_method("_take_warnings", method!(Client::take_warnings, 0))?;

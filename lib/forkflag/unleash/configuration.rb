@@ -1,0 +1,163 @@
+# frozen_string_literal: true
+
+require "logger"
+require "securerandom"
+require "tmpdir"
+require "uri"
+
+# The official SDK's API, backed by forkflag (lib/forkflag/unleash.rb).
+module Unleash
+  # The options of an {Unleash::Client}, as the official SDK names them.
+  # {Unleash.configure} sets the defaults every client starts from; the
+  # options given to {Client.new} apply to that client only.
+  class Configuration
+    # Option => default (a Proc is called for each configuration).
+    DEFAULTS = {
+      url: nil, app_name: nil, environment: "default", instance_id: -> { SecureRandom.uuid },
+      project_name: nil, custom_http_headers: -> { {} }, disable_client: false, disable_metrics: false,
+      timeout: 30, retry_limit: Float::INFINITY, refresh_interval: 15, metrics_interval: 60,
+      backup_file: nil, logger: nil, log_level: Logger::WARN, bootstrap_config: nil,
+      strategies: -> { Unleash::Strategies.new }, use_delta_api: false, experimental_mode: nil
+    }.freeze
+
+    attr_accessor(*DEFAULTS.keys)
+
+    # @param opts [Hash] options by name (Symbols or Strings)
+    # @raise [ArgumentError] for an unknown option, or custom_http_headers
+    #   that are neither a Hash nor callable
+    def initialize(opts = {})
+      raise ArgumentError, "Unleash::Configuration takes a Hash of options, got #{opts.class}" unless opts.is_a?(Hash)
+
+      DEFAULTS.each { |name, default| __send__("#{name}=", default.is_a?(Proc) ? default.call : default) }
+      apply(opts)
+    end
+
+    # Sets options by name (Symbols or Strings).
+    # @return [self]
+    def apply(opts)
+      opts.each do |key, value|
+        name = key.to_s
+        unless DEFAULTS.key?(name.to_sym)
+          raise ArgumentError, "unknown configuration parameter '#{name}' (known: #{DEFAULTS.keys.join(", ")})"
+        end
+
+        __send__("#{name}=", value)
+      end
+      validate_custom_http_headers!
+      self
+    end
+
+    # A copy with these options applied: the strategies registry is copied
+    # too, so a client's additions do not change the defaults.
+    def merged(opts)
+      copy = dup
+      copy.strategies = strategies.dup
+      copy.apply(opts)
+    end
+
+    # Raises for what the client cannot work with (unless disable_client).
+    # @raise [ArgumentError]
+    def validate!
+      return if disable_client
+
+      raise ArgumentError, "app_name is a required parameter." if app_name.nil?
+
+      validate_custom_http_headers!
+    end
+
+    def disable_client?
+      disable_client ? true : false
+    end
+
+    # The logger a client writes to: the configured one (or $stdout's) at
+    # log_level, as the official SDK makes it.
+    def client_logger
+      base = logger || Logger.new($stdout)
+      copy = base.clone
+      copy.level = log_level if log_level
+      copy
+    end
+
+    # The headers sent with every request: the custom ones (a Proc's are
+    # asked now).
+    # @return [Hash]
+    def generate_custom_http_headers
+      custom_http_headers.respond_to?(:call) ? custom_http_headers.call : custom_http_headers
+    end
+
+    # The headers the official SDK sends, with the custom ones on top.
+    def http_headers
+      {
+        "UNLEASH-INSTANCEID" => instance_id, "UNLEASH-APPNAME" => app_name,
+        "Unleash-Client-Spec" => Unleash::CLIENT_SPECIFICATION_VERSION
+      }.merge!(generate_custom_http_headers.to_h)
+    end
+
+    def url_stripped_of_slash
+      url&.delete_suffix("/")
+    end
+
+    def fetch_toggles_uri
+      uri = URI("#{url_stripped_of_slash}/client/#{use_delta_api ? "delta" : "features"}")
+      uri.query = "project=#{project_name}" if project_name
+      uri
+    end
+
+    def client_metrics_uri
+      URI("#{url_stripped_of_slash}/client/metrics")
+    end
+
+    def client_register_uri
+      URI("#{url_stripped_of_slash}/client/register")
+    end
+
+    def metrics_interval_in_millis
+      metrics_interval * 1_000
+    end
+
+    def use_bootstrap?
+      bootstrap_config&.valid? ? true : false
+    end
+
+    # The official SDK recomputes its backup path here; forkflag keeps a
+    # backup_file you set and otherwise chooses a private one itself.
+    def refresh_backup_file!
+      backup_file
+    end
+
+    private
+
+    def validate_custom_http_headers!
+      return if custom_http_headers.is_a?(Hash) || custom_http_headers.respond_to?(:call)
+
+      raise ArgumentError, "custom_http_headers must be a Hash or a Proc."
+    end
+  end
+
+  class << self
+    # The defaults every {Client} starts from.
+    # @return [Configuration]
+    attr_accessor :configuration
+
+    # The logger of the client made last (the configured one before).
+    attr_writer :logger
+
+    # Sets the defaults of the clients made after it.
+    # @yieldparam config [Configuration]
+    # @return [Configuration]
+    def configure
+      yield(configuration)
+      configuration.validate!
+      configuration
+    end
+
+    def logger
+      @logger || configuration.client_logger
+    end
+
+    # The default custom strategies ({Configuration#strategies}).
+    def strategies
+      configuration.strategies
+    end
+  end
+end

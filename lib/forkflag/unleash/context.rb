@@ -1,0 +1,112 @@
+# frozen_string_literal: true
+
+require "time"
+
+# The official SDK's API, backed by forkflag (lib/forkflag/unleash.rb).
+module Unleash
+  # An evaluation context, as the official SDK's: mutable fields, read by
+  # forkflag when an evaluation is made.
+  class Context
+    # The standard fields.
+    ATTRS = %i[app_name environment user_id session_id remote_address current_time].freeze
+
+    attr_accessor(*ATTRS, :properties)
+
+    # @param params [Hash] fields by name: camelCase or snake_case, Symbol
+    #   or String keys; properties a Hash of custom fields
+    # @raise [ArgumentError] when params is not a Hash
+    def initialize(params = {})
+      raise ArgumentError, "Unleash::Context must be initialized with a hash." unless params.is_a?(Hash)
+
+      read_defaults(params)
+      @user_id = value(params, "userId", "user_id")&.to_s
+      @session_id = value(params, "sessionId", "session_id")
+      @remote_address = value(params, "remoteAddress", "remote_address")
+      @current_time = value(params, "currentTime", "current_time") || Time.now.utc.iso8601.to_s
+      properties = value(params, "properties", "properties")
+      @properties = properties.is_a?(Hash) ? properties.transform_keys(&:to_sym) : {}
+    end
+
+    def to_s
+      "<Context: user_id=#{@user_id},session_id=#{@session_id},remote_address=#{@remote_address}," \
+        "properties=#{@properties},app_name=#{@app_name},environment=#{@environment}," \
+        "current_time=#{@current_time}>"
+    end
+
+    # The context as the Unleash API spells it, values as text.
+    # @return [Hash{Symbol => Object}]
+    def as_json(*_options)
+      {
+        appName: text(@app_name), environment: text(@environment), userId: text(@user_id),
+        sessionId: text(@session_id), remoteAddress: text(@remote_address), currentTime: text(@current_time),
+        properties: (@properties || {}).transform_values { |v| text(v) }
+      }
+    end
+
+    def to_json(*options)
+      as_json.to_json(*options)
+    end
+
+    # @return [Hash{Symbol => Object}] the fields as set
+    def to_h
+      ATTRS.to_h { |attr| [attr, instance_variable_get("@#{attr}")] }.merge(properties: @properties)
+    end
+
+    # A field by name (either spelling), else a property.
+    # @raise [KeyError] for a property that is not set (as the official SDK)
+    def get_by_name(name)
+      key = underscore(name)
+      return instance_variable_get("@#{key}") if ATTRS.include?(key)
+
+      found = @properties.fetch(key, nil)
+      found.nil? ? @properties.fetch(name.to_sym) : found
+    end
+
+    # Whether the field is set: a standard field always is (as the official SDK).
+    def include?(name)
+      key = underscore(name)
+      return true if ATTRS.include?(key)
+
+      @properties.key?(key) || @properties.key?(name.to_sym)
+    end
+
+    # What forkflag evaluates: a Hash in the API's spelling, as read now
+    # (the fields can change between evaluations).
+    # @api private
+    def to_forkflag
+      {
+        appName: @app_name, environment: @environment, userId: @user_id, sessionId: @session_id,
+        remoteAddress: @remote_address, currentTime: @current_time, properties: @properties
+      }
+    end
+
+    private
+
+    # app_name and environment: given, else the configuration's.
+    def read_defaults(params)
+      defaults = Unleash.configuration
+      @app_name = value(params, "appName", "app_name") || defaults.app_name
+      @environment = value(params, "environment", "environment") || defaults.environment || "default"
+    end
+
+    def value(params, camel, snake)
+      [camel, camel.to_sym, snake, snake.to_sym].each do |key|
+        found = params[key]
+        return found unless found.nil?
+      end
+      nil
+    end
+
+    def text(value)
+      case value
+      when nil then nil
+      when Time then value.utc.iso8601
+      else value.to_s
+      end
+    end
+
+    def underscore(name)
+      name.to_s.gsub(/(?<=.)([A-Z])/, '_\1').downcase.to_sym
+    end
+  end
+end

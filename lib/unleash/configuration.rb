@@ -1,0 +1,4 @@
+# frozen_string_literal: true
+
+# Stands in for the official SDK's "unleash/configuration" (see lib/forkflag/unleash.rb).
+require_relative "../forkflag/unleash/stand_in"

@@ -171,9 +171,10 @@ module Unleash
     # first is not replaced.
     def fetch_bootstrap_url
       bootstrap = @configuration.bootstrap_config
+      offline = @configuration.disable_client
       @bootstrap_thread = Thread.new do
         body = bootstrap.fetch_url(@configuration)
-        @forkflag.update(body) if body && !@forkflag.ready?
+        @forkflag.update(body) if body && (offline || !@forkflag.ready?)
       rescue StandardError => e
         @logger.warn("unleash: bootstrap from #{bootstrap.url} failed (#{e.class}: #{e.message})")
       end

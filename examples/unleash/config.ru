@@ -39,7 +39,11 @@ module UnleashExample
         @requests = 0
         @evaluations = Hash.new { |h, k| h[k] = { "yes" => 0, "no" => 0 } }
       end
-      name ? @evaluations[name][enabled ? "yes" : "no"] += 1 : @requests += 1
+      if name
+        @evaluations[name][enabled ? "yes" : "no"] += 1
+      else
+        @requests += 1
+      end
       [@requests, @evaluations.transform_values(&:dup)]
     end
   end

@@ -37,7 +37,7 @@ when "no_preload"
       app_name: ENV.fetch("UNLEASH_APP_NAME"),
       url: ENV.fetch("UNLEASH_URL"),
       refresh_interval: Float(ENV.fetch("UNLEASH_REFRESH_INTERVAL", "15")),
-      custom_http_headers: { Authorization: ENV.fetch("UNLEASH_TOKEN") },
+      custom_http_headers: { Authorization: ENV.fetch("UNLEASH_TOKEN") }
     )
   end
 

@@ -49,8 +49,9 @@ module Unleash
                         default_value_param
                       end
       evaluated = forkflag_context(context)
-      if true.equal?(default_value) || false.equal?(default_value)
-        @forkflag.enabled?(feature, evaluated, default: default_value)
+      case default_value
+      when false then @forkflag.enabled?(feature, evaluated)
+      when true then @forkflag.enabled?(feature, evaluated, default: true)
       else
         known = @forkflag.known?(feature)
         answer = @forkflag.enabled?(feature, evaluated)

@@ -10,7 +10,15 @@ module Unleash
     # The standard fields.
     ATTRS = %i[app_name environment user_id session_id remote_address current_time].freeze
 
-    attr_accessor(*ATTRS, :properties)
+    attr_reader(*ATTRS, :properties)
+
+    # Writers that also drop the evaluated form (see #to_forkflag).
+    (ATTRS + [:properties]).each do |attr|
+      define_method("#{attr}=") do |value|
+        @to_forkflag = nil
+        instance_variable_set("@#{attr}", value)
+      end
+    end
 
     # @param params [Hash] fields by name: camelCase or snake_case, Symbol
     #   or String keys; properties a Hash of custom fields
@@ -70,14 +78,15 @@ module Unleash
       @properties.key?(key) || @properties.key?(name.to_sym)
     end
 
-    # What forkflag evaluates: a Hash in the API's spelling, as read now
-    # (the fields can change between evaluations).
+    # What forkflag evaluates: a Hash in the API's spelling, made again
+    # after a writer changed a field (the properties Hash is shared, so a
+    # change made in it is seen too).
     # @api private
     def to_forkflag
-      {
+      @to_forkflag ||= {
         appName: @app_name, environment: @environment, userId: @user_id, sessionId: @session_id,
         remoteAddress: @remote_address, currentTime: @current_time, properties: @properties
-      }
+      }.freeze
     end
 
     private

@@ -25,8 +25,8 @@ module Unleash
     # @api private
     def self.from_forkflag(variant)
       payload = variant.payload
-      new(name: variant.name, enabled: variant.enabled?, feature_enabled: variant.feature_enabled?,
-          payload: payload && { "type" => payload[:type], "value" => payload[:value] })
+      allocate.__send__(:assign, variant.name, variant.enabled?,
+                        payload && { "type" => payload[:type], "value" => payload[:value] }, variant.feature_enabled?)
     end
 
     # A new disabled variant.
@@ -41,6 +41,16 @@ module Unleash
     def ==(other)
       other.is_a?(Variant) && name == other.name && enabled == other.enabled && payload == other.payload &&
         feature_enabled == other.feature_enabled
+    end
+
+    private
+
+    def assign(name, enabled, payload, feature_enabled)
+      @name = name
+      @enabled = enabled
+      @payload = payload
+      @feature_enabled = feature_enabled
+      self
     end
   end
 end

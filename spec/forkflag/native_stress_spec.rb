@@ -52,4 +52,24 @@ RSpec.describe "native methods under stress", :gc_stress do
     results = threads.map { |t| t.join(60) && t.value }
     expect(results).to all(eq(expected))
   end
+
+  it "survives custom strategies: the call into Ruby, its parameters and context, and a strategy that raises" do
+    custom = payload(
+      flag("c", strategies: [{ name: "tenant", parameters: { tenants: "a,b" },
+                               variants: [{ name: "x", weight: 1, stickiness: "default" }] }]),
+      flag("r", strategies: [{ name: "raising" }, { name: "tenant", parameters: { tenants: "a" } }])
+    )
+    strategies = {
+      "tenant" => ->(parameters, context) { parameters["tenants"].split(",").include?(context.properties[:tenant]) },
+      "raising" => ->(_parameters, context) { raise ArgumentError, context.to_s }
+    }
+    client = Forkflag::Client.new(bootstrap: custom, strategies: strategies, logger: Logger.new(nil))
+    answers = Array.new(rounds) do |i|
+      ctx = Forkflag::Context.new(user_id: i.to_s, properties: { tenant: "a" })
+      [client.enabled?("c", { tenant: "a", "userId" => i }), client.enabled?("c", ctx), client.enabled?("c"),
+       client.variant("c", ctx).name, client.enabled?("r", { properties: { tenant: "a" } })]
+    end
+    expect(answers).to all(eq([true, true, false, "x", true]))
+    client.close
+  end
 end

@@ -167,7 +167,9 @@ fn general<E: Evaluation>(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result
             Found::At(index) if at.snapshot.calls_custom(index) => this.strategies(),
             _ => None,
         };
-        with_context(ruby, &a.context, strategies, |ctx| E::check(ctx, at, flag, tag))
+        with_context(ruby, &a.context, strategies, |ctx| {
+            E::check(ctx, at, flag, tag)
+        })
     })?;
     // Answered from the snapshot this process has (inherited, in a forked
     // child); only then are the threads started, if needed.

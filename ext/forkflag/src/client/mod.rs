@@ -120,15 +120,13 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let arguments = module.define_module("Arguments")?;
     arguments.const_set("MAX_HEADER_BYTES", build::MAX_HEADER_BYTES)?;
     // Read by `Forkflag::Strategies` (lib/forkflag/strategies.rb).
-    let built_in = ruby.ary_from_iter(
-        forkflag_core::compile::BUILT_IN_STRATEGIES
-            .iter()
-            .map(|name| {
-                let name = ruby.str_new(name);
-                name.freeze();
-                name
-            }),
-    );
+    let built_in = ruby.ary_from_iter(forkflag_core::compile::BUILT_IN_STRATEGIES.iter().map(
+        |name| {
+            let name = ruby.str_new(name);
+            name.freeze();
+            name
+        },
+    ));
     built_in.freeze();
     module
         .define_class("Strategies", ruby.class_object())?

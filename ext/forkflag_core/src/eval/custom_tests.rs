@@ -16,11 +16,14 @@ fn compiled(json: &str, custom: &[&str]) -> (Snapshot, Vec<String>) {
     compile::compile(&payload, None, 0, None, &names)
 }
 
+/// One call of a custom strategy: its name and parameters.
+type Call = (String, Vec<(String, String)>);
+
 /// A context whose custom strategies answer from a list of user ids in
 /// the strategy's `users` parameter, recording each call.
 struct Recording {
     inner: OwnedContext,
-    calls: RefCell<Vec<(String, Vec<(String, String)>)>>,
+    calls: RefCell<Vec<Call>>,
 }
 
 impl Recording {
@@ -89,10 +92,16 @@ fn a_registered_strategy_is_asked_with_its_parameters_and_decides() {
         )
     );
     let three = Recording::user("3");
-    assert_eq!(s.check(b"plain", &three, tag).map(|(on, _)| on), Some(false));
+    assert_eq!(
+        s.check(b"plain", &three, tag).map(|(on, _)| on),
+        Some(false)
+    );
     // A flag switched off never asks.
     let two = Recording::user("2");
-    assert_eq!(s.check(b"disabled", &two, tag).map(|(on, _)| on), Some(false));
+    assert_eq!(
+        s.check(b"disabled", &two, tag).map(|(on, _)| on),
+        Some(false)
+    );
     assert!(two.calls.borrow().is_empty());
 }
 
@@ -102,18 +111,24 @@ fn constraints_and_variants_apply_to_a_custom_strategy() {
     let tag = tag_for(1);
     // The strategy matches users 1 and 2; the constraint only 2.
     assert_eq!(
-        s.check(b"constrained", &Recording::user("1"), tag).map(|(on, _)| on),
+        s.check(b"constrained", &Recording::user("1"), tag)
+            .map(|(on, _)| on),
         Some(false)
     );
     assert_eq!(
-        s.check(b"constrained", &Recording::user("2"), tag).map(|(on, _)| on),
+        s.check(b"constrained", &Recording::user("2"), tag)
+            .map(|(on, _)| on),
         Some(true)
     );
     // The custom strategy's variants for user 1; the default strategy
     // (no variants) for anyone else.
-    let (choice, _) = s.check_variant(b"with-variants", &Recording::user("1"), tag).unwrap();
+    let (choice, _) = s
+        .check_variant(b"with-variants", &Recording::user("1"), tag)
+        .unwrap();
     assert_eq!((choice.name(), choice.feature_enabled), ("blue", true));
-    let (choice, _) = s.check_variant(b"with-variants", &Recording::user("5"), tag).unwrap();
+    let (choice, _) = s
+        .check_variant(b"with-variants", &Recording::user("5"), tag)
+        .unwrap();
     assert_eq!((choice.name(), choice.feature_enabled), ("disabled", true));
 }
 
@@ -121,7 +136,10 @@ fn constraints_and_variants_apply_to_a_custom_strategy() {
 fn an_unregistered_strategy_never_matches_and_is_reported() {
     let (s, warnings) = compiled(TENANT, &["other"]);
     let one = Recording::user("1");
-    assert_eq!(s.check(b"plain", &one, tag_for(1)).map(|(on, _)| on), Some(false));
+    assert_eq!(
+        s.check(b"plain", &one, tag_for(1)).map(|(on, _)| on),
+        Some(false)
+    );
     assert!(one.calls.borrow().is_empty());
     assert!(
         warnings
@@ -138,7 +156,10 @@ fn a_context_without_custom_strategies_matches_none() {
         user_id: Some("1".into()),
         ..Default::default()
     };
-    assert_eq!(s.check(b"plain", &ctx, tag_for(1)).map(|(on, _)| on), Some(false));
+    assert_eq!(
+        s.check(b"plain", &ctx, tag_for(1)).map(|(on, _)| on),
+        Some(false)
+    );
 }
 
 #[test]
@@ -152,7 +173,10 @@ fn a_built_in_name_is_never_compiled_as_custom() {
         let (s, _) = compiled(&json, BUILT_IN_STRATEGIES);
         let one = Recording::user("1");
         s.check(b"f", &one, tag_for(1));
-        assert!(one.calls.borrow().is_empty(), "{name} was asked as a custom strategy");
+        assert!(
+            one.calls.borrow().is_empty(),
+            "{name} was asked as a custom strategy"
+        );
     }
 }
 
@@ -172,6 +196,14 @@ fn flags_that_ask_a_custom_strategy_are_marked_with_their_children() {
     assert_eq!(marked, [true, true, false, false]);
     // The child asks its parent's strategy.
     let tag = tag_for(1);
-    assert_eq!(s.check(b"child", &Recording::user("1"), tag).map(|(on, _)| on), Some(true));
-    assert_eq!(s.check(b"child", &Recording::user("2"), tag).map(|(on, _)| on), Some(false));
+    assert_eq!(
+        s.check(b"child", &Recording::user("1"), tag)
+            .map(|(on, _)| on),
+        Some(true)
+    );
+    assert_eq!(
+        s.check(b"child", &Recording::user("2"), tag)
+            .map(|(on, _)| on),
+        Some(false)
+    );
 }

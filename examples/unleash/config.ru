@@ -7,10 +7,10 @@
 # what this worker sees, as JSON in the shape of examples/config.ru (pid,
 # flags, evaluations, requests, native_threads, ready).
 #
-# The client comes from the recipe examples/unleash/puma.rb runs
-# (UNLEASH_RECIPE): "initializer" creates it here, once, before the fork;
-# "preload" and "no_preload" create it in each worker's on_worker_boot,
-# as the official README shows. UNLEASH_URL, UNLEASH_TOKEN, UNLEASH_APP_NAME,
+# The client comes from the recipe (UNLEASH_RECIPE): "initializer" creates
+# it here, once, before the fork; "preload" and "no_preload" in each Puma
+# worker's on_worker_boot (examples/unleash/puma.rb), "passenger" in
+# Passenger's starting_worker_process, as the official README shows. UNLEASH_URL, UNLEASH_TOKEN, UNLEASH_APP_NAME,
 # UNLEASH_REFRESH_INTERVAL, UNLEASH_FLAGS, UNLEASH_VARIANTS configure it.
 require "json"
 require "unleash"
@@ -26,6 +26,17 @@ Unleash.configure do |config|
   config.backup_file = false
 end
 UNLEASH = Unleash::Client.new if ENV.fetch("UNLEASH_RECIPE", "initializer") == "initializer"
+
+if ENV["UNLEASH_RECIPE"] == "passenger"
+  PhusionPassenger.on_event(:starting_worker_process) do |forked|
+    if forked
+      # We're in smart spawning mode.
+      UNLEASH = Unleash::Client.new
+    else
+      # We're in direct spawning mode. We don't need to do anything.
+    end
+  end
+end
 
 # Evaluations made in this process (counted again from zero after a fork).
 module UnleashExample

@@ -19,6 +19,10 @@ if defined?(Unleash) && !defined?(Unleash::FORKFLAG)
 end
 
 require "forkflag"
+# Under Passenger, each application process sends its metrics when it
+# stops (the official README's Passenger recipe has no hook for it); it
+# does nothing elsewhere.
+require "forkflag/passenger"
 
 # The official Unleash SDK's API, backed by forkflag.
 module Unleash

@@ -61,8 +61,9 @@ RSpec.describe "Passenger 6.0 Standalone with require \"forkflag/passenger\"", :
     expect(passenger_processes(server)).to eq([]), "Passenger processes left after it stopped"
   end
 
-  def boot(flags, variants)
-    env = unleash_env(unleash, app_name: app_name, flags: flags, variants: variants, refresh_interval: refresh_interval)
+  def boot(flags, variants, rackup: "examples/config.ru", env: nil)
+    env ||= unleash_env(unleash, app_name: app_name, flags: flags, variants: variants,
+                                 refresh_interval: refresh_interval)
     server = ServerProcess.new(name: "passenger", env: env) do |port, dir|
       [Gem.ruby, ServerProcess.executable("passenger"), "start", "--engine", "builtin",
        "--address", "127.0.0.1", "--port", port.to_s, "--spawn-method", "smart",
@@ -71,7 +72,7 @@ RSpec.describe "Passenger 6.0 Standalone with require \"forkflag/passenger\"", :
        # Loopback only: no update check, no telemetry, nothing downloaded or compiled.
        "--disable-security-update-check", "--disable-anonymous-telemetry",
        "--no-install-runtime", "--no-compile-runtime",
-       "--rackup", "examples/config.ru"]
+       "--rackup", rackup]
     end
     serve(server)
     watchdogs[server] = Integer(File.read(File.join(server.dir, "passenger.pid")))
@@ -128,5 +129,20 @@ RSpec.describe "Passenger 6.0 Standalone with require \"forkflag/passenger\"", :
     warn("passenger: the new application process's first answers: #{first_answers}")
 
     expect_passenger_stop(server)
+  end
+
+  it "runs the official README's Passenger recipe on forkflag/unleash: a client per process, exact metrics" do
+    flag = create_off_flag(unleash, "passenger-unleash")
+    env = { "UNLEASH_RECIPE" => "passenger", "UNLEASH_URL" => unleash.url, "UNLEASH_TOKEN" => unleash.client_token,
+            "UNLEASH_APP_NAME" => app_name, "UNLEASH_REFRESH_INTERVAL" => refresh_interval, "UNLEASH_FLAGS" => flag }
+    server = boot([flag], [], rackup: "examples/unleash/config.ru", env: env)
+
+    before = until_pids(server, 3, where: ->(r) { r.body["ready"] })
+    pids = before.map(&:pid).uniq
+    flipped_at = unleash.flip(flag, on: true) - Process.clock_gettime(Process::CLOCK_REALTIME) + ServerProcess.now
+    _delays, after = expect_flip_everywhere(server, pids, flag, true, flipped_at: flipped_at, bound: bound)
+
+    expect_passenger_stop(server)
+    expect_server_metrics(unleash, app_name, evaluations_made(before + after), unanswered: server.unanswered)
   end
 end

@@ -29,12 +29,8 @@ UNLEASH = Unleash::Client.new if ENV.fetch("UNLEASH_RECIPE", "initializer") == "
 
 if ENV["UNLEASH_RECIPE"] == "passenger"
   PhusionPassenger.on_event(:starting_worker_process) do |forked|
-    if forked
-      # We're in smart spawning mode.
-      UNLEASH = Unleash::Client.new
-    else
-      # We're in direct spawning mode. We don't need to do anything.
-    end
+    # Smart spawning forked this process (direct spawning needs nothing).
+    UNLEASH = Unleash::Client.new if forked
   end
 end
 

@@ -31,6 +31,11 @@
 //!   is held), `Client#_stats` (while the stats are held),
 //!   `Forkflag._wait_logs` (while the records are held). An allocation can
 //!   raise only NoMemoryError, when Ruby finds no memory even after a GC.
+//! - A custom strategy's call (`client::custom`): `rb_utf8_str_new`,
+//!   `rb_hash_new`, `rb_hash_aset`, `rb_obj_freeze` (its name and
+//!   parameters) and `rb_funcall` of the client's `Forkflag::Strategies`,
+//!   all in one `protect`; a StandardError reads as "no match", anything
+//!   else goes on once the evaluation returned (it is not counted).
 //! - Everything magnus wraps: `funcall`, `aref`/`aset`, `foreach`,
 //!   conversions (`TryConvert`), `inspect`, `const_get`, `define_*`.
 //!

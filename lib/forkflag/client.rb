@@ -103,6 +103,18 @@ module Forkflag
         at_once(open_clients) { |c| c.flush(timeout: timeout || c.config.timeout) }
       end
 
+      # Answers a client's thread that asks for the headers of its next
+      # request: calls the Proc given as custom_headers (on the log thread).
+      # When it raises or gives what cannot be sent, the error is logged and
+      # the headers it gave last are sent again. Never raises.
+      # @api private
+      def reply_headers(id)
+        client = @registry[id]
+        client&.__send__(:reply_headers)
+      rescue StandardError => e
+        warn("forkflag: answering a request for headers raised #{e.class}: #{e.message}")
+      end
+
       # Runs the block for each client, each in its own thread when there
       # are several (their waits release the GVL), so the waits overlap;
       # true when every call answered true.
@@ -256,6 +268,17 @@ module Forkflag
       ObjectSpace.define_finalizer(self, Logging.finalizer(id))
       log_payload_warnings
       _start
+    end
+
+    # The answer to reply_headers.
+    def reply_headers
+      headers = config.request_headers
+      Forkflag.__send__(:_reply_headers, @id, headers.to_a) if headers
+    rescue StandardError => e
+      @logger.error("forkflag: custom_headers raised #{e.class}: #{e.message} (the last headers it gave are sent)")
+      Forkflag.__send__(:_reply_headers, @id, (@last_headers || config.custom_headers).to_a)
+    else
+      @last_headers = headers
     end
 
     def log_payload_warnings

@@ -28,7 +28,8 @@ module Forkflag
       timeout: [10, "seconds: bound on each request, and on close and flush"],
       exit_timeout: [2, "seconds: bound on closing the client at process exit (metrics not sent by then are " \
                         "dropped), and on parking it before a preforking server forks"],
-      custom_headers: [{}, "extra HTTP headers (Hash of String => String)"],
+      custom_headers: [{}, "extra HTTP headers: a Hash of String => String, or a Proc giving one, called before " \
+                           "each request (an Authorization it gives replaces the token)"],
       backup_path: ["$XDG_CACHE_HOME/ (when absolute), else <tmpdir>/",
                     "last good payload, loaded at start: a file, or a directory ending in / where it is kept " \
                     "in a private folder forkflag-<uid>; false disables it"],
@@ -70,6 +71,7 @@ module Forkflag
         url: url, token: token, app_name: app_name, instance_id: instance_id, environment: environment,
         project: project, name_prefix: name_prefix, refresh_interval: refresh_interval.to_f,
         metrics_interval: metrics_interval.to_f, timeout: timeout.to_f, custom_headers: custom_headers.to_a,
+        header_hook: !@header_source.nil?,
         backup_path: backup_path || nil, disable_metrics: disable_metrics, tls_ca_file: tls_ca_file,
         tls_verify: tls_verify, max_payload_bytes: max_payload_bytes, bootstrap: bootstrap, file: file,
         strategies: strategies, client_id: client_id, sdk: "forkflag:#{VERSION}",
@@ -205,7 +207,30 @@ module Forkflag
       value = given(:custom_headers)
       return {}.freeze if nil.equal?(value)
 
-      Arguments.hash_value(value, "option :custom_headers", "a Hash of String => String")
+      if !Untrusted.kind?(value, Hash) && Untrusted.responds_to?(value, :call)
+        @header_source = value
+        return headers_from(value.call)
+      end
+      Arguments.hash_value(value, "option :custom_headers", "a Hash of String => String, or a Proc giving one")
+      headers_from(value)
+    end
+
+    public
+
+    # The custom headers as a Proc given for custom_headers: gives them
+    # now (called before each request).
+    # @return [Hash{String => String}, nil] nil without such a Proc
+    # @raise [ArgumentError, TypeError] for what the Proc gave that cannot be sent
+    # @api private
+    def request_headers
+      @header_source && headers_from(@header_source.call)
+    end
+
+    private
+
+    # Checked headers from a Hash (what the option or its Proc gave).
+    def headers_from(value)
+      Arguments.hash_value(value, "option :custom_headers", "a Hash of String => String, or a Proc giving one")
       value.each_with_object({}) { |(k, v), headers| headers.store(*header(k, v)) }.freeze
     end
 

@@ -5,7 +5,8 @@ module Forkflag
   # client's Logger. Native threads never touch the Ruby VM: they queue
   # messages, and one Ruby thread per process waits for them in native code
   # with the GVL released and hands each to the logger of the client that
-  # wrote it.
+  # wrote it. The same thread calls a client's custom_headers Proc when its
+  # native thread is about to make a request (Client.reply_headers).
   module Logging
     # How long one native wait lasts before the thread looks around again.
     WAIT_SECONDS = 1.0
@@ -124,6 +125,8 @@ module Forkflag
 
       def deliver(records)
         records.each do |level, client_id, message|
+          next Client.reply_headers(client_id) if level == :headers
+
           logger = @lock.synchronize { @loggers[client_id] }
           (logger || fallback).public_send(level, message)
         rescue StandardError => e

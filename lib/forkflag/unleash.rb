@@ -17,6 +17,12 @@ if defined?(Unleash) && !defined?(Unleash::FORKFLAG)
                    "forkflag/unleash replaces it: remove the unleash gem (or its require) and keep " \
                    "gem \"forkflag\", require: \"forkflag/unleash\""
 end
+# Both gems in one bundle: whichever loads second would reopen the other's
+# classes, so neither is allowed to.
+if Gem.respond_to?(:loaded_specs) && Gem.loaded_specs.key?("unleash")
+  raise LoadError, "both the unleash gem and forkflag's compatibility layer (forkflag/unleash) are in this " \
+                   "bundle; keep one: remove the unleash gem to use forkflag/unleash"
+end
 
 require "forkflag"
 # Under Passenger, each application process sends its metrics when it

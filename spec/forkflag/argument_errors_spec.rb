@@ -25,7 +25,7 @@ RSpec.describe "argument errors" do
       app_name: /option :app_name must be a String, got an instance of BasicObject/,
       refresh_interval: /option :refresh_interval must be a positive number of seconds, got an instance of BasicObject/,
       disable_metrics: /option :disable_metrics must be true or false, got an instance of BasicObject/,
-      custom_headers: /option :custom_headers must be a Hash of String => String, got an instance of BasicObject/,
+      custom_headers: /option :custom_headers must be a Hash .*, or a Proc giving one, got an instance of BasicObject/,
       logger: /option :logger must respond to debug, info, warn and error, got an instance of BasicObject/,
       max_payload_bytes: /option :max_payload_bytes must be a positive Integer, got an instance of BasicObject/,
       file: /option :file must be a path \(a String or a Pathname\), got an instance of BasicObject/

@@ -261,6 +261,12 @@ RSpec.describe "forkflag/unleash, the official SDK's API" do
       _, err, status = ruby('module Unleash; end; require "forkflag/unleash"')
       expect(status.success?).to be(false)
       expect(err).to include("the official unleash gem is already loaded")
+      # The official gem in the bundle (activated, not yet required), whichever is required first.
+      %w[forkflag/unleash unleash unleash/context].each do |path|
+        _, err, status = ruby('Gem.loaded_specs["unleash"] = Gem::Specification.new("unleash", "6.6.0"); ' \
+                              "require #{path.inspect}")
+        expect([status.success?, err]).to match([false, /both the unleash gem and forkflag's compatibility layer/])
+      end
     end
   end
 end

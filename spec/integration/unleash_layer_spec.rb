@@ -72,14 +72,22 @@ RSpec.describe "forkflag/unleash against a real Unleash server", :integration do
       def is_enabled?(_params = {}, context = nil) = context.properties[:coolness].to_i >= 8
     end
     token = server.client_token
+    header_calls = 0
     Unleash.configure do |config|
       config.app_name = app_name
       config.url = server.url
-      config.refresh_interval = 0.5
-      config.custom_http_headers = proc { { Authorization: token, "X-Client-Request-Time": Time.now.iso8601 } }
+      config.refresh_interval = 0.1
+      config.custom_http_headers = proc do
+        header_calls += 1
+        { Authorization: token, "X-Client-Request-Time": Time.now.iso8601 }
+      end
       config.strategies.add(my_custom_strategy.new)
     end
     unleash = unleash_client
+    # The Proc is called before each request (refreshes every 0.1 s here).
+    UnleashServer.wait_for(timeout: 10, message: "the headers Proc called per request") do
+      header_calls > unleash.forkflag.stats[:refreshes] && unleash.forkflag.stats[:refreshes] >= 5
+    end
     context = Unleash::Context.new(user_id: "1")
     context.properties[:coolness] = 10
     expect(unleash.is_enabled?(custom, context)).to be(true)

@@ -9,11 +9,16 @@
 //!
 //! The queue is per process: a forked child gets a fresh one on first use
 //! and never touches its parent's (whose lock a vanished thread may hold).
+//!
+//! The same Ruby thread answers the one question a background thread asks
+//! of Ruby code: a client whose request headers come from a Proc queues a
+//! [`Level::Headers`] record before each request and waits, bounded, for
+//! the answer ([`fetch_headers`], [`reply_headers`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::process::ProcessLocal;
 
@@ -28,6 +33,9 @@ pub enum Level {
     Warn,
     /// Something failed (refresh, metrics).
     Error,
+    /// Not a message: the client asks for the headers of its next request
+    /// (see [`fetch_headers`]).
+    Headers,
 }
 
 impl Level {
@@ -38,6 +46,7 @@ impl Level {
             Level::Info => "info",
             Level::Warn => "warn",
             Level::Error => "error",
+            Level::Headers => "headers",
         }
     }
 }
@@ -56,8 +65,18 @@ pub struct Record {
 /// Most records kept while no Ruby thread drains them.
 pub const CAPACITY: usize = 1000;
 
+/// The latest headers the Ruby thread gave a client, and how many answers
+/// it gave.
+struct Reply {
+    serial: u64,
+    headers: Arc<Vec<(String, String)>>,
+}
+
 struct Queue {
     records: Mutex<VecDeque<Record>>,
+    /// Answers to [`fetch_headers`], by client.
+    replies: Mutex<HashMap<u64, Reply>>,
+    replied: Condvar,
     arrived: Condvar,
     dropped: AtomicU64,
     /// Threads inside [`wait`] (changed with `records` locked). With none,
@@ -70,6 +89,8 @@ impl Queue {
     fn new() -> Queue {
         Queue {
             records: Mutex::new(VecDeque::new()),
+            replies: Mutex::new(HashMap::new()),
+            replied: Condvar::new(),
             arrived: Condvar::new(),
             dropped: AtomicU64::new(0),
             waiters: AtomicUsize::new(0),
@@ -138,4 +159,75 @@ pub fn wake() {
 /// Takes the queued records without waiting.
 pub fn take() -> Vec<Record> {
     wait(Duration::ZERO, &AtomicBool::new(true))
+}
+
+/// Asks the Ruby thread for the client's request headers (a
+/// [`Level::Headers`] record) and waits up to `timeout` for its answer.
+/// Returns the latest answer this process has: this one, or an earlier one
+/// when none came in time (the Ruby thread busy, or not started yet in a
+/// forked child); `None` when this process never had one.
+pub fn fetch_headers(client: u64, timeout: Duration) -> Option<Arc<Vec<(String, String)>>> {
+    let queue = QUEUE.get();
+    let lock = || queue.replies.lock().unwrap_or_else(PoisonError::into_inner);
+    let before = lock().get(&client).map_or(0, |r| r.serial);
+    log(Level::Headers, client, String::new());
+    let deadline = Instant::now() + timeout;
+    let mut replies = lock();
+    loop {
+        if replies.get(&client).is_some_and(|r| r.serial > before) {
+            break;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        replies = queue
+            .replied
+            .wait_timeout(replies, deadline - now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    replies.get(&client).map(|r| Arc::clone(&r.headers))
+}
+
+/// The Ruby thread's answer to [`fetch_headers`]: the client's headers,
+/// checked by the caller.
+pub fn reply_headers(client: u64, headers: Vec<(String, String)>) {
+    let queue = QUEUE.get();
+    let mut replies = queue.replies.lock().unwrap_or_else(PoisonError::into_inner);
+    let reply = replies.entry(client).or_insert_with(|| Reply {
+        serial: 0,
+        headers: Arc::new(Vec::new()),
+    });
+    reply.serial += 1;
+    reply.headers = Arc::new(headers);
+    queue.replied.notify_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_asked_of_the_ruby_thread_and_the_latest_answer_kept() {
+        let client = 9_001;
+        // Nobody answers: nothing this process ever had.
+        assert_eq!(fetch_headers(client, Duration::from_millis(20)), None);
+        let asked = take();
+        assert!(asked
+            .iter()
+            .any(|r| r.level == Level::Headers && r.client == client));
+        // An answer arriving while the request waits.
+        let answerer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            reply_headers(client, vec![("X-Token".into(), "1".into())]);
+        });
+        let got = fetch_headers(client, Duration::from_secs(5)).unwrap();
+        assert_eq!(*got, vec![("X-Token".to_string(), "1".to_string())]);
+        answerer.join().unwrap();
+        // None in time: the latest one.
+        let got = fetch_headers(client, Duration::from_millis(20)).unwrap();
+        assert_eq!(got[0].1, "1");
+        take();
+    }
 }

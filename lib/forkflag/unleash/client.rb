@@ -144,16 +144,25 @@ module Unleash
         raise ArgumentError, "url is a required parameter (or disable_client: true, with a bootstrap_config)"
       end
 
-      headers = config.generate_custom_http_headers
-      raise ArgumentError, "custom_http_headers must give a Hash, got #{headers.class}" unless headers.is_a?(Hash)
-
-      headers = headers.to_h { |k, v| [k.to_s, v.to_s] }
+      headers = http_headers(config)
       token_key = headers.keys.find { |k| k.casecmp?("Authorization") }
       unless token_key
         raise ArgumentError, "custom_http_headers must include Authorization: a client API token of the server"
       end
 
-      { url: config.url, token: headers.delete(token_key), custom_headers: headers }
+      token = headers.delete(token_key)
+      # A Proc is called again before each request; the Authorization it
+      # gives replaces the token.
+      custom = config.custom_http_headers.respond_to?(:call) ? -> { http_headers(config) } : headers
+      { url: config.url, token: token, custom_headers: custom }
+    end
+
+    # The custom headers, with String names and values.
+    def http_headers(config)
+      headers = config.generate_custom_http_headers
+      raise ArgumentError, "custom_http_headers must give a Hash, got #{headers.class}" unless headers.is_a?(Hash)
+
+      headers.to_h { |k, v| [k.to_s, v.to_s] }
     end
 
     # The bootstrap payload from data, a block or a file; nil (and a

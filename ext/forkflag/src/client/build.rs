@@ -92,6 +92,28 @@ pub(super) fn header_problem(
     })
 }
 
+/// `Forkflag._reply_headers(client_id, pairs)`: the headers a client's
+/// Proc gave for its next request (`[[name, value], ...]`, checked by the
+/// Ruby side; checked again here: ArgumentError for one the core refuses).
+pub(super) fn reply_headers(
+    ruby: &Ruby,
+    client: u64,
+    headers: Vec<(String, String)>,
+) -> Result<(), Error> {
+    guard(ruby, || {
+        for (name, value) in &headers {
+            if check_header_name(name).is_err() || check_header_value(value).is_err() {
+                return Err(arg_error(
+                    ruby,
+                    format!("custom header {name:?} cannot be sent: a name of letters, digits and -, a value without control characters, at most {MAX_HEADER_BYTES} bytes"),
+                ));
+            }
+        }
+        forkflag_core::logging::reply_headers(client, headers);
+        Ok(())
+    })
+}
+
 fn settings_from(opts: &Options<'_>) -> Result<Settings, Error> {
     let ruby = opts.ruby;
     let source = match (opts.string("url")?, opts.string("file")?) {
@@ -128,6 +150,7 @@ fn settings_from(opts: &Options<'_>) -> Result<Settings, Error> {
         metrics_interval: opts.seconds("metrics_interval")?,
         timeout: opts.seconds("timeout")?,
         custom_headers: headers,
+        header_hook: opts.flag("header_hook")?,
         backup_path: opts.string("backup_path")?.map(PathBuf::from),
         metrics_enabled: !opts.flag("disable_metrics")?,
         tls,
@@ -203,6 +226,7 @@ impl Client {
                 live_epoch: Cell::new(LOOK_AGAIN),
                 impressions: Cell::new(false),
                 general_only: Cell::new(strategies.is_some()),
+                header_hook: opts.flag("header_hook")?,
                 warnings: RefCell::new(warnings),
                 strategies: strategies.map(|s| s.as_raw()),
             })

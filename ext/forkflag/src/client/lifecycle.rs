@@ -24,7 +24,9 @@ impl Client {
     /// log messages wait, the Ruby thread that hands them to the loggers.
     /// A forked child starts that Ruby thread only once its first message
     /// waits (a Ruby thread costs a forked process more than the rest of
-    /// its first evaluation); the client's creator starts it at once.
+    /// its first evaluation); the client's creator starts it at once, and
+    /// so does every process of a client whose headers come from a Proc
+    /// (the Ruby thread calls it before each request).
     #[cold]
     pub(super) fn wake_up(&self, ruby: &Ruby, log_thread: bool) -> Result<(), Error> {
         let epoch = fork::epoch();
@@ -33,7 +35,7 @@ impl Client {
             lifecycle.ensure_running();
             lifecycle.has_thread() && !lifecycle.is_closed()
         };
-        if active && (log_thread || epoch & fork::ATTENTION != 0) {
+        if active && (log_thread || self.header_hook || epoch & fork::ATTENTION != 0) {
             // Cleared first: a message queued from here on raises it again.
             fork::clear_attention();
             let logging: RModule = ruby.define_module("Forkflag")?.const_get("Logging")?;

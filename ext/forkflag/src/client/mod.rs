@@ -75,6 +75,9 @@ pub struct Client {
     /// listeners are registered, or the client has custom strategies
     /// (answered by Ruby code). One flag for the fast path to test.
     general_only: Cell<bool>,
+    /// Whether its request headers come from a Proc, which the Ruby log
+    /// thread calls: that thread then starts with the client's thread.
+    header_hook: bool,
     /// Problems found in payloads loaded on Ruby threads, not yet logged.
     warnings: RefCell<Vec<String>>,
     /// The `Forkflag::Strategies` that answers custom strategies; `None`
@@ -116,6 +119,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     module_private.define_private_method("_fork_generation", function!(fork_generation, 0))?;
     module_private.define_private_method("_check_url", function!(build::check_url, 1))?;
     module_private.define_private_method("_header_problem", function!(build::header_problem, 2))?;
+    module_private.define_private_method("_reply_headers", function!(build::reply_headers, 2))?;
     // Read by the Ruby argument checks (loaded after the library).
     let arguments = module.define_module("Arguments")?;
     arguments.const_set("MAX_HEADER_BYTES", build::MAX_HEADER_BYTES)?;

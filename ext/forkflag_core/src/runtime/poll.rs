@@ -180,8 +180,14 @@ impl Poller {
         };
         let etag = engine.etag();
         let interval = settings.refresh_interval.as_millis().to_string();
-        let mut headers =
-            super::report::common_headers(settings, token, &interval, shared.connection_id());
+        let custom = super::report::request_headers(settings);
+        let mut headers = super::report::common_headers(
+            settings,
+            custom.as_deref().map(Vec::as_slice),
+            token,
+            &interval,
+            shared.connection_id(),
+        );
         if let Some(etag) = etag.as_deref() {
             headers.push(("If-None-Match", etag));
         }

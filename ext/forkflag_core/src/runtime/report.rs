@@ -6,6 +6,7 @@
 //! up to [`MAX_ATTEMPTS`] attempts, after which they are dropped with a warning.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -36,15 +37,39 @@ pub const STRATEGIES: [&str; 8] = [
     "applicationHostname",
 ];
 
-/// Headers every request to the server carries.
+/// Longest wait for the application's headers before a request (then the
+/// latest ones it gave are sent).
+const HEADER_WAIT: Duration = Duration::from_secs(2);
+
+/// The extra headers of one request: asked of the application when it
+/// gives them per request ([`Settings::header_hook`]), else the configured
+/// ones.
+pub(crate) fn request_headers(settings: &Settings) -> Option<Arc<Vec<(String, String)>>> {
+    if !settings.header_hook {
+        return None;
+    }
+    logging::fetch_headers(settings.client_id, settings.timeout.min(HEADER_WAIT))
+}
+
+/// Headers every request to the server carries: the protocol's, then the
+/// extra ones (`custom`: those of [`request_headers`], else the configured
+/// ones). An extra `Authorization` replaces the token's.
 pub(crate) fn common_headers<'a>(
     settings: &'a Settings,
+    custom: Option<&'a [(String, String)]>,
     token: &'a Secret,
     interval_ms: &'a str,
     connection_id: &'a str,
 ) -> Vec<(&'a str, &'a str)> {
-    let mut headers = vec![
-        ("Authorization", token.0.as_str()),
+    let custom = custom.unwrap_or(&settings.custom_headers);
+    let mut headers = Vec::with_capacity(8 + custom.len());
+    if !custom
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("Authorization"))
+    {
+        headers.push(("Authorization", token.0.as_str()));
+    }
+    headers.extend([
         ("Unleash-Client-Spec", CLIENT_SPEC_VERSION),
         ("UNLEASH-APPNAME", settings.app_name.as_str()),
         ("UNLEASH-INSTANCEID", settings.instance_id.as_str()),
@@ -52,8 +77,8 @@ pub(crate) fn common_headers<'a>(
         ("UNLEASH-INTERVAL", interval_ms),
         ("UNLEASH-SDK", settings.sdk.as_str()),
         ("User-Agent", settings.user_agent.as_str()),
-    ];
-    for (k, v) in &settings.custom_headers {
+    ]);
+    for (k, v) in custom {
         headers.push((k.as_str(), v.as_str()));
     }
     headers
@@ -99,7 +124,14 @@ impl Reporter {
             return Ok(());
         };
         let interval = settings.metrics_interval.as_millis().to_string();
-        let mut headers = common_headers(settings, token, &interval, shared.connection_id());
+        let custom = request_headers(settings);
+        let mut headers = common_headers(
+            settings,
+            custom.as_deref().map(Vec::as_slice),
+            token,
+            &interval,
+            shared.connection_id(),
+        );
         headers.push(("Content-Type", "application/json"));
         let body = serde_json::to_vec(body).map_err(|e| (0, e.to_string()))?;
         let url = endpoint.display_url(path);

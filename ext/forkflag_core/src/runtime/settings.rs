@@ -58,6 +58,11 @@ pub struct Settings {
     pub timeout: Duration,
     /// Extra request headers.
     pub custom_headers: Vec<(String, String)>,
+    /// Whether the application gives the extra headers per request (a
+    /// Proc): each request asks for them first
+    /// ([`crate::logging::fetch_headers`]), and `custom_headers` are the
+    /// ones to send until an answer came.
+    pub header_hook: bool,
     /// Where the last good payload is kept: the file, or (ending in `/`) a
     /// directory where forkflag keeps it in a private folder (see
     /// [`BackupLocation`](super::BackupLocation)).
@@ -101,6 +106,7 @@ impl Settings {
             metrics_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             custom_headers: Vec::new(),
+            header_hook: false,
             backup_path: None,
             metrics_enabled: true,
             tls: Tls::plain(),

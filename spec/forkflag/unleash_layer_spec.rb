@@ -180,6 +180,7 @@ RSpec.describe "forkflag/unleash, the official SDK's API" do
       expect { Unleash::Client.new(url: "http://127.0.0.1:9/api") }
         .to raise_error(ArgumentError, "app_name is a required parameter.")
       expect { client(colour: "blue") }.to raise_error(ArgumentError, /unknown configuration parameter 'colour'/)
+      expect { Unleash::Client.new("app") }.to raise_error(ArgumentError, /takes a Hash of options, got "app"/)
       expect do
         client(custom_http_headers: "x")
       end.to raise_error(ArgumentError, "custom_http_headers must be a Hash or a Proc.")

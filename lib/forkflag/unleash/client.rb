@@ -24,6 +24,10 @@ module Unleash
     #   {Unleash.configure}
     # @raise [ArgumentError] for an unknown or invalid option
     def initialize(opts = nil, **keywords)
+      unless opts.nil? || opts.is_a?(Hash)
+        raise ArgumentError, "Unleash::Client.new takes a Hash of options, got #{Forkflag::Untrusted.describe(opts)}"
+      end
+
       @configuration = Unleash.configuration.merged((opts || {}).merge(keywords))
       @configuration.validate!
       @logger = @configuration.client_logger

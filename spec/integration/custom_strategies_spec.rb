@@ -39,6 +39,10 @@ RSpec.describe "custom strategies against a real Unleash server", :integration d
     expect(client.wait_until_ready(10)).to be(true)
     UnleashServer.wait_for(timeout: 10, message: "#{name} visible") { client.flag_names.include?(name) }
     expect(client.enabled?(name, { userId: "1", tenant: "acme" })).to be(true)
+    # Registered with the built-in strategies and the application's.
+    UnleashServer.wait_for(timeout: 10, message: "#{strategy} registered") do
+      server.application(app_name)&.fetch("strategies", [])&.any? { |s| (s.is_a?(Hash) ? s["name"] : s) == strategy }
+    end
 
     pids = Array.new(2) do |worker|
       fork_child do

@@ -145,6 +145,11 @@ impl Engine {
         }
     }
 
+    /// The names compiled as custom strategies.
+    pub fn custom_strategies(&self) -> &[Arc<str>] {
+        &self.custom
+    }
+
     /// The stamp of the flags file the configuration was last read from.
     pub fn file_stamp(&self) -> Option<FileStamp> {
         self.file_stamp.load().as_deref().copied()

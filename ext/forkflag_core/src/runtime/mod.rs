@@ -26,7 +26,6 @@ pub use backup::{read as read_backup, write as write_backup, Location as BackupL
 pub use lifecycle::{Lifecycle, Stats, Stopping};
 pub use load::{load, load_backup};
 #[doc(hidden)]
-pub use report::STRATEGIES;
 pub use settings::{Secret, Settings, Source};
 pub use shared::{ConnectionId, Shared};
 pub use thread::spawn_sleeper;

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::backoff::Backoff;
 use super::shared::Shared;
 use super::{Secret, Settings, Source};
+use crate::compile::BUILT_IN_STRATEGIES;
 use crate::engine::Engine;
 use crate::http::{HttpClient, Request};
 use crate::logging::{self, Level};
@@ -24,18 +25,6 @@ use crate::CLIENT_SPEC_VERSION;
 
 /// Attempts after which unsent counts are dropped.
 pub(crate) const MAX_ATTEMPTS: u32 = 10;
-
-/// Strategies this client implements, as announced at registration.
-pub const STRATEGIES: [&str; 8] = [
-    "default",
-    "userWithId",
-    "gradualRolloutUserId",
-    "gradualRolloutSessionId",
-    "gradualRolloutRandom",
-    "flexibleRollout",
-    "remoteAddress",
-    "applicationHostname",
-];
 
 /// Longest wait for the application's headers before a request (then the
 /// latest ones it gave are sent).
@@ -148,13 +137,26 @@ impl Reporter {
         }
     }
 
-    fn register(&mut self, http: &mut HttpClient, settings: &Settings, shared: &Shared) {
+    fn register(
+        &mut self,
+        http: &mut HttpClient,
+        settings: &Settings,
+        shared: &Shared,
+        engine: &Engine,
+    ) {
+        // The strategies this client evaluates: the built-in ones and the
+        // application's.
+        let strategies: Vec<&str> = BUILT_IN_STRATEGIES
+            .iter()
+            .copied()
+            .chain(engine.custom_strategies().iter().map(|name| &**name))
+            .collect();
         let body = json!({
             "appName": settings.app_name,
             "instanceId": settings.instance_id,
             "connectionId": shared.connection_id(),
             "sdkVersion": settings.sdk,
-            "strategies": STRATEGIES,
+            "strategies": strategies,
             "started": format_millis(self.started),
             "interval": settings.metrics_interval.as_millis() as u64,
             "environment": settings.environment,
@@ -189,7 +191,7 @@ impl Reporter {
             return Err("metrics stopped: the server refused the token".into());
         }
         if !self.registered {
-            self.register(http, settings, shared);
+            self.register(http, settings, shared, engine);
         }
         let fresh = engine.take_tally(tag_for(fork::generation()));
         self.pending.merge(&fresh);

@@ -226,7 +226,6 @@ impl Client {
                 live_epoch: Cell::new(LOOK_AGAIN),
                 impressions: Cell::new(false),
                 general_only: Cell::new(strategies.is_some()),
-                header_hook: opts.flag("header_hook")?,
                 warnings: RefCell::new(warnings),
                 strategies: strategies.map(|s| s.as_raw()),
             })

@@ -30,12 +30,17 @@ impl Client {
     #[cold]
     pub(super) fn wake_up(&self, ruby: &Ruby, log_thread: bool) -> Result<(), Error> {
         let epoch = fork::epoch();
-        let active = {
+        // A client whose headers come from a Proc needs the Ruby thread
+        // (it calls the Proc) whenever its own thread runs.
+        let (active, header_hook) = {
             let mut lifecycle = self.lifecycle.borrow_mut();
             lifecycle.ensure_running();
-            lifecycle.has_thread() && !lifecycle.is_closed()
+            (
+                lifecycle.has_thread() && !lifecycle.is_closed(),
+                lifecycle.settings().header_hook,
+            )
         };
-        if active && (log_thread || self.header_hook || epoch & fork::ATTENTION != 0) {
+        if active && (log_thread || header_hook || epoch & fork::ATTENTION != 0) {
             // Cleared first: a message queued from here on raises it again.
             fork::clear_attention();
             let logging: RModule = ruby.define_module("Forkflag")?.const_get("Logging")?;

@@ -75,9 +75,6 @@ pub struct Client {
     /// listeners are registered, or the client has custom strategies
     /// (answered by Ruby code). One flag for the fast path to test.
     general_only: Cell<bool>,
-    /// Whether its request headers come from a Proc, which the Ruby log
-    /// thread calls: that thread then starts with the client's thread.
-    header_hook: bool,
     /// Problems found in payloads loaded on Ruby threads, not yet logged.
     warnings: RefCell<Vec<String>>,
     /// The `Forkflag::Strategies` that answers custom strategies; `None`

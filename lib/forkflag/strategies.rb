@@ -31,7 +31,7 @@ module Forkflag
     PASSED_ON = [SignalException, SystemExit].freeze
     private_constant :PASSED_ON
 
-    # @param given [Hash{String, Symbol => Object}, Array<Object>, Strategies]
+    # @param given [Hash{String, Symbol => Object}, Array<Object>]
     #   strategies by name, or objects that answer +name+
     # @param logger [Logger] where a strategy's errors are logged
     # @param app_name [String, nil] the client's, for contexts without one
@@ -97,7 +97,6 @@ module Forkflag
 
     def entries(given)
       case given
-      when Strategies then given.instance_variable_get(:@by_name).map { |name, (strategy, _)| [name, strategy] }
       when Hash then given.to_a
       when Array then given.map { |strategy| [named(strategy), strategy] }
       else

@@ -1,12 +1,47 @@
 # frozen_string_literal: true
 
 module Forkflag
+  # Reading a context's field by name as the official Unleash SDK does, for
+  # a class with readers of the standard fields and a properties Hash with
+  # Symbol keys ({StrategyContext}, and Unleash::Context of forkflag/unleash).
+  module FieldLookup
+    # The standard fields, by their snake_case names.
+    STANDARD = %i[user_id session_id remote_address app_name environment current_time].freeze
+
+    # The name as the official SDK reads it: snake_case, a Symbol
+    # (+"userId"+ and +:user_id+ are +:user_id+).
+    def self.key(name)
+      name.to_s.gsub(/(?<=.)([A-Z])/, '_\1').downcase.to_sym
+    end
+
+    # A standard field in either spelling, else a property under the name
+    # in snake_case or as given.
+    # @raise [KeyError] for a property that is not there (as the official
+    #   SDK's context does)
+    def get_by_name(name)
+      key = FieldLookup.key(name)
+      return public_send(key) if STANDARD.include?(key)
+
+      found = properties.fetch(key, nil)
+      found.nil? ? properties.fetch(name.to_sym) : found
+    end
+
+    # Whether the field is there: a standard field name always is (as in
+    # the official SDK), a property when it is set.
+    def include?(name)
+      key = FieldLookup.key(name)
+      STANDARD.include?(key) || properties.key?(key) || properties.key?(name.to_sym)
+    end
+  end
+
   # The context a custom strategy sees (see {Strategies}): the evaluation's
   # context, whatever form it was given in (nil, a Hash in either spelling,
   # a {Context}), as one frozen value with the readers of the official
   # Unleash SDK's context. +app_name+ and +environment+ default to the
   # client's options; +current_time+ to the time of the evaluation.
   class StrategyContext
+    include FieldLookup
+
     # The standard fields, in the order +to_s+ gives them.
     FIELDS = %i[user_id session_id remote_address properties app_name environment current_time].freeze
 
@@ -71,31 +106,11 @@ module Forkflag
       freeze
     end
 
-    # A field by name, as the official SDK reads one: a standard field in
-    # either spelling (+"userId"+, +:user_id+), else a property under the
-    # name in snake_case or as given.
-    # @raise [KeyError] for a property that is not there (as the official
-    #   SDK's context does; {#[]} answers nil instead)
-    def get_by_name(name)
-      key = snake(name)
-      return public_send(key) if standard?(key)
-
-      found = properties.fetch(key, nil)
-      found.nil? ? properties.fetch(name.to_sym) : found
-    end
-
-    # A field by name, as {#get_by_name}, or nil.
+    # A field by name, as {FieldLookup#get_by_name}, or nil.
     def [](name)
       get_by_name(name)
     rescue KeyError
       nil
-    end
-
-    # Whether the field is there: a standard field name always is (as in
-    # the official SDK), a property when it is set.
-    def include?(name)
-      key = snake(name)
-      standard?(key) || properties.key?(key) || properties.key?(name.to_sym)
     end
 
     # @return [Hash{Symbol => Object}]
@@ -118,14 +133,6 @@ module Forkflag
     end
 
     private
-
-    def standard?(key)
-      FIELDS.include?(key) && key != :properties
-    end
-
-    def snake(name)
-      name.to_s.gsub(/(?<=.)([A-Z])/, '_\1').downcase.to_sym
-    end
 
     def symbol_keys(properties)
       return {}.freeze unless properties.is_a?(Hash)

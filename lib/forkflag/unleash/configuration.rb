@@ -65,10 +65,6 @@ module Unleash
       validate_custom_http_headers!
     end
 
-    def disable_client?
-      disable_client ? true : false
-    end
-
     # The logger a client writes to: the configured one (or $stdout's) at
     # log_level, as the official SDK makes it.
     def client_logger

@@ -7,6 +7,9 @@ module Unleash
   # An evaluation context, as the official SDK's: mutable fields, read by
   # forkflag when an evaluation is made.
   class Context
+    # get_by_name and include?, as the official SDK reads a field.
+    include Forkflag::FieldLookup
+
     # The standard fields.
     ATTRS = %i[app_name environment user_id session_id remote_address current_time].freeze
 
@@ -60,24 +63,6 @@ module Unleash
       ATTRS.to_h { |attr| [attr, instance_variable_get("@#{attr}")] }.merge(properties: @properties)
     end
 
-    # A field by name (either spelling), else a property.
-    # @raise [KeyError] for a property that is not set (as the official SDK)
-    def get_by_name(name)
-      key = underscore(name)
-      return instance_variable_get("@#{key}") if ATTRS.include?(key)
-
-      found = @properties.fetch(key, nil)
-      found.nil? ? @properties.fetch(name.to_sym) : found
-    end
-
-    # Whether the field is set: a standard field always is (as the official SDK).
-    def include?(name)
-      key = underscore(name)
-      return true if ATTRS.include?(key)
-
-      @properties.key?(key) || @properties.key?(name.to_sym)
-    end
-
     # What forkflag evaluates: a Hash in the API's spelling, made again
     # after a writer changed a field (the properties Hash is shared, so a
     # change made in it is seen too).
@@ -112,10 +97,6 @@ module Unleash
       when Time then value.utc.iso8601
       else value.to_s
       end
-    end
-
-    def underscore(name)
-      name.to_s.gsub(/(?<=.)([A-Z])/, '_\1').downcase.to_sym
     end
   end
 end

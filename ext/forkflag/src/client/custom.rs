@@ -14,6 +14,8 @@ use std::cell::Cell;
 use std::net::IpAddr;
 
 use forkflag_core::{Context, CurrentTime, CustomStrategy, Field};
+use magnus::rb_sys::AsRawId;
+use magnus::value::LazyId;
 use magnus::{Error, Ruby};
 use rb_sys::VALUE;
 
@@ -49,14 +51,8 @@ impl<'a, C: Context + ?Sized> WithStrategies<'a, C> {
     }
 }
 
-/// The interned `call`.
-fn call_id() -> rb_sys::ID {
-    static CALL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    // SAFETY: on a Ruby thread (an evaluation); rb_intern2 of a static
-    // name makes a permanent ID (it allocates only the first time, and an
-    // ID is a plain integer, so the OnceLock holds no Ruby object).
-    *CALL.get_or_init(|| unsafe { rb_sys::rb_intern2(c"call".as_ptr(), 4) } as usize) as rb_sys::ID
-}
+/// `call`, interned once.
+static CALL: LazyId = LazyId::new("call");
 
 /// A new frozen UTF-8 String (the texts come from JSON: valid UTF-8).
 ///
@@ -94,7 +90,10 @@ impl<C: Context + ?Sized> Context for WithStrategies<'_, C> {
         if self.failed() {
             return false;
         }
-        let (dispatcher, argument, id) = (self.dispatcher, self.argument, call_id());
+        // SAFETY: on a Ruby thread (this is an evaluation's context).
+        let ruby = unsafe { Ruby::get_unchecked() };
+        let id = LazyId::get_inner_with(&CALL, &ruby).as_raw();
+        let (dispatcher, argument) = (self.dispatcher, self.argument);
         // Everything here allocates or runs Ruby code, so all of it runs
         // under rb_protect; the closure holds only references and plain
         // values (no destructor is skipped if it is left by a jump).
@@ -110,8 +109,6 @@ impl<C: Context + ?Sized> Context for WithStrategies<'_, C> {
         match called {
             Ok(answer) => rb_sys::TEST(answer),
             Err(error) => {
-                // SAFETY: on a Ruby thread (this is an evaluation's context).
-                let ruby = unsafe { Ruby::get_unchecked() };
                 if !is_standard_error(&ruby, &error) {
                     self.failure.set(Some(error));
                 }

@@ -176,10 +176,8 @@ pub const OPERATORS: &[&str] = &joined::<23>(
 );
 
 /// Every built-in strategy, and a few that are not.
-pub const STRATEGIES: &[&str] = &joined::<10>(
-    &forkflag_core::compile::BUILT_IN_STRATEGIES,
-    &["custom", ""],
-);
+pub const STRATEGIES: &[&str] =
+    &joined::<10>(forkflag_core::compile::BUILT_IN_STRATEGIES, &["custom", ""]);
 
 /// The standard fields' names in the Unleash API, as the core lists them.
 const STANDARD_FIELDS: [&str; 6] = {

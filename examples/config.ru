@@ -26,6 +26,12 @@
 # on/off flags to evaluate and FORKFLAG_EXAMPLE_VARIANTS (default "banner")
 # the variant flags. The context's user id is the `user` query parameter.
 #
+# The status page (Forkflag::Web) is mounted at /forkflag: open
+# http://127.0.0.1:9292/forkflag/ to see the flags and this worker's state,
+# and to explain an answer. Each worker answers for itself. It has no
+# authentication of its own: a real application mounts it behind its own
+# (see the README's "Status page").
+#
 #   puma -C examples/puma.rb examples/config.ru
 #   unicorn -c examples/unicorn.conf.rb examples/config.ru
 #   pitchfork -c examples/pitchfork.conf.rb examples/config.ru
@@ -33,6 +39,7 @@
 require "json"
 require "forkflag"
 require "forkflag/rack"
+require "forkflag/web"
 # Registers forkflag's hooks when Passenger loads this file; does nothing
 # under the other servers (their hooks are in their configuration files).
 require "forkflag/passenger"
@@ -86,6 +93,8 @@ flags = ForkflagExample.names("FORKFLAG_EXAMPLE_FLAGS", "new-checkout,dark-mode"
 variants = ForkflagExample.names("FORKFLAG_EXAMPLE_VARIANTS", "banner")
 
 use Forkflag::Rack::Context, user_id: ->(env) { Rack::Request.new(env).params["user"] }
+
+map("/forkflag") { run Forkflag::Web.new(client) }
 
 run(lambda do |env|
   context = Forkflag::Rack.context(env)

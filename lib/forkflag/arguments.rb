@@ -80,6 +80,17 @@ module Forkflag
       raise TypeError, "#{what} must respond to call, got #{Untrusted.describe(value)}"
     end
 
+    # A fraction: a number from 0 to 1 (a Float is returned).
+    def fraction(value, what)
+      number = float(value, what) { "a number from 0 to 1" }
+      unless number >= 0 && number <= 1
+        raise ArgumentError, "#{what} must be a number from 0 to 1 (a fraction of evaluations), " \
+                             "got #{Untrusted.describe(value)}"
+      end
+
+      number
+    end
+
     # A Float for any Numeric (its own to_f for other Numerics); the block
     # names what was expected.
     def float(value, what)

@@ -24,8 +24,14 @@ module Forkflag
   #   @raise [TypeError] when name or context has the wrong type
   #
   # @!method variant(name, context = nil)
-  #   The variant of the flag for the context.
-  #   @return [Variant] the disabled variant for an unknown or disabled flag
+  #   The variant of the flag for the context (counted in the metrics, as
+  #   enabled? is). Never raises for an unknown flag or a missing context
+  #   field.
+  #   @param name [String, Symbol]
+  #   @param context [Hash, Context, nil] as for {#enabled?}
+  #   @return [Variant] the disabled variant (a shared frozen object) for an
+  #     unknown or disabled flag, or one without variants
+  #   @raise [TypeError] when name or context has the wrong type
   #
   # @!method known?(name)
   #   Whether the loaded flags include one of this name (counts nothing).
@@ -113,6 +119,29 @@ module Forkflag
         client&.__send__(:reply_headers)
       rescue StandardError => e
         warn("forkflag: answering a request for headers raised #{e.class}: #{e.message}")
+      end
+
+      # Hands an event's data to the client it is for (on the log thread).
+      # Never raises.
+      # @api private
+      def deliver_event(id, data)
+        @registry[id]&.__send__(:deliver_event, data)
+      rescue StandardError => e
+        warn("forkflag: delivering an event raised #{e.class}: #{e.message}")
+      end
+
+      # Turns events on for every open client once ActiveSupport is loaded
+      # (it may be loaded after a client was made). Checked by the log
+      # thread about once a second; does the work once per process.
+      # @api private
+      def notice_active_support
+        return if @active_support_seen || !Events.active_support?
+
+        @active_support_seen = true
+        open_clients.each do |client|
+          client.__send__(:want_events)
+          client.__send__(:route_impressions)
+        end
       end
 
       # Runs the block for each client, each in its own thread when there
@@ -218,6 +247,61 @@ module Forkflag
       s.merge(last_refresh_at: ms.positive? ? Time.at(ms / 1000, ms % 1000, :millisecond) : nil, pid: Process.pid)
     end
 
+    # Explains the answer {#enabled?} and {#variant} give for a flag and
+    # context: which strategy matched, each constraint with the context
+    # value it read and its result, each segment, the rollout's bucket
+    # against its percentage, the dependencies, and how the variant was
+    # chosen. Counts no metrics and fires no impression.
+    #
+    # @param name [String, Symbol] the flag's name
+    # @param context [Hash, Context, nil] as {#enabled?} takes it
+    # @return [Explanation]
+    # @raise [TypeError] when name is not a String or Symbol, or context is
+    #   not a Hash, Context or nil
+    # @raise [ArgumentError] when a context value cannot be used (as {#enabled?})
+    def explain(name, context = nil)
+      enabled, variant, trace = _explain(name, context)
+      Explanation.new(enabled, variant, Explanation::PlainData.parse(trace))
+    end
+
+    # The loaded flags as this client evaluates them, sorted by name: each a
+    # frozen Hash +{name:, enabled:, type:, project:, impression_data:,
+    # strategies:, variants:, dependencies:, summary:}+. A strategy is
+    # +{index:, name:, parameters:, constraints:, segments:, variants:}+
+    # (+note:+ when there is more to say); a constraint +{context_name:,
+    # operator:, values:, case_insensitive:, inverted:}+; a segment +{id:,
+    # constraints:}+ (constraints nil when the segment is missing); a
+    # variant +{name:, weight:, stickiness:, payload:, overrides:}+; a
+    # dependency +{feature:, enabled:, variants:, found:}+; +summary+ is one
+    # line per strategy. Described from the compiled flags: parameters in
+    # the payload's words, string sets sorted, case-insensitive operands in
+    # lower case.
+    #
+    # @return [Array<Hash>]
+    def flags
+      Explanation::PlainData.parse(_flags)
+    end
+
+    # One flag, described as in {#flags}.
+    #
+    # @param name [String, Symbol]
+    # @return [Hash, nil] nil when no flag of that name is loaded
+    # @raise [TypeError] when name is not a String or Symbol
+    def flag(name)
+      json = _flag(name)
+      json && Explanation::PlainData.parse(json)
+    end
+
+    # This process's evaluations since its last metrics report, per flag
+    # (what the next report sends from this process).
+    #
+    # @return [Hash{String => Hash}] flag name => +{yes:, no:, variants: {String => Integer}}+
+    def counts
+      JSON.parse(_counts).to_h do |name, c|
+        [name.freeze, { yes: c["yes"], no: c["no"], variants: c["variants"].freeze }.freeze]
+      end.freeze
+    end
+
     # Registers a listener for impression events of flags that have
     # impressionData enabled. The listener gets a Hash:
     # { event_type: :is_enabled | :get_variant, event_id:, feature_name:,
@@ -230,7 +314,52 @@ module Forkflag
       raise ArgumentError, "on_impression needs a block" unless listener
 
       @impression_listeners << listener
-      self._impressions = true
+      route_impressions
+      listener
+    end
+
+    # Registers a listener for changes of the configuration: called, on
+    # forkflag's event thread of the process, after each refresh (a poll of
+    # the server, a re-read of the flags file, {#update}) that added,
+    # changed or removed flags. (The configuration the client was created
+    # with reaches ActiveSupport's refresh.forkflag only.) A
+    # refresh that changed nothing (304, the same payload) calls nothing.
+    # Listeners are kept across fork: a forked child's changes reach them in
+    # the child. A listener that raises is logged to the client's logger.
+    #
+    # @example
+    #   client.on_change do |change|
+    #     Rails.logger.info("flags: +#{change.added} ~#{change.changed} -#{change.removed} (#{change.etag})")
+    #   end
+    # @yieldparam change [Change]
+    # @return [Proc] the listener
+    # @raise [ArgumentError] without a block
+    def on_change(&listener)
+      raise ArgumentError, "on_change needs a block" unless listener
+
+      @change_listeners << listener
+      want_events
+      listener
+    end
+
+    # Registers a listener for failures of the client's background work:
+    # a refresh that failed (HTTP status, timeout, connection, a payload
+    # rejected: the configuration stays as it was), polling stopped
+    # (401/403), metrics not sent, a backup not loaded or not written.
+    # Called on forkflag's event thread of the process, for every failed
+    # attempt (the log says only when failing starts, changes or ends). A
+    # listener that raises is logged to the client's logger.
+    #
+    # @example
+    #   client.on_error { |error| Sentry.capture_exception(error) if error.failures == 3 }
+    # @yieldparam error [BackgroundError]
+    # @return [Proc] the listener
+    # @raise [ArgumentError] without a block
+    def on_error(&listener)
+      raise ArgumentError, "on_error needs a block" unless listener
+
+      @error_listeners << listener
+      want_events
       listener
     end
 
@@ -251,6 +380,10 @@ module Forkflag
       count
     end
 
+    # A short description for logs and consoles: the source and the number
+    # of flags, never the token or the flag names.
+    #
+    # @return [String] e.g. "#<Forkflag::Client config/flags.json flags=12>"
     def inspect
       "#<Forkflag::Client #{config.url || config.file || "bootstrap"} flags=#{_flag_count}" \
         "#{" closed" if closed?}>"
@@ -263,11 +396,69 @@ module Forkflag
       @id = id
       @logger = config.logger
       @impression_listeners = []
+      @change_listeners = []
+      @error_listeners = []
       @closed = false
       Logging.register(id, @logger)
       ObjectSpace.define_finalizer(self, Logging.finalizer(id))
       log_payload_warnings
+      route_impressions
       _start
+    end
+
+    # Turns the native events on (a listener was added, or ActiveSupport
+    # is loaded).
+    def want_events
+      self._events = true
+      Logging.ensure_running unless closed?
+    end
+
+    # Evaluations take the general path (which emits impressions) while
+    # impression listeners are registered, or ActiveSupport is loaded and
+    # a loaded flag asks for impressions; otherwise the fast path answers.
+    def route_impressions
+      self._impressions = !@impression_listeners.empty? || (Events.active_support? && _impression_flags?)
+    end
+
+    # Called by Logging (on the event thread) with an event's data.
+    def deliver_event(data)
+      event, initial = Events.build(data)
+      case event
+      when Change then deliver_change(event, initial)
+      when BackgroundError then deliver_error(event, initial)
+      end
+    end
+
+    # The configuration the client was created with (initial) reaches
+    # ActiveSupport only: listeners are registered once the client exists.
+    def deliver_change(change, initial)
+      unchanged = change.added.empty? && change.changed.empty? && change.removed.empty?
+      route_impressions unless unchanged
+      Events.instrument(Events::REFRESH, { changed: !unchanged, change: (change unless unchanged), flags: change.flags,
+                                           duration: change.duration, source: change.source, etag: change.etag,
+                                           client: self }, @logger)
+      call_listeners(@change_listeners, change, "on_change") unless unchanged || initial
+    end
+
+    def deliver_error(error, initial)
+      Events.instrument(Events::ERROR, error.to_h.merge(error: error, client: self), @logger)
+      call_listeners(@error_listeners, error, "on_error") unless initial
+    end
+
+    def call_listeners(listeners, event, what)
+      listeners.each do |listener|
+        listener.call(event)
+      rescue StandardError => e
+        @logger.error("forkflag: #{what} listener raised #{e.class}: #{e.message}")
+      end
+    end
+
+    # Called by the native evaluator for a sampled evaluation
+    # (instrument_evaluations).
+    def _instrument_evaluation(name, enabled, variant)
+      Events.instrument(Events::EVALUATION, { name: name.to_s, enabled: enabled, variant: variant&.name,
+                                              client: self }, @logger)
+      nil
     end
 
     # The answer to reply_headers.
@@ -303,6 +494,7 @@ module Forkflag
       rescue StandardError => e
         @logger.error("forkflag: impression listener raised #{e.class}: #{e.message}")
       end
+      Events.instrument(Events::IMPRESSION, event, @logger)
       nil
     end
   end

@@ -40,10 +40,80 @@ module Forkflag
       bootstrap: [nil, "client-features JSON String to start from (wins over the backup)"],
       file: [nil, "client-features JSON file to load and re-read when it changes (instead of url:)"],
       logger: [nil, "Logger for forkflag's messages (default: WARN and above to $stderr)"],
+      instrument_evaluations: [0, "fraction of evaluations (0 to 1, sampled at random) instrumented as " \
+                                  "evaluation.forkflag through ActiveSupport::Notifications; 0 instruments none"],
       strategies: [nil, "custom strategies: a Hash of name => strategy (a callable, or an object with enabled? or " \
                         "is_enabled?), or an Array of strategies that answer name; see Forkflag::Strategies"]
     }.freeze
 
+    # @!attribute [r] url
+    #   @return [String, nil] the Unleash API URL
+    #
+    # @!attribute [r] token
+    #   @return [String, nil] the client (backend) API token (never printed by {#inspect})
+    #
+    # @!attribute [r] app_name
+    #   @return [String, nil] the application name reported to Unleash
+    #
+    # @!attribute [r] instance_id
+    #   @return [String] the instance id reported to Unleash
+    #
+    # @!attribute [r] environment
+    #   @return [String, nil] the environment reported with metrics
+    #
+    # @!attribute [r] project
+    #   @return [String, nil] the project whose flags are fetched (nil: all)
+    #
+    # @!attribute [r] name_prefix
+    #   @return [String, nil] the prefix of the flag names fetched (nil: all)
+    #
+    # @!attribute [r] refresh_interval
+    #   @return [Numeric] seconds between refreshes
+    #
+    # @!attribute [r] metrics_interval
+    #   @return [Numeric] seconds between metrics reports
+    #
+    # @!attribute [r] timeout
+    #   @return [Numeric] seconds: the bound on each request, and the default one of close and flush
+    #
+    # @!attribute [r] exit_timeout
+    #   @return [Numeric] seconds: the bound on closing the client at process exit, and on parking it
+    #
+    # @!attribute [r] custom_headers
+    #   @return [Hash{String => String}] the extra HTTP headers (the first answer of a Proc given for them)
+    #
+    # @!attribute [r] backup_path
+    #   @return [String, nil] the backup file or directory (a directory ends in "/"); nil when there is none
+    #
+    # @!attribute [r] disable_metrics
+    #   @return [Boolean] whether registering and metrics are off
+    #
+    # @!attribute [r] tls_ca_file
+    #   @return [String, nil] the PEM file of extra CA certificates
+    #
+    # @!attribute [r] tls_verify
+    #   @return [Boolean] whether the server's certificate is verified
+    #
+    # @!attribute [r] max_payload_bytes
+    #   @return [Integer] the largest response accepted
+    #
+    # @!attribute [r] bootstrap
+    #   @return [String, nil] the client-features JSON the client started from
+    #
+    # @!attribute [r] file
+    #   @return [String, nil] the client-features JSON file the client watches
+    #
+    # @!attribute [r] logger
+    #   @return [Object] where forkflag's messages go (responds to debug, info, warn, error)
+    #
+    # @!attribute [r] strategies
+    #   @return [Strategies, nil] the custom strategies (nil: none)
+    #
+    # @!attribute [r] instrument_evaluations
+    #   @return [Numeric] the fraction of evaluations instrumented as
+    #     +evaluation.forkflag+ when ActiveSupport::Notifications is loaded (0: none)
+
+    # A reader per option (documented above, for YARD).
     attr_reader(*OPTIONS.keys)
 
     def initialize(**options)
@@ -59,6 +129,9 @@ module Forkflag
       freeze
     end
 
+    # The URL and app name; the token only as "[secret]".
+    #
+    # @return [String]
     def inspect
       "#<Forkflag::Config url=#{url.inspect} app_name=#{app_name.inspect} token=#{token ? "[secret]" : "nil"}>"
     end
@@ -75,6 +148,7 @@ module Forkflag
         backup_path: backup_path || nil, disable_metrics: disable_metrics, tls_ca_file: tls_ca_file,
         tls_verify: tls_verify, max_payload_bytes: max_payload_bytes, bootstrap: bootstrap, file: file,
         strategies: strategies, client_id: client_id, sdk: "forkflag:#{VERSION}",
+        instrument_evaluations: instrument_evaluations.to_f, events: Events.active_support?,
         user_agent: "forkflag/#{VERSION} (#{RUBY_ENGINE} #{RUBY_VERSION}; #{RUBY_PLATFORM})",
         platform_name: RUBY_ENGINE, platform_version: RUBY_VERSION
       }
@@ -104,6 +178,7 @@ module Forkflag
       @tls_ca_file = ca_file_option
       @max_payload_bytes = integer(:max_payload_bytes, DEFAULT_MAX_PAYLOAD_BYTES)
       @logger = logger_option
+      @instrument_evaluations = sample_rate(:instrument_evaluations)
       @strategies = strategies_option
       validate_sources!
       @backup_path = backup_option
@@ -194,6 +269,15 @@ module Forkflag
       return default if nil.equal?(value)
 
       Arguments.positive_integer(value, "option #{name.inspect}")
+    end
+
+    # A fraction from 0 to 1 (0 when not given).
+    def sample_rate(name)
+      value = given(name)
+      return 0 if nil.equal?(value)
+
+      rate = Arguments.fraction(value, "option #{name.inspect}")
+      Untrusted.kind?(value, Integer) || Untrusted.kind?(value, Float) ? value : rate
     end
 
     def boolean(name, default)

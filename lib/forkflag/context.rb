@@ -9,10 +9,29 @@ module Forkflag
   #   ctx = Forkflag::Context.new(user_id: "42", remote_address: "10.0.0.1",
   #                               properties: { plan: "pro" })
   #   client.enabled?("new-checkout", ctx)
+  #
+  # The field readers are defined by the native library:
+  #
+  # @!method user_id
+  #   @return [String, nil] the user id, as text
+  # @!method session_id
+  #   @return [String, nil] the session id, as text
+  # @!method remote_address
+  #   @return [String, nil] the remote address, as text
+  # @!method environment
+  #   @return [String, nil] the environment, as text (nil: the client's)
+  # @!method app_name
+  #   @return [String, nil] the application name, as text (nil: the client's)
+  # @!method properties
+  #   @return [Hash{String => String}] the custom fields as text, in a new
+  #     frozen Hash (empty when there are none)
   class Context
-    # KEYS (defined by the native library from the core's table of context
-    # keys): field name, in each spelling, => canonical keyword, e.g.
-    # { user_id: :user_id, userId: :user_id, ..., properties: :properties }.
+    # @!parse
+    #   # The standard fields' keys, in each spelling, => their snake_case
+    #   # keyword, e.g. { user_id: :user_id, userId: :user_id, ...,
+    #   # properties: :properties } (frozen; defined by the native library
+    #   # from the core's table of context keys).
+    #   KEYS = {}.freeze
 
     # The same, by the field's name as a String.
     KEYS_BY_NAME = KEYS.transform_keys(&:name).freeze
@@ -105,15 +124,22 @@ module Forkflag
       }.compact
     end
 
+    # Contexts are equal when their fields are (also as Hash keys: {#eql?}).
+    #
+    # @param other [Object]
+    # @return [Boolean]
     def ==(other)
       other.is_a?(Context) && other.to_h == to_h
     end
     alias eql? ==
 
+    # @return [Integer] the hash of {#to_h}, consistent with {#==}
     def hash
       to_h.hash
     end
 
+    # @return [String] the fields that are set, e.g.
+    #   "#<Forkflag::Context user_id=\"42\" properties={\"plan\"=>\"pro\"}>"
     def inspect
       "#<Forkflag::Context #{to_h.map { |k, v| "#{k}=#{v.inspect}" }.join(" ")}>"
     end

@@ -22,6 +22,7 @@
 #   end
 #   ForkSafe.register(pool)
 module ForkSafe
+  # The hooks a registered object may respond to, in the order of a fork.
   HOOKS = %i[before_fork after_fork after_fork_parent].freeze
 
   @objects = ObjectSpace::WeakMap.new
@@ -164,6 +165,11 @@ module ForkSafe
 
   # Runs the lifecycle around every fork Ruby makes.
   module ProcessHook
+    # Process._fork (prepended on Process's singleton class; Ruby calls it
+    # for every fork it makes): the hooks around Ruby's own _fork.
+    #
+    # @return [Integer] the child's pid in the parent, 0 in the child
+    # @api private
     def _fork
       return super unless ForkSafe.automatic?
 

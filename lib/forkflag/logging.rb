@@ -105,6 +105,7 @@ module Forkflag
       def drain_forever
         loop do
           deliver(Forkflag.__send__(:_wait_logs, WAIT_SECONDS))
+          Client.notice_active_support
           break if note_collected
         end
       end
@@ -126,6 +127,7 @@ module Forkflag
       def deliver(records)
         records.each do |level, client_id, message|
           next Client.reply_headers(client_id) if level == :headers
+          next Client.deliver_event(client_id, message) if level == :event
 
           logger = @lock.synchronize { @loggers[client_id] }
           (logger || fallback).public_send(level, message)

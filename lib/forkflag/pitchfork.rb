@@ -29,6 +29,12 @@ module Forkflag
 
     # Wraps the configuration's hooks when Pitchfork commits it.
     module Commit
+      # Wraps the hooks, then commits as the configurator would.
+      #
+      # @param server [Object] the server the configuration applies to
+      # @param options [Hash] the configurator's own options
+      # @return [Object] what the configurator's commit! returns
+      # @api private
       def commit!(server, options = {})
         Forkflag::Pitchfork.wrap_hooks(set)
         super

@@ -28,10 +28,21 @@ module Forkflag
     # Puma option key => what runs there.
     HOOKS = {
       before_fork: -> { ServerHooks.master_before_fork },
-      before_worker_boot: -> { ServerHooks.worker_boot },
+      before_worker_boot: lambda { |index = nil|
+        Puma.worker_index = index
+        ServerHooks.worker_boot
+      },
       before_refork: -> { ServerHooks.serving_before_fork },
       before_worker_shutdown: -> { ServerHooks.worker_exit }
     }.freeze
+
+    class << self
+      # The index Puma gave this worker (0, 1, ...), recorded by the worker
+      # boot hook; nil in a process Puma did not boot as a worker. The
+      # status page ({Forkflag::Web}) shows it.
+      # @return [Integer, nil]
+      attr_accessor :worker_index
+    end
 
     module_function
 
@@ -41,7 +52,7 @@ module Forkflag
     # @return [Puma::DSL]
     def configure(dsl)
       dsl.before_fork { HOOKS[:before_fork].call }
-      dsl.on_worker_boot { HOOKS[:before_worker_boot].call }
+      dsl.on_worker_boot { |index| HOOKS[:before_worker_boot].call(index) }
       dsl.on_refork { HOOKS[:before_refork].call }
       dsl.on_worker_shutdown { HOOKS[:before_worker_shutdown].call }
       dsl
@@ -64,7 +75,7 @@ module Forkflag
 
     # A hook Puma calls with one argument (the worker index, or nil).
     def tag(action)
-      hook = proc { |_index| action.call }
+      hook = proc { |index| action.parameters.empty? ? action.call : action.call(index) }
       hook.instance_variable_set(:@forkflag, true)
       hook
     end

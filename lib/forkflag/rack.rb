@@ -52,6 +52,12 @@ module Forkflag
                       Forkflag::Arguments.callable(properties, "Forkflag::Rack::Context option :properties")
       end
 
+      # Stores the request's context (see {#build}) in the env, then calls
+      # the app.
+      #
+      # @param env [Hash] the Rack env
+      # @return [Array] the app's response
+      # @raise [TypeError] as {#build}
       def call(env)
         env[ENV_KEY] = build(env)
         @app.call(env)
@@ -77,6 +83,13 @@ module Forkflag
         Forkflag::Context.new(**fields)
       end
 
+      # A value of the request's session (+rack.session+), or nil when
+      # there is no session or reading it raises.
+      #
+      # @param env [Hash] the Rack env
+      # @param key [String] the session key
+      # @return [Object, nil]
+      # @api private
       def self.session_value(env, key)
         session = env["rack.session"]
         session[key] if session.respond_to?(:[])

@@ -31,6 +31,8 @@ module Forkflag
   class Railtie < ::Rails::Railtie
     # Keys of config.forkflag that are not client options.
     INTEGRATION_KEYS = %i[middleware].freeze
+    # The options that name where flags come from: one set in FORKFLAG_*
+    # variables replaces both of config.forkflag's.
     SOURCES = %i[url file].freeze
 
     config.forkflag = ActiveSupport::OrderedOptions.new

@@ -28,6 +28,7 @@ module Forkflag
   # :payload: a String (a string payload), a Hash of :type and :value, or any
   # other JSON-able value (a json payload).
   module RSpec
+    # The flags the test client starts from when there is no flags file: none.
     EMPTY_PAYLOAD = JSON.generate(version: 2, features: []).freeze
 
     @client = nil

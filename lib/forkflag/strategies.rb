@@ -24,8 +24,11 @@ module Forkflag
   #     "tenant" => ->(parameters, context) { parameters["tenants"].split(",").include?(context.properties[:tenant]) }
   #   })
   class Strategies
-    # BUILT_IN (defined by the native library): the names of the strategies
-    # forkflag evaluates itself, which a custom strategy cannot take.
+    # @!parse
+    #   # The names of the strategies forkflag evaluates itself, which a
+    #   # custom strategy cannot take: a frozen Array of frozen Strings
+    #   # (defined by the native library, from the core's one list).
+    #   BUILT_IN = [].freeze
 
     # Exceptions that end a strategy's call without being its error.
     PASSED_ON = [SignalException, SystemExit].freeze
@@ -70,6 +73,7 @@ module Forkflag
       @by_name.key?(name.to_s)
     end
 
+    # @return [String] the registered names, e.g. "#<Forkflag::Strategies tenant, region>"
     def inspect
       "#<Forkflag::Strategies #{names.join(", ")}>"
     end

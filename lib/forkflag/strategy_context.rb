@@ -92,8 +92,8 @@ module Forkflag
     end
     private_class_method :standard_fields
 
-    # @param fields [Hash] the standard fields as keywords; nil values mean
-    #   absent (+app_name+ and +environment+ then take the client's)
+    # Takes the standard fields as keywords ({FIELDS}); nil values mean
+    # absent (+app_name+ and +environment+ then take the client's).
     def initialize(user_id: nil, session_id: nil, remote_address: nil, properties: nil, app_name: nil,
                    environment: nil, current_time: nil)
       @user_id = user_id&.to_s&.freeze
@@ -118,16 +118,24 @@ module Forkflag
       FIELDS.to_h { |field| [field, public_send(field)] }
     end
 
+    # Every field, as the official SDK's context prints itself.
+    #
+    # @return [String] e.g. "<Context: user_id=\"42\",session_id=nil,...>"
     def to_s
       "<Context: #{FIELDS.map { |field| "#{field}=#{public_send(field).inspect}" }.join(",")}>"
     end
     alias inspect to_s
 
+    # Contexts are equal when their fields are (also as Hash keys: {#eql?}).
+    #
+    # @param other [Object]
+    # @return [Boolean]
     def ==(other)
       other.is_a?(StrategyContext) && other.to_h == to_h
     end
     alias eql? ==
 
+    # @return [Integer] the hash of {#to_h}, consistent with {#==}
     def hash
       to_h.hash
     end

@@ -43,15 +43,22 @@ module Forkflag
       { name: name, enabled: enabled?, feature_enabled: feature_enabled?, payload: payload }
     end
 
+    # Variants are equal when their name, enabled?, feature_enabled? and
+    # payload are (also as Hash keys: {#eql?}).
+    #
+    # @param other [Object]
+    # @return [Boolean]
     def ==(other)
       other.is_a?(Variant) && other.to_h == to_h
     end
     alias eql? ==
 
+    # @return [Integer] the hash of {#to_h}, consistent with {#==}
     def hash
       to_h.hash
     end
 
+    # @return [String] e.g. "#<Forkflag::Variant blue enabled=true feature_enabled=true>"
     def inspect
       "#<Forkflag::Variant #{name} enabled=#{enabled?} feature_enabled=#{feature_enabled?}" \
         "#{" payload=#{payload.inspect}" if payload}>"

@@ -2,7 +2,8 @@
 
 # Every case of the Unleash client specification, through the public Ruby
 # API: the suite's state as a bootstrap payload, its contexts passed as the
-# Hashes JSON.parse gives (String keys, camelCase).
+# Hashes JSON.parse gives (String keys, camelCase). Each answer's
+# explanation (Client#explain) must give the same answer.
 RSpec.describe "Unleash client specification through Forkflag::Client" do
   suites = ClientSpecification.suites
   total = suites.sum { |s| (s["tests"] || []).size + (s["variantTests"] || []).size }
@@ -26,6 +27,7 @@ RSpec.describe "Unleash client specification through Forkflag::Client" do
       (suite["tests"] || []).each do |test|
         it test["description"] do
           expect(client.enabled?(test["toggleName"], test["context"])).to eq(test["expectedResult"])
+          expect(client.explain(test["toggleName"], test["context"]).enabled?).to eq(test["expectedResult"])
           passed << test
         end
       end
@@ -39,6 +41,9 @@ RSpec.describe "Unleash client specification through Forkflag::Client" do
           expect(variant.feature_enabled?).to eq(expected["feature_enabled"] || expected["featureEnabled"] || false)
           payload = expected["payload"] && { type: expected["payload"]["type"], value: expected["payload"]["value"] }
           expect(variant.payload).to eq(payload)
+          explained = client.explain(test["toggleName"], test["context"])
+          expect(explained.variant.to_h).to eq(variant.to_h)
+          expect(explained.enabled?).to eq(variant.feature_enabled?)
           passed << test
         end
       end

@@ -19,6 +19,7 @@ RSpec.describe "hostile input to the public Ruby API" do
   step_options = short ? { every: 5, stress: false } : {}
   ci_sites = ["Client.new(bootstrap:)", "enabled?(name, context)", "enabled? with String keys",
               "enabled? with currentTime (DATE)", "enabled? with a property", "variant with currentTime",
+              "explain with fields",
               "update(json)", "Context.new(properties:)", "Context.new(current_time:)", "Variant.new(payload:)"]
   sites = Hostile::CALLS.each_with_index.to_a
   sites = sites.select { |(label, _), _| ci_sites.include?(label) } if ENV["FORKFLAG_HOSTILE_SITES"] == "ci"

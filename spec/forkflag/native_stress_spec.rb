@@ -27,7 +27,8 @@ RSpec.describe "native methods under stress", :gc_stress do
     [
       client.enabled?("a", hash), client.enabled?(:b, ctx), client.enabled?("zz", nil, default: true),
       client.variant("a", hash).to_h, client.variant(:a, ctx).payload, client.flag_names,
-      ctx.to_h, ctx.properties
+      client.explain("a", hash).to_s, client.explain(:b, ctx).to_h, client.flags, client.flag(:a),
+      client.counts.size <= 3, ctx.to_h, ctx.properties
     ]
   end
 
@@ -41,6 +42,23 @@ RSpec.describe "native methods under stress", :gc_stress do
     expect(Forkflag::Variant.new(name: "x", payload: { type: "string", value: "v" }).payload)
       .to eq(type: "string", value: "v")
     expect(seen).to be > 0
+  end
+
+  it "survives events: changes and errors made natively, delivered from the log queue, and sampled evaluations" do
+    client = Forkflag::Client.new(bootstrap: json, instrument_evaluations: 1.0, logger: Logger.new(nil))
+    changes = []
+    client.on_change { |change| changes << change.to_h }
+    client.on_error { |error| changes << error.to_h }
+    client.__send__(:_events=, true)
+    expect(client.__send__(:_impression_flags?)).to be(true)
+    rounds.times { |i| exercise(client, i) }
+    client.update(payload(flag("a"), flag("c")))
+    client.update(json)
+    # Delivered by the log thread: a bounded wait for both.
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
+    sleep 0.01 until changes.size >= 2 || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    client.close
+    expect(changes.map { |c| c[:added] }).to include(["c"], ["b"])
   end
 
   it "answers the same from several threads at once" do

@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "cgi"
 require "json"
 require "net/http"
 require "rbconfig"
@@ -66,6 +67,19 @@ module Demo
       end
       JSON.parse(res.body) if res.code == "200"
     rescue SystemCallError, IOError, Net::ReadTimeout, Net::OpenTimeout, JSON::ParserError
+      nil
+    end
+
+    # The status page's header line ("pid ... · generation ..."), read
+    # from one request; nil when it does not answer.
+    def status_page
+      res = Net::HTTP.start("127.0.0.1", @port, open_timeout: 2, read_timeout: 5) do |http|
+        http.get("/forkflag/", "Connection" => "close")
+      end
+      return nil unless res.code == "200"
+
+      res.body[%r{<span class="process"[^>]*>([^<]*)</span>}, 1]&.then { |line| CGI.unescapeHTML(line) }
+    rescue SystemCallError, IOError, Net::ReadTimeout, Net::OpenTimeout
       nil
     end
 

@@ -8,7 +8,9 @@
 #    examples/config.ru with examples/puma.rb; the flags come from a copy of
 #    examples/flags.json that forkflag watches (or, with --unleash, from a
 #    real Unleash server this script starts and stops);
-# 3. requests until every worker has answered, flips one flag, requests
+# 3. requests until every worker has answered, prints the status page's
+#    address (Forkflag::Web, mounted at /forkflag by examples/config.ru),
+#    flips one flag, requests
 #    until every worker serves the new value, and prints per worker: pid,
 #    fork generation, flag values, how long after the flip it served the new
 #    value, forkflag's native threads alive;
@@ -83,6 +85,7 @@ module Demo
       workers.size >= WORKERS
     end
     abort_with(puma, "not all #{WORKERS} workers answered within #{DEADLINE} s (#{workers.size} did)") unless booted
+    announce_status_page(puma, driver)
     workers
   end
 
@@ -105,6 +108,12 @@ module Demo
     puts Table.new(workers, seen).render
     step(all_seen ? "every worker serves the new value" : "some workers did not see the flip within #{DEADLINE} s")
     all_seen
+  end
+
+  # Forkflag::Web, mounted at /forkflag by examples/config.ru.
+  def announce_status_page(puma, driver)
+    step("status page: http://127.0.0.1:#{puma.port}/forkflag/ (open it while the demo runs; each worker " \
+         "answers for itself: #{driver.status_page || "no answer"})")
   end
 
   def abort_with(puma, message)

@@ -19,8 +19,8 @@ use crate::compile::model::{ClientFeatures, Update};
 use crate::compile::{compile, fingerprint};
 use crate::process::heap;
 use crate::snapshot::counter::FlagCounters;
-use crate::snapshot::Snapshot;
 use crate::snapshot::Tally;
+use crate::snapshot::{Changes, Snapshot};
 use crate::CoreError;
 
 /// What an update did.
@@ -33,6 +33,10 @@ pub struct UpdateOutcome {
     pub warnings: Vec<String>,
     /// Number of flags now loaded.
     pub flags: usize,
+    /// The flags added, changed and removed, when someone listens to the
+    /// engine's changes ([`Engine::set_events_wanted`]); `None` otherwise
+    /// (nothing is compared).
+    pub changes: Option<Changes>,
 }
 
 impl heap::Loaded for Result<UpdateOutcome, CoreError> {
@@ -67,6 +71,11 @@ pub struct Engine {
     file_stamp: ArcSwapOption<FileStamp>,
     /// The names compiled as custom strategies.
     custom: Box<[Arc<str>]>,
+    /// Whether someone listens to this engine's changes and its source's
+    /// failures (change or error listeners, or ActiveSupport): updates then
+    /// compare the flags, and the load sites queue events
+    /// ([`crate::logging::event`]).
+    events_wanted: AtomicBool,
 }
 
 /// One reader's handle on an engine's current snapshot. Checking that it
@@ -142,7 +151,19 @@ impl Engine {
             synced: AtomicBool::new(false),
             unknown: ArcSwap::from_pointee(HashMap::new()),
             file_stamp: ArcSwapOption::empty(),
+            events_wanted: AtomicBool::new(false),
         }
+    }
+
+    /// Turns the comparison of each new configuration with the one it
+    /// replaces (and the events of the load sites) on or off.
+    pub fn set_events_wanted(&self, wanted: bool) {
+        self.events_wanted.store(wanted, Ordering::Relaxed);
+    }
+
+    /// Whether someone listens to this engine's changes.
+    pub fn events_wanted(&self) -> bool {
+        self.events_wanted.load(Ordering::Relaxed)
     }
 
     /// The names compiled as custom strategies.
@@ -204,6 +225,7 @@ impl Engine {
                 changed: false,
                 warnings: Vec::new(),
                 flags: current.len(),
+                changes: self.events_wanted().then(Changes::default),
             });
         }
         let state = match Update::parse(json)? {
@@ -231,12 +253,16 @@ impl Engine {
         };
         let (snapshot, warnings) = compile(&state, etag, print, Some(&current), &self.custom);
         let flags = snapshot.len();
+        let changes = self
+            .events_wanted()
+            .then(|| snapshot.changes_since(&current));
         self.replace(Arc::new(snapshot));
         self.set_etag(etag);
         Ok(UpdateOutcome {
             changed: true,
             warnings,
             flags,
+            changes,
         })
     }
 
@@ -334,42 +360,5 @@ impl Engine {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::snapshot::tag_for;
-    use crate::snapshot::ToggleStats;
-
-    #[test]
-    fn names_the_configuration_lacks_are_counted_as_false() {
-        let engine = Engine::new();
-        let tag = tag_for(0);
-        engine.count_unknown(b"later", false, tag);
-        engine.count_unknown(b"later", false, tag);
-        engine.count_unknown(b"later", true, tag);
-        engine.count_unknown(b"\xff", false, tag); // not UTF-8: not counted
-        engine.count_unknown(b"other", false, tag_for(1)); // another process's count
-        assert_eq!(engine.peek_tally(tag).evaluations(), 3);
-        let tally = engine.take_tally(tag);
-        let later = ToggleStats {
-            yes: 0,
-            no: 3,
-            variants: [("disabled".to_string(), 1)].into(),
-        };
-        assert_eq!(tally.toggles.get("later"), Some(&later));
-        assert_eq!(tally.toggles.len(), 1);
-        assert!(engine.take_tally(tag).is_empty(), "taken once");
-    }
-
-    #[test]
-    fn unknown_names_are_bounded() {
-        let engine = Engine::new();
-        let tag = tag_for(0);
-        for i in 0..MAX_UNKNOWN_NAMES + 10 {
-            engine.count_unknown(format!("name-{i}").as_bytes(), false, tag);
-        }
-        engine.count_unknown(b"name-0", false, tag);
-        let tally = engine.take_tally(tag);
-        assert_eq!(tally.toggles.len(), MAX_UNKNOWN_NAMES);
-        assert_eq!(tally.toggles["name-0"].no, 2);
-    }
-}
+#[path = "engine_tests.rs"]
+mod tests;

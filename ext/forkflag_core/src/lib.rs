@@ -14,8 +14,10 @@
 //!    snapshot; [`eval`]: `enabled?` and `variant` against a snapshot (the
 //!    two do not use each other);
 //! 6. [`engine`]: the current snapshot for lock-free readers ([`Engine`]);
-//! 7. [`logging`]: messages on their way to the Ruby logger; [`http`]: the
-//!    HTTP client whose sockets a forked child closes;
+//! 7. [`events`]: what a client tells its listeners (a refresh and its
+//!    changes, a failure); [`logging`]: messages and events on their way to
+//!    the Ruby thread; [`http`]: the HTTP client whose sockets a forked
+//!    child closes;
 //! 8. [`runtime`]: the client's lifecycle and background thread.
 //!
 //! Within a folder the same holds between files: no file uses one that
@@ -28,6 +30,7 @@ pub mod context;
 pub mod engine;
 mod error;
 pub mod eval;
+pub mod events;
 pub mod http;
 pub mod logging;
 pub mod process;
@@ -39,7 +42,7 @@ pub mod time;
 pub use context::{Context, CurrentTime, CustomStrategy, EmptyContext, Field, OwnedContext};
 pub use engine::{Engine, UpdateOutcome};
 pub use error::CoreError;
-pub use eval::VariantChoice;
+pub use eval::{Explanation, Reason, VariantChoice};
 pub use snapshot::{Flag, Payload, Snapshot, Variant};
 
 /// The version of the Unleash client specification this engine implements.

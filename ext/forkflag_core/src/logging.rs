@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::events::Event;
 use crate::process::ProcessLocal;
 
 /// Severity of a record.
@@ -36,6 +37,9 @@ pub enum Level {
     /// Not a message: the client asks for the headers of its next request
     /// (see [`fetch_headers`]).
     Headers,
+    /// Not a message: an event for the client's listeners
+    /// ([`Record::event`], queued by [`event`]).
+    Event,
 }
 
 impl Level {
@@ -47,6 +51,7 @@ impl Level {
             Level::Warn => "warn",
             Level::Error => "error",
             Level::Headers => "headers",
+            Level::Event => "event",
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct Record {
     pub client: u64,
     /// The text (never contains a token).
     pub message: String,
+    /// The event of a [`Level::Event`] record.
+    pub event: Option<Box<Event>>,
 }
 
 /// Most records kept while no Ruby thread drains them.
@@ -103,17 +110,33 @@ static QUEUE: ProcessLocal<Queue> = ProcessLocal::new(Queue::new);
 /// Queues a record; never blocks for long (the oldest record is dropped
 /// when the queue is full).
 pub fn log(level: Level, client: u64, message: impl Into<String>) {
+    push(Record {
+        level,
+        client,
+        message: message.into(),
+        event: None,
+    });
+}
+
+/// Queues an event for the client's listeners, with the log records (the
+/// same Ruby thread delivers it, after the records queued before it).
+pub fn event(client: u64, event: Event) {
+    push(Record {
+        level: Level::Event,
+        client,
+        message: String::new(),
+        event: Some(Box::new(event)),
+    });
+}
+
+fn push(record: Record) {
     let queue = QUEUE.get();
     let mut records = queue.records.lock().unwrap_or_else(PoisonError::into_inner);
     if records.len() >= CAPACITY {
         records.pop_front();
         queue.dropped.fetch_add(1, Ordering::Relaxed);
     }
-    records.push_back(Record {
-        level,
-        client,
-        message: message.into(),
-    });
+    records.push_back(record);
     if queue.waiters.load(Ordering::Relaxed) == 0 {
         crate::process::fork::request_attention();
     }
@@ -143,6 +166,7 @@ pub fn wait(timeout: Duration, interrupted: &AtomicBool) -> Vec<Record> {
                 level: Level::Warn,
                 client: 0,
                 message: format!("{dropped} log messages were dropped while nothing read them"),
+                event: None,
             },
         );
     }

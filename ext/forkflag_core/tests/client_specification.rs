@@ -30,6 +30,13 @@ fn every_case_of_the_client_specification_passes() {
             let actual = snapshot
                 .check(name.as_bytes(), &ctx, 0)
                 .is_some_and(|(enabled, _)| enabled);
+            let explained = snapshot.explain(name, &ctx);
+            if explained.enabled != actual || explained.trace["enabled"] != actual {
+                failures.push(format!(
+                    "{file}: {}: the explanation says {} ({}), the evaluation {actual}",
+                    case["description"], explained.enabled, explained.trace["reason"]
+                ));
+            }
             if actual == expected {
                 passed += 1;
             } else {
@@ -55,6 +62,31 @@ fn every_case_of_the_client_specification_passes() {
                     ),
                     None => ("disabled".to_string(), false, false, None),
                 };
+            let explained = snapshot.explain(name, &ctx);
+            let explained_answer = (
+                explained
+                    .variant
+                    .map_or("disabled", |v| v.name())
+                    .to_string(),
+                explained.variant.is_some(),
+                explained.enabled,
+                explained
+                    .variant
+                    .and_then(|v| v.payload())
+                    .map(|p| serde_json::json!({"type": &*p.payload_type, "value": &*p.value})),
+            );
+            let answer = (
+                actual_name.clone(),
+                actual_enabled,
+                actual_feature,
+                actual_payload.clone(),
+            );
+            if explained_answer != answer || explained.trace["variant"]["name"] != actual_name {
+                failures.push(format!(
+                    "{file}: {}: the explanation says {explained_answer:?}, the evaluation {answer:?}",
+                    case["description"]
+                ));
+            }
             let expected_feature = expected
                 .get("feature_enabled")
                 .or_else(|| expected.get("featureEnabled"))
@@ -83,4 +115,5 @@ fn every_case_of_the_client_specification_passes() {
     );
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
     assert_eq!(passed, 279, "the 6.1.0 specification has 279 cases");
+    println!("client specification: every answer's explanation agreed with it");
 }

@@ -1425,6 +1425,21 @@ fn forkflag_variant(snapshot: &Snapshot, name: &str, ctx: &OwnedContext) -> Vari
     }
 }
 
+/// The variant an explanation gives, in the same form.
+fn explained_variant(snapshot: &Snapshot, name: &str, ctx: &OwnedContext) -> VariantAnswer {
+    let explanation = snapshot.explain(name, ctx);
+    let feature_enabled = explanation.enabled;
+    let variant = explanation.variant;
+    VariantAnswer {
+        name: variant.map_or("disabled", |v| v.name()).to_owned(),
+        enabled: variant.is_some(),
+        feature_enabled,
+        payload: variant
+            .and_then(|v| v.payload())
+            .map(|p| (p.payload_type.to_string(), p.value.to_string())),
+    }
+}
+
 fn official_variant(engine: &EngineState, name: &str, ctx: &OfficialContext) -> VariantAnswer {
     let v = engine.get_variant(name, ctx, &None);
     VariantAnswer {
@@ -1451,6 +1466,8 @@ struct Stats {
     variant_real: u64,
     excluded_enabled: u64,
     excluded_variant: u64,
+    /// Compared cases whose explanation was checked against the answer.
+    explained: u64,
     /// Per exclusion: cases filtered, and how many of those really differed.
     exclusions: BTreeMap<Exclusion, (u64, u64)>,
     /// Per probe label: cases compared, and how many answered true.
@@ -1494,6 +1511,10 @@ impl Stats {
             pct(self.variant_feature_enabled, self.variant_compared),
             pct(self.variant_real, self.variant_compared),
             self.excluded_variant
+        );
+        println!(
+            "  explanations: {} compared with forkflag's own answers",
+            self.explained
         );
         println!("  probes (compared, % true):");
         for (label, (n, t)) in &self.probes {
@@ -1633,6 +1654,11 @@ fn run_payload(seed: u64, index: u64, grammar: &Grammar, host: &str, stats: &mut
             }
             stats.enabled_compared += 1;
             stats.enabled_true += u64::from(a);
+            let explained = snapshot.explain(name, &owned).enabled;
+            stats.explained += 1;
+            if explained != a {
+                stats.mismatch(|| at.report("explain (enabled)", name, &ctx, &explained, &a));
+            }
             if let Some(label) = probe_labels.get(name) {
                 let entry = stats.probes.entry(label.to_string()).or_default();
                 entry.0 += 1;
@@ -1653,6 +1679,11 @@ fn run_payload(seed: u64, index: u64, grammar: &Grammar, host: &str, stats: &mut
             }
             stats.variant_compared += 1;
             stats.variant_feature_enabled += u64::from(a.feature_enabled);
+            let explained = explained_variant(&snapshot, name, &owned);
+            stats.explained += 1;
+            if explained != a {
+                stats.mismatch(|| at.report("explain (variant)", name, &ctx, &explained, &a));
+            }
             stats.variant_real += u64::from(a.enabled);
             if a != b {
                 stats.mismatch(|| at.report("variant", name, &ctx, &a, &b));

@@ -14,7 +14,7 @@ module Forkflag
     #
     # @param what [String] the argument, as the message names it ("option :url")
     # @param header [Boolean] the value is sent in a request line or an
-    #   HTTP header: no control characters, at most {MAX_HEADER_BYTES}
+    #   HTTP header: no control characters, at most +MAX_HEADER_BYTES+
     # @return [String, nil]
     def string(value, what, header: false)
       return nil if nil.equal?(value)

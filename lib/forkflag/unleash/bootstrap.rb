@@ -5,6 +5,8 @@ require "net/http"
 
 # The official SDK's API, backed by forkflag (lib/forkflag/unleash.rb).
 module Unleash
+  # Bootstrapping as the official SDK's +bootstrap_config:+ option takes it
+  # (see {Bootstrap::Configuration}).
   module Bootstrap
     # Where a client takes its first flags from before the server answers:
     # data (JSON text, or a Hash), a block (called once), a file, or a URL

@@ -108,6 +108,7 @@ module Unleash
       nil
     end
 
+    # @return [String] the forkflag client's description (never the token)
     def inspect
       "#<Unleash::Client #{@forkflag.inspect}>"
     end

@@ -9,7 +9,7 @@ require "uri"
 module Unleash
   # The options of an {Unleash::Client}, as the official SDK names them.
   # {Unleash.configure} sets the defaults every client starts from; the
-  # options given to {Client.new} apply to that client only.
+  # options given to {Client#initialize Client.new} apply to that client only.
   class Configuration
     # Option => default (a Proc is called for each configuration).
     DEFAULTS = {
@@ -20,6 +20,64 @@ module Unleash
       strategies: -> { Unleash::Strategies.new }, use_delta_api: false, experimental_mode: nil
     }.freeze
 
+    # @!attribute [rw] url
+    #   @return [String, nil] the Unleash API URL
+    #
+    # @!attribute [rw] app_name
+    #   @return [String, nil] the application name reported to Unleash
+    #
+    # @!attribute [rw] environment
+    #   @return [String] the environment reported with metrics (default "default")
+    #
+    # @!attribute [rw] instance_id
+    #   @return [String] the instance id reported to Unleash (default: a new UUID)
+    #
+    # @!attribute [rw] project_name
+    #   @return [String, nil] fetch only this project's flags
+    #
+    # @!attribute [rw] custom_http_headers
+    #   @return [Hash, Proc] extra HTTP headers, or a Proc giving them before each request
+    #
+    # @!attribute [rw] disable_client
+    #   @return [Boolean] evaluate from the bootstrap or backup only: no thread, no requests
+    #
+    # @!attribute [rw] disable_metrics
+    #   @return [Boolean] do not register or send metrics
+    #
+    # @!attribute [rw] timeout
+    #   @return [Numeric] seconds: the bound on each request (default 30)
+    #
+    # @!attribute [rw] retry_limit
+    #   @return [Numeric] accepted; forkflag never stops polling (it backs off; see docs/MIGRATING.md)
+    #
+    # @!attribute [rw] refresh_interval
+    #   @return [Numeric] seconds between refreshes (default 15)
+    #
+    # @!attribute [rw] metrics_interval
+    #   @return [Numeric] seconds between metrics reports (default 60)
+    #
+    # @!attribute [rw] backup_file
+    #   @return [String, nil] the backup file (nil: a private one forkflag chooses)
+    #
+    # @!attribute [rw] logger
+    #   @return [Logger, nil] the logger (nil: one to $stdout at +log_level+)
+    #
+    # @!attribute [rw] log_level
+    #   @return [Integer] the level of the default logger (default Logger::WARN)
+    #
+    # @!attribute [rw] bootstrap_config
+    #   @return [Bootstrap::Configuration, nil] the flags to start from before the server answers
+    #
+    # @!attribute [rw] strategies
+    #   @return [Strategies] the custom strategies
+    #
+    # @!attribute [rw] use_delta_api
+    #   @return [Boolean] accepted and ignored by the client (it names the endpoint of {#fetch_toggles_uri})
+    #
+    # @!attribute [rw] experimental_mode
+    #   @return [Object] accepted and ignored
+
+    # A reader and a writer per option (documented above, for YARD).
     attr_accessor(*DEFAULTS.keys)
 
     # @param opts [Hash] options by name (Symbols or Strings)
@@ -89,24 +147,30 @@ module Unleash
       }.merge!(generate_custom_http_headers.to_h)
     end
 
+    # @return [String, nil] the URL without a trailing "/"
     def url_stripped_of_slash
       url&.delete_suffix("/")
     end
 
+    # @return [URI] where the flags are fetched (the delta endpoint with
+    #   +use_delta_api+; with +project=+ when a project is named)
     def fetch_toggles_uri
       uri = URI("#{url_stripped_of_slash}/client/#{use_delta_api ? "delta" : "features"}")
       uri.query = "project=#{project_name}" if project_name
       uri
     end
 
+    # @return [URI] where metrics are sent
     def client_metrics_uri
       URI("#{url_stripped_of_slash}/client/metrics")
     end
 
+    # @return [URI] where the client registers
     def client_register_uri
       URI("#{url_stripped_of_slash}/client/register")
     end
 
+    # @return [Numeric] +metrics_interval+ in milliseconds
     def metrics_interval_in_millis
       metrics_interval * 1_000
     end
@@ -147,6 +211,9 @@ module Unleash
       configuration
     end
 
+    # The logger of the client made last, else the configured one.
+    #
+    # @return [Logger]
     def logger
       @logger || configuration.client_logger
     end

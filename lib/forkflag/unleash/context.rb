@@ -13,6 +13,28 @@ module Unleash
     # The standard fields.
     ATTRS = %i[app_name environment user_id session_id remote_address current_time].freeze
 
+    # @!attribute [rw] app_name
+    #   @return [Object] the application name (default: the configuration's)
+    #
+    # @!attribute [rw] environment
+    #   @return [Object] the environment (default: the configuration's)
+    #
+    # @!attribute [rw] user_id
+    #   @return [String, nil] the user id (set as text by {#initialize})
+    #
+    # @!attribute [rw] session_id
+    #   @return [Object] the session id
+    #
+    # @!attribute [rw] remote_address
+    #   @return [Object] the remote address
+    #
+    # @!attribute [rw] current_time
+    #   @return [Time, String] the time the evaluation uses (default: now, as ISO-8601 text)
+    #
+    # @!attribute [rw] properties
+    #   @return [Hash{Symbol => Object}] the custom fields
+
+    # A reader per field (documented above, for YARD).
     attr_reader(*ATTRS, :properties)
 
     # Writers that also drop the evaluated form (see #to_forkflag).
@@ -38,6 +60,9 @@ module Unleash
       @properties = properties.is_a?(Hash) ? properties.transform_keys(&:to_sym) : {}
     end
 
+    # Every field, as the official SDK prints a context.
+    #
+    # @return [String] e.g. "<Context: user_id=42,session_id=,...>"
     def to_s
       "<Context: user_id=#{@user_id},session_id=#{@session_id},remote_address=#{@remote_address}," \
         "properties=#{@properties},app_name=#{@app_name},environment=#{@environment}," \
@@ -54,6 +79,8 @@ module Unleash
       }
     end
 
+    # @param options [Array] passed to JSON's generator
+    # @return [String] {#as_json} as JSON text
     def to_json(*options)
       as_json.to_json(*options)
     end

@@ -15,10 +15,15 @@ module Unleash
     # @return [Hash{String => Object}] custom strategies by name
     attr_accessor :strategies
 
+    # An empty set: no custom strategies.
     def initialize
       @strategies = {}
     end
 
+    # A copy has its own Hash of strategies (the strategies are shared).
+    #
+    # @param other [Strategies] the original
+    # @return [void]
     def initialize_copy(other)
       super
       @strategies = other.strategies.dup
@@ -49,6 +54,7 @@ module Unleash
       @strategies.key?(name.to_s) || DEFAULT_STRATEGIES.include?(name.to_s)
     end
 
+    # @return [Array<Object>] the registered custom strategies
     def custom_strategies
       @strategies.values
     end

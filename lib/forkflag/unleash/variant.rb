@@ -34,10 +34,16 @@ module Unleash
       new(name: "disabled", enabled: false, feature_enabled: false)
     end
 
+    # @return [String] every field, as the official SDK prints a variant
     def to_s
       "<Variant: name=#{name},enabled=#{enabled},payload=#{payload},feature_enabled=#{feature_enabled}>"
     end
 
+    # Variants are equal when their name, enabled, payload and
+    # feature_enabled are.
+    #
+    # @param other [Object]
+    # @return [Boolean]
     def ==(other)
       other.is_a?(Variant) && name == other.name && enabled == other.enabled && payload == other.payload &&
         feature_enabled == other.feature_enabled

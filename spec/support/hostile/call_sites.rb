@@ -30,6 +30,12 @@ module Hostile # rubocop:disable Metrics/ModuleLength
     calls["variant(name)"] = ->(v, fx) { fx.client.variant(v) }
     calls["variant(name, context)"] = ->(v, fx) { fx.client.variant("v", v) }
     calls["variant with currentTime"] = ->(v, fx) { fx.client.variant("v", { currentTime: v, sessionId: v }) }
+    calls["explain(name)"] = ->(v, fx) { fx.client.explain(v).to_s }
+    calls["explain(name, context)"] = ->(v, fx) { fx.client.explain("v", v).to_h }
+    calls["explain with fields"] = lambda do |v, fx|
+      fx.client.explain("f", { userId: v, currentTime: v, properties: { plan: v } }).to_s
+    end
+    calls["flag(name)"] = ->(v, fx) { fx.client.flag(v) }
 
     calls["strategies: { name => value }"] = ->(v, fx) { fx.client_with(:strategies, { "tenant" => v }) }
     calls["strategies: { value => strategy }"] = lambda do |v, fx|
@@ -56,13 +62,22 @@ module Hostile # rubocop:disable Metrics/ModuleLength
     calls["close(timeout:)"] = ->(v, fx) { fx.own_client { |c| c.close(timeout: v) } }
     calls["update(json)"] = ->(v, fx) { fx.client.update(v) }
     calls["on_impression(&value)"] = ->(v, fx) { fx.own_client { |c| c.on_impression(&v) } }
-    calls["stats, flag_names, ready? (value as an argument)"] = lambda do |v, fx|
-      %i[stats flag_names ready?].each do |m|
+    calls["on_change(&value)"] = ->(v, fx) { fx.own_client { |c| c.on_change(&v) } }
+    calls["on_error(&value)"] = ->(v, fx) { fx.own_client { |c| c.on_error(&v) } }
+    calls["on_change listener raising value"] = lambda do |v, fx|
+      fx.own_client do |c|
+        c.on_change { raise v }
+        c.update(FLAGS.sub('"f"', '"g"'))
+        Forkflag::Logging.drain
+      end
+    end
+    calls["stats, flag_names, flags, counts, ready? (value as an argument)"] = lambda do |v, fx|
+      %i[stats flag_names flags counts ready?].each do |m|
         fx.client.public_send(m, v)
       rescue ArgumentError
         nil
       end
-      fx.client.stats && fx.client.flag_names
+      fx.client.stats && fx.client.flag_names && fx.client.flags && fx.client.counts
     end
 
     calls["Context.new(fields)"] = ->(v, _fx) { Forkflag::Context.new(v) }
@@ -121,6 +136,14 @@ module Hostile # rubocop:disable Metrics/ModuleLength
     end
     calls["Rack.context(env)"] = ->(v, _fx) { Forkflag::Rack.context(v) }
     calls["Rack.context(session)"] = ->(v, fx) { Forkflag::Rack.context(fx.rack_env.merge("rack.session" => v)) }
+    calls["Forkflag::Web.new(client)"] = ->(v, _fx) { Forkflag::Web.new(v) }
+    calls["Forkflag::Web#call (value as the path and query)"] = lambda do |v, fx|
+      Forkflag::Web.new(fx.client).call(fx.rack_env.merge("PATH_INFO" => v, "QUERY_STRING" => v))
+    end
+    calls["Forkflag::Web#call (value in the query)"] = lambda do |v, fx|
+      query = Forkflag::Untrusted.kind?(v, String) ? "q=#{v}&flag=#{v}&properties=#{v}" : v
+      Forkflag::Web.new(fx.client).call(fx.rack_env.merge("PATH_INFO" => "/explain", "QUERY_STRING" => query))
+    end
 
     calls["with_flags(flags)"] = ->(v, _fx) { Hostile.with_flags(v) }
     calls["with_flags(name => value)"] = ->(v, _fx) { Hostile.with_flags("f" => v) }

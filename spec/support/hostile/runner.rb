@@ -241,6 +241,7 @@ module Hostile
     require "forkflag/rack"
     require "forkflag/rspec"
     require "forkflag/server_hooks"
+    require "forkflag/web"
   end
 
   # The steps of the call site numbered `site`: every value (or every

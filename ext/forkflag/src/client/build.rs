@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use forkflag_core::engine::file_stamp_of;
+use forkflag_core::events::EventSource;
 pub(super) use forkflag_core::http::MAX_HEADER_BYTES;
 use forkflag_core::http::{
     check_header_name, check_header_value, Endpoint, HeaderProblem, HttpClient, Tls, TlsOptions,
 };
 use forkflag_core::process::SocketRegistry;
-use forkflag_core::runtime::{load_backup, Lifecycle, Secret, Settings, Source};
+use forkflag_core::runtime::{load_backup, Lifecycle, Origin, Secret, Settings, Source};
 use forkflag_core::Engine;
 use magnus::rb_sys::AsRawValue;
 use magnus::{prelude::*, Error, RHash, Ruby, Symbol, TryConvert, Value};
@@ -162,6 +163,17 @@ fn settings_from(opts: &Options<'_>) -> Result<Settings, Error> {
     })
 }
 
+/// The sampling threshold of a rate (0.0 to 1.0, checked by the Ruby
+/// side): an evaluation is instrumented when a random `u32` is below it;
+/// 0 is off, `1 << 32` every evaluation.
+fn sample_threshold(rate: f64) -> u64 {
+    if rate.is_nan() || rate <= 0.0 {
+        0
+    } else {
+        (rate.min(1.0) * (1u64 << 32) as f64).ceil() as u64
+    }
+}
+
 impl Client {
     /// Builds the native client from options validated by `Forkflag::Config`.
     pub(super) fn build(ruby: &Ruby, options: RHash) -> Result<Client, Error> {
@@ -181,6 +193,7 @@ impl Client {
             ));
             let mut warnings = Vec::new();
             let settings = settings_from(&opts)?;
+            let sample = sample_threshold(f64::try_convert(opts.value("instrument_evaluations")?)?);
             if let Source::Server { endpoint, .. } = &settings.source {
                 // Reject an unusable TLS configuration now, not in the thread.
                 HttpClient::new(
@@ -193,13 +206,21 @@ impl Client {
                 .map_err(|e| from_core(ruby, e))?;
             }
             let bootstrap = opts.string("bootstrap")?;
+            // Events wanted from the start (ActiveSupport is loaded): the
+            // first configuration is one too.
+            engine.set_events_wanted(opts.value("events")?.to_bool());
             if bootstrap.is_none() {
                 if let Err(e) = load_backup(&engine, &settings) {
                     warnings.push(format!("ignoring the backup file: {e}"));
                 }
             }
+            let client_id = settings.client_id;
+            let origin = |source| Origin {
+                client: client_id,
+                source,
+            };
             if let Some(json) = bootstrap {
-                load_payload(&engine, json, &mut warnings)
+                load_payload(&engine, json, &mut warnings, origin(EventSource::Bootstrap))
                     .map_err(|e| config_error(ruby, format!("bootstrap: {e}")))?;
             }
             if let Source::File(path) = &settings.source {
@@ -211,9 +232,9 @@ impl Client {
                         format!("cannot read flags file {}: {e}", path.display()),
                     )
                 })?;
-                load_payload(&engine, bytes, &mut warnings).map_err(|e| {
-                    config_error(ruby, format!("flags file {}: {e}", path.display()))
-                })?;
+                load_payload(&engine, bytes, &mut warnings, origin(EventSource::File)).map_err(
+                    |e| config_error(ruby, format!("flags file {}: {e}", path.display())),
+                )?;
                 if let Ok(stamp) = stamp {
                     engine.set_file_stamp(stamp);
                 }
@@ -225,7 +246,9 @@ impl Client {
                 engine,
                 live_epoch: Cell::new(LOOK_AGAIN),
                 impressions: Cell::new(false),
-                general_only: Cell::new(strategies.is_some()),
+                general_only: Cell::new(strategies.is_some() || sample > 0),
+                sample,
+                id: client_id,
                 warnings: RefCell::new(warnings),
                 strategies: strategies.map(|s| s.as_raw()),
             })

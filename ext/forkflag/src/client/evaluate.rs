@@ -178,6 +178,9 @@ fn general<E: Evaluation>(ruby: &Ruby, rb_self: Value, args: &[Value]) -> Result
         return Ok(E::unknown(a.default));
     };
     let answered = E::answer(ruby, checked);
+    if this.sample > 0 {
+        instrument_evaluation(ruby, this.sample, rb_self, a.name, &answered);
+    }
     if answered.impression && this.impressions.get() {
         emit_impression(
             ruby,
@@ -218,11 +221,36 @@ impl Client {
         evaluate::<Variant>(ruby, rb_self, args)
     }
 
-    /// Whether impression listeners are registered (set from Ruby).
+    /// Whether impression events are wanted (set from Ruby).
     pub(super) fn set_impressions(&self, on: bool) {
         self.impressions.set(on);
-        self.general_only.set(on || self.strategies.is_some());
+        self.general_only
+            .set(on || self.strategies.is_some() || self.sample > 0);
     }
+}
+
+/// Calls `Client#_instrument_evaluation` (Ruby), which never raises, for
+/// the sampled fraction of evaluations (`sample` out of 2^32). Out of line
+/// and cold: the general path of a client without sampling only tests
+/// `sample`.
+#[cold]
+#[inline(never)]
+fn instrument_evaluation<T>(
+    ruby: &Ruby,
+    sample: u64,
+    client: Value,
+    name: Value,
+    answered: &Answered<T>,
+) {
+    if u64::from(forkflag_core::process::random::random_u32()) >= sample {
+        return;
+    }
+    let variant = answered.variant.unwrap_or_else(|| ruby.qnil().as_value());
+    let result: Result<Value, Error> =
+        client.funcall("_instrument_evaluation", (name, answered.enabled, variant));
+    // As for impressions: an evaluation never raises because of a
+    // subscriber.
+    drop(result);
 }
 
 /// Calls `Client#_emit_impression` (Ruby), which never raises.

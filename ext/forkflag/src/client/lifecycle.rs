@@ -31,12 +31,14 @@ impl Client {
     pub(super) fn wake_up(&self, ruby: &Ruby, log_thread: bool) -> Result<(), Error> {
         let epoch = fork::epoch();
         // A client whose headers come from a Proc needs the Ruby thread
-        // (it calls the Proc) whenever its own thread runs.
+        // (it calls the Proc) whenever its own thread runs; a client with
+        // listeners needs it for their events, even without a thread (its
+        // `update`s are events).
         let (active, header_hook) = {
             let mut lifecycle = self.lifecycle.borrow_mut();
             lifecycle.ensure_running();
             (
-                lifecycle.has_thread() && !lifecycle.is_closed(),
+                (lifecycle.has_thread() || self.engine.events_wanted()) && !lifecycle.is_closed(),
                 lifecycle.settings().header_hook,
             )
         };

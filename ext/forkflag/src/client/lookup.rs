@@ -24,6 +24,9 @@ pub(super) trait ContextRef {
         flag: Found<'_>,
         tag: u64,
     ) -> Option<(variant::Answer, bool, bool)>;
+    /// `explain`: the variant, whether the flag is on, and the trace as
+    /// JSON (see [`forkflag_core::Snapshot::explain`]); counts nothing.
+    fn explain(&self, snapshot: &Snapshot, name: &str) -> (variant::Answer, bool, String);
 }
 
 /// The snapshot an evaluation reads (from the client's cache), the engine
@@ -110,6 +113,10 @@ impl<C: Context> ContextRef for C {
                 None
             }
         }
+    }
+
+    fn explain(&self, snapshot: &Snapshot, name: &str) -> (variant::Answer, bool, String) {
+        super::explain::explain_with(self, snapshot, name)
     }
 }
 

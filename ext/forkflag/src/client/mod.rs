@@ -15,6 +15,7 @@
 //! - `payload`: payloads loaded on a Ruby thread, and their warnings.
 //! - `lifecycle`: the background thread's start, waits, park and close.
 //! - `inspect`: stats, flag names and count.
+//! - `events`: whether events are made, and impression flags.
 //! - `test_hooks`: what specs and benchmarks call (the `test-hooks` cargo
 //!   feature; not in the released library).
 
@@ -35,6 +36,8 @@ mod arguments;
 mod build;
 mod custom;
 mod evaluate;
+mod events;
+mod explain;
 mod fast_path;
 mod inspect;
 mod lifecycle;
@@ -75,6 +78,13 @@ pub struct Client {
     /// listeners are registered, or the client has custom strategies
     /// (answered by Ruby code). One flag for the fast path to test.
     general_only: Cell<bool>,
+    /// Evaluations instrumented, out of 2^32 (`instrument_evaluations`;
+    /// 0: none). Above 0, `general_only` is set: the fast path never
+    /// looks at it.
+    sample: u64,
+    /// The client's id (its settings' `client_id`), for the events of
+    /// payloads loaded on Ruby threads.
+    id: u64,
     /// Problems found in payloads loaded on Ruby threads, not yet logged.
     warnings: RefCell<Vec<String>>,
     /// The `Forkflag::Strategies` that answers custom strategies; `None`
@@ -143,6 +153,11 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("known?", method!(Client::is_known, 1))?;
     class.define_private_method("_impressions=", method!(Client::set_impressions, 1))?;
     class.define_private_method("_update", method!(Client::update, 1))?;
+    class.define_private_method("_events=", method!(Client::set_events, 1))?;
+    class.define_private_method(
+        "_impression_flags?",
+        method!(Client::has_impression_flags, 0),
+    )?;
     class.define_private_method("_take_warnings", method!(Client::take_warnings, 0))?;
     class.define_private_method("_start", method!(Client::start, 0))?;
     class.define_private_method("_wait_until_ready", method!(Client::wait_until_ready, 1))?;
@@ -151,6 +166,10 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_private_method("_stop", method!(Client::stop, 3))?;
     class.define_private_method("_stats", method!(Client::stats, 0))?;
     class.define_private_method("_flag_count", method!(Client::flag_count, 0))?;
+    class.define_private_method("_explain", method!(Client::explain, 2))?;
+    class.define_private_method("_flags", method!(Client::flags, 0))?;
+    class.define_private_method("_flag", method!(Client::flag, 1))?;
+    class.define_private_method("_counts", method!(Client::counts, 0))?;
     #[cfg(feature = "test-hooks")]
     test_hooks::init(ruby, module, class)?;
     Ok(())

@@ -1,7 +1,8 @@
 //! Payloads loaded on a Ruby thread (bootstrap, flags file, `update`), and
 //! the warnings they leave for the Ruby side to log.
 
-use forkflag_core::runtime;
+use forkflag_core::events::EventSource;
+use forkflag_core::runtime::{self, Origin};
 use forkflag_core::{CoreError, Engine};
 use magnus::{Error, RString, Ruby};
 
@@ -13,13 +14,14 @@ use crate::guard::guard;
 /// ([`runtime::load`]: the update, then the heap given back after a large
 /// payload, `json` dropped first when it is owned), and adds the payload's
 /// warnings to `warnings`. Returns the number of flags now loaded; on an
-/// error the configuration stays.
+/// error the configuration stays. `origin` is whom the load's event is for.
 pub(super) fn load_payload<B: AsRef<[u8]>>(
     engine: &Engine,
     json: B,
     warnings: &mut Vec<String>,
+    origin: Origin,
 ) -> Result<usize, CoreError> {
-    let outcome = runtime::load(engine, json, None)?;
+    let outcome = runtime::load(engine, json, None, origin)?;
     warnings.extend(outcome.warnings);
     Ok(outcome.flags)
 }
@@ -34,7 +36,12 @@ impl Client {
             // code, so the String's bytes stay as they are meanwhile.
             let bytes = unsafe { json.as_slice() };
             let mut warnings = rb_self.warnings.borrow_mut();
-            load_payload(&rb_self.engine, bytes, &mut warnings).map_err(|e| from_core(ruby, e))
+            let origin = Origin {
+                client: rb_self.id,
+                source: EventSource::Update,
+            };
+            load_payload(&rb_self.engine, bytes, &mut warnings, origin)
+                .map_err(|e| from_core(ruby, e))
         })
     }
 

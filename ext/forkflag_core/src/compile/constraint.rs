@@ -141,6 +141,8 @@ fn compile_regex(
     };
     arena.regex_bytes += cost;
     arena.regexes.push(re);
+    let source = arena.text(pattern);
+    arena.regex_sources.push((source, ignore_case));
     let i = index(arena.regexes.len() - 1);
     arena.regex_index.insert((pattern.into(), ignore_case), i);
     Ok(i)
@@ -159,7 +161,8 @@ fn compile_test(
         "LTE" => Some(Cmp::Lte),
         _ => None,
     };
-    let never = |why: String| (Test::Never, Some(why));
+    let operator = arena.text(op);
+    let never = |why: String| (Test::Never(operator), Some(why));
     match op {
         "IN" => (
             Test::In(arena.set(raw.values.iter().map(String::as_str))),

@@ -13,7 +13,7 @@ mod strategy;
 mod tests;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
@@ -47,11 +47,13 @@ pub fn compile(
     };
 
     let mut segments: HashMap<i64, Span> = HashMap::new();
+    let mut segment_prints: HashMap<i64, u64> = HashMap::with_capacity(payload.segments.len());
     for segment in &payload.segments {
         let constraints = b.constraints(&segment.constraints, &|p| {
             format!("segment {}: {p}", segment.id)
         });
         segments.insert(segment.id, constraints);
+        segment_prints.insert(segment.id, definition_print(segment));
     }
 
     let mut index_by_name: HashMap<&str, u32> = HashMap::with_capacity(payload.features.len());
@@ -63,6 +65,9 @@ pub fn compile(
     for feature in &payload.features {
         let flag = b.flag(feature, &segments, &index_by_name);
         b.tables.flags.push(flag);
+        b.tables
+            .flag_prints
+            .push(flag_print(feature, &segment_prints));
     }
     b.inherit_custom();
 
@@ -92,6 +97,31 @@ pub fn fingerprint(bytes: &[u8]) -> u64 {
     let mut h = FxBuildHasher.build_hasher();
     h.write(bytes);
     h.write_usize(bytes.len());
+    h.finish()
+}
+
+/// A stable 64-bit fingerprint of a parsed definition (a flag or a
+/// segment): SipHash with fixed keys over every field the client reads,
+/// so a field the client ignores (a description) is no change.
+fn definition_print(definition: &impl Hash) -> u64 {
+    #[allow(deprecated)] // SipHasher's keys are fixed: the same print in every process
+    let mut h = std::hash::SipHasher::new();
+    definition.hash(&mut h);
+    h.finish()
+}
+
+/// A flag's fingerprint ([`Snapshot::changes_since`]): its own definition
+/// and the definitions of the segments its strategies use (a segment that
+/// is not in the payload counts as its absence).
+fn flag_print(feature: &model::Feature, segment_prints: &HashMap<i64, u64>) -> u64 {
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    definition_print(feature).hash(&mut h);
+    for strategy in &feature.strategies {
+        for id in &strategy.segments {
+            segment_prints.get(id).hash(&mut h);
+        }
+    }
     h.finish()
 }
 
@@ -172,6 +202,7 @@ impl Builder<'_> {
                     )));
                 }
                 self.tables.segment_refs.push(found);
+                self.tables.segment_ids.push(*id);
             }
             let strategy_segments = Span::since(segments_start, self.tables.segment_refs.len());
             let variants = if raw.variants.is_empty() {
@@ -214,7 +245,9 @@ impl Builder<'_> {
                 ));
             }
             let variants = self.arena.list(d.variants.iter().map(String::as_str));
+            let feature_name = self.arena.text(&d.feature);
             self.tables.dependencies.push(Dependency {
+                feature: feature_name,
                 parent,
                 expect_enabled: d.enabled.unwrap_or(true),
                 variants,

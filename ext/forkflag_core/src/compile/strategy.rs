@@ -8,7 +8,7 @@ use crate::context::CustomStrategy;
 use crate::error::Quoted;
 use crate::process::host_name;
 use crate::snapshot::arena::{ArenaBuilder, Span, Text};
-use crate::snapshot::flag::{Stickiness, StrategyKind};
+use crate::snapshot::flag::{RolloutOrigin, Stickiness, StrategyKind};
 
 /// Reads a percentage parameter (0..=100; fractions round down).
 fn percentage(raw: &model::Strategy, key: &str, report: &mut dyn FnMut(String)) -> Option<u32> {
@@ -65,6 +65,7 @@ pub(super) fn compile_strategy_kind(
     arena: &mut ArenaBuilder,
     report: &mut dyn FnMut(String),
 ) -> StrategyKind {
+    let own_name = arena.text(&raw.name);
     let param = |key: &str| raw.parameters.get(key).map(String::as_str);
     match raw.name.as_str() {
         "default" => StrategyKind::Default,
@@ -72,40 +73,42 @@ pub(super) fn compile_strategy_kind(
             Some(ids) => StrategyKind::UserWithId(arena.set(comma_list(ids))),
             None => {
                 report("parameter \"userIds\" is missing; this strategy never matches".into());
-                StrategyKind::Never
+                StrategyKind::Never(own_name)
             }
         },
         "gradualRolloutUserId" | "gradualRolloutSessionId" => {
-            let field = arena.field_index(if raw.name == "gradualRolloutUserId" {
-                "userId"
+            let (field, origin) = if raw.name == "gradualRolloutUserId" {
+                (arena.field_index("userId"), RolloutOrigin::UserId)
             } else {
-                "sessionId"
-            });
+                (arena.field_index("sessionId"), RolloutOrigin::SessionId)
+            };
             let pct = percentage(raw, "percentage", report);
             match (pct, param("groupId")) {
                 (Some(percentage), Some(group)) => StrategyKind::Rollout {
+                    origin,
                     percentage,
                     stickiness: Stickiness::Field(field),
                     group: arena.text(group),
                 },
                 (Some(_), None) => {
                     report("parameter \"groupId\" is missing; this strategy never matches".into());
-                    StrategyKind::Never
+                    StrategyKind::Never(own_name)
                 }
-                _ => StrategyKind::Never,
+                _ => StrategyKind::Never(own_name),
             }
         }
         "gradualRolloutRandom" => match percentage(raw, "percentage", report) {
             Some(percentage) => StrategyKind::Random { percentage },
-            None => StrategyKind::Never,
+            None => StrategyKind::Never(own_name),
         },
         "flexibleRollout" => match percentage(raw, "rollout", report) {
             Some(percentage) => StrategyKind::Rollout {
+                origin: RolloutOrigin::Flexible,
                 percentage,
                 stickiness: Stickiness::from_param(param("stickiness"), arena),
                 group: param("groupId").map_or(flag_name, |g| arena.text(g)),
             },
-            None => StrategyKind::Never,
+            None => StrategyKind::Never(own_name),
         },
         "remoteAddress" => match param("IPs") {
             Some(ips) => {
@@ -124,7 +127,7 @@ pub(super) fn compile_strategy_kind(
             }
             None => {
                 report("parameter \"IPs\" is missing; this strategy never matches".into());
-                StrategyKind::Never
+                StrategyKind::Never(own_name)
             }
         },
         "applicationHostname" => {
@@ -147,7 +150,7 @@ pub(super) fn compile_strategy_kind(
                      registered: see the strategies: option)",
                     Quoted(other)
                 ));
-                StrategyKind::Never
+                StrategyKind::Never(own_name)
             }
         },
     }

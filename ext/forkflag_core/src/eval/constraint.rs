@@ -31,7 +31,7 @@ impl Constraint {
     #[inline]
     pub(crate) fn holds<C: Context + ?Sized>(&self, arena: &Arena, ctx: &C) -> bool {
         let result = match &self.test {
-            Test::Never => return false,
+            Test::Never(_) => return false,
             Test::Date(cmp, operand) => {
                 let at = match ctx.current_time() {
                     CurrentTime::Now => now_millis(),
@@ -95,7 +95,7 @@ fn test_value(arena: &Arena, test: &Test, value: Option<&str>) -> bool {
             let input = regex_automata::Input::new(v).earliest(true);
             arena.regexes[re as usize].search_half(&input).is_some()
         }),
-        Test::Date(..) | Test::Cidr(..) | Test::Never => false,
+        Test::Date(..) | Test::Cidr(..) | Test::Never(_) => false,
     }
 }
 

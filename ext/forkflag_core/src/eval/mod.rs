@@ -7,6 +7,7 @@
 mod constraint;
 #[cfg(test)]
 mod custom_tests;
+mod explain;
 pub mod hashing;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,8 @@ use crate::snapshot::flag::{Stickiness, Strategy, StrategyKind, VariantSet};
 use crate::snapshot::{Flag, Snapshot, Variant, DISABLED_VARIANT};
 use constraint::{net_contains, remote_address_matches};
 use hashing::{normalized, STRATEGY_SEED, VARIANT_SEED};
+
+pub use explain::{Explanation, Reason};
 
 /// The result of choosing a variant.
 #[derive(Debug, Clone, Copy)]
@@ -236,6 +239,7 @@ impl Snapshot {
                 percentage,
                 stickiness,
                 group,
+                ..
             } => {
                 let group = self.arena.get(*group);
                 let hashed = |id: &str| normalized(group, id, 100, STRATEGY_SEED);
@@ -268,7 +272,7 @@ impl Snapshot {
             }
             StrategyKind::Hostname(matches) => *matches,
             StrategyKind::Custom(strategy) => ctx.custom_strategy(strategy),
-            StrategyKind::Never => false,
+            StrategyKind::Never(_) => false,
         }
     }
 

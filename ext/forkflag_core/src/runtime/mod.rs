@@ -24,7 +24,7 @@ mod worker;
 
 pub use backup::{read as read_backup, write as write_backup, Location as BackupLocation};
 pub use lifecycle::{Lifecycle, Stats, Stopping};
-pub use load::{load, load_backup};
+pub use load::{load, load_backup, Origin};
 #[doc(hidden)]
 pub use settings::{Secret, Settings, Source};
 pub use shared::{ConnectionId, Shared};

@@ -7,15 +7,17 @@
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::backoff::Backoff;
-use super::load::{load_and, log_warnings};
+use super::load::{load_and, log_warnings, tell_backup_failed};
 use super::shared::Shared;
 use super::{write_backup, BackupLocation, Settings, Source};
 use crate::engine::Engine;
-use crate::http::{HttpClient, Request};
+use crate::events::{Event, EventSource, FailureKind, Fault};
+use crate::http::{HttpClient, HttpError, Request};
 use crate::logging::{self, Level};
+use crate::snapshot::Changes;
 use crate::time::now_millis;
 use crate::CoreError;
 
@@ -26,11 +28,45 @@ const FILE_CHECK: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// The configuration is current (new, or unchanged).
-    Current,
+    Current(Fresh),
     /// Something failed; the configuration stays as it was.
-    Failed(String),
+    Failed(Fault),
     /// The server refused the token: polling stops.
-    Refused(String),
+    Refused(Fault),
+}
+
+/// How a poll found the configuration current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fresh {
+    /// A payload was loaded: the flags it has, and what it changed (when
+    /// someone listens).
+    Loaded {
+        flags: usize,
+        changes: Option<Changes>,
+    },
+    /// The server answered 304 Not Modified.
+    NotModified,
+    /// Nothing was asked (an unchanged file, a static configuration).
+    Unasked,
+}
+
+impl Outcome {
+    /// A failure's message, for the one who asked for the refresh.
+    pub(crate) fn failure(self) -> Result<(), String> {
+        match self {
+            Outcome::Current(_) => Ok(()),
+            Outcome::Failed(fault) | Outcome::Refused(fault) => Err(fault.message),
+        }
+    }
+}
+
+/// The fault of a request that got no answer.
+fn unanswered(url: &str, error: &HttpError) -> Fault {
+    let kind = match error {
+        HttpError::Timeout { .. } => FailureKind::Timeout,
+        _ => FailureKind::Connection,
+    };
+    Fault::new(kind, format!("GET {url}: {error}"))
 }
 
 /// The poller's state.
@@ -105,27 +141,67 @@ impl Poller {
         shared: &Shared,
     ) -> Outcome {
         if self.backoff.refused() {
-            return Outcome::Refused("polling stopped".into());
+            return Outcome::Refused(Fault::new(FailureKind::Refused, "polling stopped"));
         }
+        let started = Instant::now();
         let outcome = match (&settings.source, http) {
             (Source::Server { .. }, Some(http)) => self.fetch(http, engine, settings, shared),
-            (Source::Server { .. }, None) => {
-                Outcome::Refused("the HTTP client could not be created".into())
-            }
+            (Source::Server { .. }, None) => Outcome::Refused(Fault::new(
+                FailureKind::Connection,
+                "the HTTP client could not be created",
+            )),
             (Source::File(path), _) => self.read_file(path, engine, settings),
-            (Source::Static, _) => Outcome::Current,
+            (Source::Static, _) => Outcome::Current(Fresh::Unasked),
         };
-        if outcome == Outcome::Current {
+        let duration = started.elapsed();
+        if matches!(outcome, Outcome::Current(_)) {
             engine.mark_synced();
         }
         self.record(&outcome, settings, shared);
+        if engine.events_wanted() {
+            self.tell(&outcome, duration, engine, settings);
+        }
         outcome
+    }
+
+    /// Queues the event of a poll for the client's listeners.
+    fn tell(&self, outcome: &Outcome, duration: Duration, engine: &Engine, settings: &Settings) {
+        let source = match settings.source {
+            Source::File(_) => EventSource::File,
+            _ => EventSource::Server,
+        };
+        let event = match outcome {
+            Outcome::Current(Fresh::Unasked) => return,
+            Outcome::Current(fresh) => {
+                let (flags, changes) = match fresh {
+                    Fresh::Loaded { flags, changes } => (*flags, changes.clone()),
+                    _ => (engine.load().len(), None),
+                };
+                Event::Refreshed {
+                    source,
+                    etag: engine.etag(),
+                    flags,
+                    duration,
+                    at_millis: now_millis(),
+                    changes: changes.unwrap_or_default(),
+                    initial: false,
+                }
+            }
+            Outcome::Failed(fault) | Outcome::Refused(fault) => Event::Failed {
+                source,
+                fault: fault.clone(),
+                failures: self.backoff.failures().max(1),
+                at_millis: now_millis(),
+                initial: false,
+            },
+        };
+        logging::event(settings.client_id, event);
     }
 
     fn record(&mut self, outcome: &Outcome, settings: &Settings, shared: &Shared) {
         let id = settings.client_id;
         match outcome {
-            Outcome::Current => {
+            Outcome::Current(_) => {
                 if let Some(was) = self.backoff.succeeded() {
                     logging::log(
                         // Warn, like the failure it ends: whoever saw that one
@@ -141,7 +217,7 @@ impl Poller {
                     .store(now_millis(), Ordering::Relaxed);
                 shared.ready.set(());
             }
-            Outcome::Failed(why) => {
+            Outcome::Failed(Fault { message: why, .. }) => {
                 if self.backoff.failed(why) {
                     logging::log(
                         Level::Error,
@@ -153,7 +229,7 @@ impl Poller {
                     );
                 }
             }
-            Outcome::Refused(why) => {
+            Outcome::Refused(Fault { message: why, .. }) => {
                 self.backoff.refuse();
                 shared.polling_stopped.store(true, Ordering::Relaxed);
                 logging::log(
@@ -176,7 +252,7 @@ impl Poller {
         shared: &Shared,
     ) -> Outcome {
         let Source::Server { endpoint, token } = &settings.source else {
-            return Outcome::Current;
+            return Outcome::Current(Fresh::Unasked);
         };
         let etag = engine.etag();
         let interval = settings.refresh_interval.as_millis().to_string();
@@ -200,23 +276,28 @@ impl Poller {
         let url = endpoint.display_url(&self.features_path);
         let response = match http.request(&request) {
             Ok(r) => r,
-            Err(e) => return Outcome::Failed(format!("GET {url}: {e}")),
+            Err(e) => return Outcome::Failed(unanswered(&url, &e)),
         };
         match response.status {
             200 => {
                 let etag = response.header("etag").map(str::to_owned);
                 match self.load(engine, settings, response.body, etag.as_deref()) {
-                    Ok(()) => Outcome::Current,
-                    Err(e) => Outcome::Failed(format!("GET {url}: {e}")),
+                    Ok(fresh) => Outcome::Current(fresh),
+                    Err(e) => Outcome::Failed(Fault::new(
+                        FailureKind::InvalidPayload,
+                        format!("GET {url}: {e}"),
+                    )),
                 }
             }
-            304 => Outcome::Current,
-            401 | 403 => Outcome::Refused(format!(
-                "the Unleash server refused the token (HTTP {}) for GET {url}; check that it is a \
-                 client (backend) token for this environment",
-                response.status
+            304 => Outcome::Current(Fresh::NotModified),
+            status @ (401 | 403) => Outcome::Refused(Fault::status(
+                status,
+                format!(
+                    "the Unleash server refused the token (HTTP {status}) for GET {url}; check that \
+                     it is a client (backend) token for this environment"
+                ),
             )),
-            status => Outcome::Failed(format!("GET {url}: HTTP {status}")),
+            status => Outcome::Failed(Fault::status(status, format!("GET {url}: HTTP {status}"))),
         }
     }
 
@@ -228,15 +309,18 @@ impl Poller {
         settings: &Settings,
         payload: Vec<u8>,
         etag: Option<&str>,
-    ) -> Result<(), CoreError> {
+    ) -> Result<Fresh, CoreError> {
         let outcome = load_and(engine, payload, etag, |payload| {
-            self.save_backup(payload, settings)
+            self.save_backup(payload, settings, engine)
         })?;
         log_warnings(settings.client_id, outcome.warnings);
-        Ok(())
+        Ok(Fresh::Loaded {
+            flags: outcome.flags,
+            changes: outcome.changes,
+        })
     }
 
-    fn save_backup(&mut self, payload: &[u8], settings: &Settings) {
+    fn save_backup(&mut self, payload: &[u8], settings: &Settings, engine: &Engine) {
         let Some(location) = &self.backup else {
             return;
         };
@@ -249,6 +333,12 @@ impl Poller {
                         settings.client_id,
                         format!("forkflag: the backup file is not updated: {e}"),
                     );
+                    tell_backup_failed(
+                        engine,
+                        settings.client_id,
+                        format!("the backup file is not updated: {e}"),
+                        false,
+                    );
                 }
                 self.backup_failing = true;
             }
@@ -256,28 +346,33 @@ impl Poller {
     }
 
     fn read_file(&mut self, path: &Path, engine: &Engine, settings: &Settings) -> Outcome {
+        let unreadable = |e: std::io::Error| {
+            Outcome::Failed(Fault::new(
+                FailureKind::File,
+                format!("cannot read flags file {}: {e}", path.display()),
+            ))
+        };
         let meta = match fs::metadata(path) {
             Ok(m) => m,
-            Err(e) => {
-                return Outcome::Failed(format!("cannot read flags file {}: {e}", path.display()))
-            }
+            Err(e) => return unreadable(e),
         };
         let stamp = crate::engine::file_stamp_of(&meta);
         if engine.file_stamp() == Some(stamp) {
-            return Outcome::Current;
+            return Outcome::Current(Fresh::Unasked);
         }
         let bytes = match fs::read(path) {
             Ok(b) => b,
-            Err(e) => {
-                return Outcome::Failed(format!("cannot read flags file {}: {e}", path.display()))
-            }
+            Err(e) => return unreadable(e),
         };
         match self.load(engine, settings, bytes, None) {
-            Ok(()) => {
+            Ok(fresh) => {
                 engine.set_file_stamp(stamp);
-                Outcome::Current
+                Outcome::Current(fresh)
             }
-            Err(e) => Outcome::Failed(format!("flags file {}: {e}", path.display())),
+            Err(e) => Outcome::Failed(Fault::new(
+                FailureKind::InvalidPayload,
+                format!("flags file {}: {e}", path.display()),
+            )),
         }
     }
 }

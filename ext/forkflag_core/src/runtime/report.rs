@@ -16,7 +16,8 @@ use super::shared::Shared;
 use super::{Secret, Settings, Source};
 use crate::compile::BUILT_IN_STRATEGIES;
 use crate::engine::Engine;
-use crate::http::{HttpClient, Request};
+use crate::events::{Event, EventSource, FailureKind, Fault};
+use crate::http::{HttpClient, HttpError, Request};
 use crate::logging::{self, Level};
 use crate::process::fork;
 use crate::snapshot::{tag_for, Tally};
@@ -108,7 +109,7 @@ impl Reporter {
         shared: &Shared,
         path: &str,
         body: &serde_json::Value,
-    ) -> Result<(), (u16, String)> {
+    ) -> Result<(), Fault> {
         let Source::Server { endpoint, token } = &settings.source else {
             return Ok(());
         };
@@ -122,7 +123,8 @@ impl Reporter {
             shared.connection_id(),
         );
         headers.push(("Content-Type", "application/json"));
-        let body = serde_json::to_vec(body).map_err(|e| (0, e.to_string()))?;
+        let body = serde_json::to_vec(body)
+            .map_err(|e| Fault::new(FailureKind::InvalidPayload, e.to_string()))?;
         let url = endpoint.display_url(path);
         let request = Request {
             method: "POST",
@@ -132,8 +134,17 @@ impl Reporter {
         };
         match http.request(&request) {
             Ok(r) if (200..300).contains(&r.status) => Ok(()),
-            Ok(r) => Err((r.status, format!("POST {url}: HTTP {}", r.status))),
-            Err(e) => Err((0, format!("POST {url}: {e}"))),
+            Ok(r) => Err(Fault::status(
+                r.status,
+                format!("POST {url}: HTTP {}", r.status),
+            )),
+            Err(e) => Err(Fault::new(
+                match e {
+                    HttpError::Timeout { .. } => FailureKind::Timeout,
+                    _ => FailureKind::Connection,
+                },
+                format!("POST {url}: {e}"),
+            )),
         }
     }
 
@@ -166,8 +177,8 @@ impl Reporter {
         });
         match self.post(http, settings, shared, "/client/register", &body) {
             Ok(()) => self.registered = true,
-            Err((_, why)) => {
-                let why = format!("registration failed: {why}");
+            Err(fault) => {
+                let why = format!("registration failed: {}", fault.message);
                 if self.backoff.note(&why) {
                     log_failure(settings, &why);
                 }
@@ -234,9 +245,22 @@ impl Reporter {
                 }
                 Ok(sent)
             }
-            Err((status, why)) => {
+            Err(fault) => {
                 self.attempts += 1;
-                if status == 401 || status == 403 {
+                if engine.events_wanted() {
+                    logging::event(
+                        settings.client_id,
+                        Event::Failed {
+                            source: EventSource::Metrics,
+                            fault: fault.clone(),
+                            failures: self.attempts,
+                            at_millis: now_millis(),
+                            initial: false,
+                        },
+                    );
+                }
+                let why = fault.message;
+                if fault.kind == FailureKind::Refused {
                     self.backoff.refuse();
                     logging::log(
                         Level::Error,

@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::poll::{Outcome, Poller};
+use super::poll::Poller;
 use super::report::Reporter;
 use super::shared::Shared;
 use super::{Command, Settings, Source};
@@ -105,10 +105,7 @@ impl Worker {
                 Ok(Command::Refresh(done)) => {
                     let outcome = poller.poll(http.as_mut(), engine, settings, shared);
                     next_poll = after(poller.delay(settings));
-                    done.set(match outcome {
-                        Outcome::Current => Ok(()),
-                        Outcome::Failed(why) | Outcome::Refused(why) => Err(why),
-                    });
+                    done.set(outcome.failure());
                 }
                 Ok(Command::Shutdown { flush, done }) => {
                     let result = if flush {

@@ -115,6 +115,9 @@ pub(crate) struct Arena {
     pub(crate) nets: Box<[IpNet]>,
     pub(crate) versions: Box<[semver::Version]>,
     pub(crate) regexes: Box<[Regex]>,
+    /// Each regex's pattern, as the payload gave it, and whether it
+    /// ignores case (for descriptions).
+    pub(crate) regex_sources: Box<[(Text, bool)]>,
     /// Fields named by stickiness parameters.
     pub(crate) fields: Box<[Field]>,
 }
@@ -170,6 +173,24 @@ impl Arena {
         span.of(&self.texts).iter().map(|&t| self.bytes(t))
     }
 
+    /// The strings of a set, sorted (for descriptions: a hashed set keeps
+    /// no order).
+    pub(crate) fn set_values(&self, set: StrSet) -> Vec<&str> {
+        let handles = match set {
+            StrSet::Few(span) => span.of(&self.texts),
+            StrSet::Hashed { start, mask } => {
+                &self.texts[start as usize..=start as usize + mask as usize]
+            }
+        };
+        let mut values: Vec<&str> = handles
+            .iter()
+            .filter(|&&t| t != FREE)
+            .map(|&t| self.get(t))
+            .collect();
+        values.sort_unstable();
+        values
+    }
+
     /// Whether a set holds `value`.
     #[inline]
     pub(crate) fn contains(&self, set: StrSet, value: &str) -> bool {
@@ -211,6 +232,7 @@ pub(crate) struct ArenaBuilder {
     pub(crate) nets: Vec<IpNet>,
     pub(crate) versions: Vec<semver::Version>,
     pub(crate) regexes: Vec<Regex>,
+    pub(crate) regex_sources: Vec<(Text, bool)>,
     /// Each compiled regex's index, by pattern and case-insensitivity
     /// (equal regexes are compiled once).
     pub(crate) regex_index: HashMap<(Box<str>, bool), u32>,
@@ -320,6 +342,7 @@ impl ArenaBuilder {
             nets: self.nets.into_boxed_slice(),
             versions: self.versions.into_boxed_slice(),
             regexes: self.regexes.into_boxed_slice(),
+            regex_sources: self.regex_sources.into_boxed_slice(),
             fields: self.fields.into_boxed_slice(),
         }
     }

@@ -3,7 +3,7 @@
 //! test only reads the context field and compares. [`crate::compile`]
 //! builds them, [`crate::eval`] tests them.
 
-use super::arena::{Span, StrSet};
+use super::arena::{Span, StrSet, Text};
 use crate::context::Field;
 
 /// An ordering comparison against a fixed operand.
@@ -45,8 +45,9 @@ pub(crate) enum Test {
     Cidr(Span),
     /// A constraint that cannot be understood (unknown operator, unreadable
     /// operand): it never holds, whatever `inverted` says, so a broken
-    /// configuration cannot switch a flag on for everyone.
-    Never,
+    /// configuration cannot switch a flag on for everyone. Keeps the
+    /// operator as the payload named it (for descriptions).
+    Never(Text),
 }
 
 /// A compiled constraint.

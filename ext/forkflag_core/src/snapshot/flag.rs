@@ -40,6 +40,7 @@ pub(crate) enum StrategyKind {
     /// Percentage of a hashed field (gradualRolloutUserId / SessionId, and
     /// flexibleRollout), hashed with `group` (the flag's name by default).
     Rollout {
+        origin: RolloutOrigin,
         percentage: u32,
         stickiness: Stickiness,
         group: Text,
@@ -59,8 +60,20 @@ pub(crate) enum StrategyKind {
     /// A strategy the application registered (see [`CustomStrategy`]):
     /// the context decides ([`crate::Context::custom_strategy`]).
     Custom(Box<CustomStrategy>),
-    /// An unknown strategy or unusable parameters: never matches.
-    Never,
+    /// An unknown strategy or unusable parameters: never matches. Keeps
+    /// the strategy's name (for descriptions).
+    Never(Text),
+}
+
+/// Which strategy of the payload a [`StrategyKind::Rollout`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RolloutOrigin {
+    /// flexibleRollout
+    Flexible,
+    /// gradualRolloutUserId
+    UserId,
+    /// gradualRolloutSessionId
+    SessionId,
 }
 
 /// A compiled strategy.
@@ -129,6 +142,8 @@ pub struct Payload {
 /// A dependency on another flag of the same snapshot.
 #[derive(Debug)]
 pub(crate) struct Dependency {
+    /// The parent's name (for descriptions).
+    pub(crate) feature: Text,
     /// Index of the parent flag; `None` when the parent is not in the payload.
     pub(crate) parent: Option<u32>,
     pub(crate) expect_enabled: bool,

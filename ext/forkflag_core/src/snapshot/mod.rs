@@ -15,6 +15,7 @@
 pub(crate) mod arena;
 pub(crate) mod constraint;
 pub(crate) mod counter;
+mod describe;
 pub(crate) mod flag;
 mod overflow;
 mod tally;
@@ -45,6 +46,9 @@ use usage::SnapshotCounts;
 #[derive(Debug)]
 pub struct Snapshot {
     pub(crate) flags: Box<[Flag]>,
+    /// Each flag's fingerprint, in flag order: its definition and the
+    /// segments it uses (8 bytes a flag, never read by evaluation).
+    flag_prints: Box<[u64]>,
     /// Usage counters: yes / no / disabled variant per flag, in flag order,
     /// and one per variant slot (a flag's are at [`Flag::slots`]).
     pub(crate) counts: SnapshotCounts,
@@ -56,6 +60,9 @@ pub struct Snapshot {
     /// Segments used by strategies: the segment's constraints, `None` when
     /// the segment is not in the payload (the strategy never matches).
     pub(crate) segment_refs: Box<[Option<Span>]>,
+    /// The id of each segment in [`Snapshot::segment_refs`] (for
+    /// descriptions).
+    pub(crate) segment_ids: Box<[i64]>,
     pub(crate) variant_sets: Box<[VariantSet]>,
     pub(crate) variants: Box<[Variant]>,
     pub(crate) overrides: Box<[(Field, StrSet)]>,
@@ -76,10 +83,14 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 pub(crate) struct Tables {
     pub(crate) flags: Vec<Flag>,
+    /// One fingerprint per flag, in flag order (see
+    /// [`Snapshot::changes_since`]).
+    pub(crate) flag_prints: Vec<u64>,
     pub(crate) slot_names: Vec<Arc<str>>,
     pub(crate) strategies: Vec<Strategy>,
     pub(crate) constraints: Vec<Constraint>,
     pub(crate) segment_refs: Vec<Option<Span>>,
+    pub(crate) segment_ids: Vec<i64>,
     pub(crate) variant_sets: Vec<VariantSet>,
     pub(crate) variants: Vec<Variant>,
     pub(crate) overrides: Vec<(Field, StrSet)>,
@@ -103,10 +114,12 @@ impl Snapshot {
     ) -> Snapshot {
         let Tables {
             flags,
+            flag_prints,
             slot_names,
             strategies,
             constraints,
             segment_refs,
+            segment_ids,
             variant_sets,
             variants,
             overrides,
@@ -128,11 +141,13 @@ impl Snapshot {
         Snapshot {
             counts: SnapshotCounts::new(flags.len(), slot_names.len()),
             flags: flags.into_boxed_slice(),
+            flag_prints: flag_prints.into_boxed_slice(),
             slot_names: slot_names.into_boxed_slice(),
             index,
             strategies: strategies.into_boxed_slice(),
             constraints: constraints.into_boxed_slice(),
             segment_refs: segment_refs.into_boxed_slice(),
+            segment_ids: segment_ids.into_boxed_slice(),
             variant_sets: variant_sets.into_boxed_slice(),
             variants: variants.into_boxed_slice(),
             overrides: overrides.into_boxed_slice(),
@@ -225,5 +240,58 @@ impl Snapshot {
     /// Number of segments in the payload.
     pub fn segment_count(&self) -> usize {
         self.segment_count
+    }
+
+    /// Whether a flag asks for impression events.
+    pub fn has_impression_flags(&self) -> bool {
+        self.flags.iter().any(|f| f.impression_data)
+    }
+
+    /// The flags added, changed and removed since `previous`: a flag is
+    /// changed when its definition or a segment it uses differs (compared
+    /// by fingerprint; nothing else is read). Walks both snapshots' flags
+    /// once: for events, never for evaluation.
+    pub fn changes_since(&self, previous: &Snapshot) -> Changes {
+        let mut changes = Changes::default();
+        for (i, flag) in self.flags.iter().enumerate() {
+            let name = self.arena.get(flag.name);
+            if self.index_of(name.as_bytes()) != Some(i as u32) {
+                continue; // shadowed by a later flag of the same name
+            }
+            match previous.index_of(name.as_bytes()) {
+                None => changes.added.push(name.to_owned()),
+                Some(j) if previous.flag_prints[j as usize] != self.flag_prints[i] => {
+                    changes.changed.push(name.to_owned())
+                }
+                Some(_) => {}
+            }
+        }
+        for name in previous.names() {
+            if self.index_of(name.as_bytes()).is_none() {
+                changes.removed.push(name.to_owned());
+            }
+        }
+        changes.added.sort_unstable();
+        changes.changed.sort_unstable();
+        changes
+    }
+}
+
+/// What a new configuration changed, flag names sorted
+/// ([`Snapshot::changes_since`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Flags the previous configuration did not have.
+    pub added: Vec<String>,
+    /// Flags whose definition, or a segment they use, differs.
+    pub changed: Vec<String>,
+    /// Flags the new configuration does not have.
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
     }
 }

@@ -53,6 +53,11 @@ impl Tally {
         }
     }
 
+    /// The counts as JSON: `{name: {yes, no, variants: {name: n}}}`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.toggles).unwrap_or_else(|_| "{}".into())
+    }
+
     /// Total yes + no over all flags.
     pub fn evaluations(&self) -> u64 {
         self.toggles.values().map(|s| s.yes + s.no).sum()

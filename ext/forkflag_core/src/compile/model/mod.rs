@@ -39,7 +39,7 @@ pub struct ClientFeatures {
 }
 
 /// One flag.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Feature {
     /// The flag's name, unique in a payload.
@@ -67,7 +67,7 @@ pub struct Feature {
 }
 
 /// One activation strategy of a flag.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Strategy {
     /// Strategy name (`default`, `flexibleRollout`, ...).
@@ -87,7 +87,7 @@ pub struct Strategy {
 }
 
 /// A constraint on one context field.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Constraint {
     /// Context field (`userId`, `currentTime`, or a custom property name).
@@ -109,7 +109,7 @@ pub struct Constraint {
 }
 
 /// A reusable list of constraints.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Segment {
     /// Segment id referenced by strategies.
@@ -120,7 +120,7 @@ pub struct Segment {
 }
 
 /// A variant, at feature or strategy level.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Variant {
     /// Variant name.
@@ -140,7 +140,7 @@ pub struct Variant {
 }
 
 /// A variant payload.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
 pub struct Payload {
     /// `string`, `json`, `csv` or `number`.
     #[serde(rename = "type")]
@@ -151,7 +151,7 @@ pub struct Payload {
 }
 
 /// A variant override.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Override {
     /// Context field to look at.
@@ -162,7 +162,7 @@ pub struct Override {
 }
 
 /// A dependency on a parent flag.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dependency {
     /// Parent flag name.

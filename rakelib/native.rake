@@ -14,8 +14,6 @@ module NativeGem
   PKG = File.join(ROOT, "pkg")
   # Files of the source gem the platform gem leaves out: the build's inputs.
   BUILD_INPUTS = %r{\A(?:ext/|Cargo\.(?:toml|lock)\z)}
-  # Debug sections the shipped library may keep (none: line tables go too).
-  KEPT_DEBUG_SECTIONS = [].freeze
 
   module_function
 
@@ -53,8 +51,7 @@ module NativeGem
   def strip_library
     before = File.size(library)
     sh("strip", "--strip-debug", library)
-    sections = `readelf -S --wide #{library.shellescape}`.scan(/\] (\.debug_\S+)/).flatten
-    left = sections - KEPT_DEBUG_SECTIONS
+    left = `readelf -S --wide #{library.shellescape}`.scan(/\] (\.debug_\S+)/).flatten
     abort("#{library} still has debug sections after strip: #{left.join(", ")}") unless left.empty?
     [before, File.size(library)]
   end

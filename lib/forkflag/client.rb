@@ -51,6 +51,9 @@ module Forkflag
     @registry = ObjectSpace::WeakMap.new
     @next_id = 0
     @id_lock = Mutex.new
+    # Held while a client is made and registered, and while the event
+    # thread looks one up.
+    @registry_lock = Mutex.new
 
     class << self
       # Creates a client and starts its background thread. Never blocks on
@@ -62,9 +65,15 @@ module Forkflag
       def new(**options)
         config = Config.new(**options)
         id = @id_lock.synchronize { @next_id += 1 }
-        client = _build(config.native_options(id))
-        client.__send__(:setup, config, id)
-        @registry[id] = client
+        # Built, set up and registered under the lock the event thread
+        # looks clients up with: the events of the configuration it was
+        # created with, queued by _build, find it there.
+        client = @registry_lock.synchronize do
+          built = _build(config.native_options(id))
+          built.__send__(:setup, config, id)
+          @registry[id] = built
+        end
+        client.__send__(:start)
         client
       end
 
@@ -125,7 +134,7 @@ module Forkflag
       # Never raises.
       # @api private
       def deliver_event(id, data)
-        @registry[id]&.__send__(:deliver_event, data)
+        @registry_lock.synchronize { @registry[id] }&.__send__(:deliver_event, data)
       rescue StandardError => e
         warn("forkflag: delivering an event raised #{e.class}: #{e.message}")
       end
@@ -135,13 +144,17 @@ module Forkflag
       # thread about once a second; does the work once per process.
       # @api private
       def notice_active_support
-        return if @active_support_seen || !Events.active_support?
+        return unless Events.active_support?
 
-        @active_support_seen = true
-        open_clients.each do |client|
-          client.__send__(:want_events)
-          client.__send__(:route_impressions)
+        unless @active_support_seen
+          @active_support_seen = true
+          open_clients.each { |client| client.__send__(:want_events) }
         end
+        heard = Events.listening?(Events::IMPRESSION)
+        return if heard == @impressions_heard
+
+        @impressions_heard = heard
+        open_clients.each { |client| client.__send__(:route_impressions) }
       end
 
       # Runs the block for each client, each in its own thread when there
@@ -238,13 +251,17 @@ module Forkflag
     # Counters for operators.
     #
     # @return [Hash] state (:running, :idle, :parked, :closed), thread_alive,
-    #   ready, last_refresh_at (Time or nil), refreshes, failures,
-    #   polling_stopped, reported_evaluations, connection_id, flags,
-    #   fork_generation, pid
+    #   ready, last_refresh_at (Time or nil), refreshes, failures (of the
+    #   refresh since its last success), refresh_delay (seconds from one
+    #   refresh attempt to the next: the interval, stretched while backing
+    #   off; nil before the first attempt), polling_stopped,
+    #   reported_evaluations, connection_id, flags, fork_generation, pid
     def stats
       s = _stats
       ms = s.delete(:last_refresh_ms)
-      s.merge(last_refresh_at: ms.positive? ? Time.at(ms / 1000, ms % 1000, :millisecond) : nil, pid: Process.pid)
+      delay = s.delete(:refresh_delay_ms)
+      s.merge(last_refresh_at: ms.positive? ? Time.at(ms / 1000, ms % 1000, :millisecond) : nil,
+              refresh_delay: delay.positive? ? delay / 1000.0 : nil, pid: Process.pid)
     end
 
     # Explains the answer {#enabled?} and {#variant} give for a flag and
@@ -401,8 +418,12 @@ module Forkflag
       @closed = false
       Logging.register(id, @logger)
       ObjectSpace.define_finalizer(self, Logging.finalizer(id))
-      log_payload_warnings
       route_impressions
+    end
+
+    # Starts the background thread, once the client is registered.
+    def start
+      log_payload_warnings
       _start
     end
 
@@ -414,10 +435,11 @@ module Forkflag
     end
 
     # Evaluations take the general path (which emits impressions) while
-    # impression listeners are registered, or ActiveSupport is loaded and
-    # a loaded flag asks for impressions; otherwise the fast path answers.
+    # impression listeners are registered, or something subscribes to
+    # impression.forkflag and a loaded flag asks for impressions; otherwise
+    # the fast path answers.
     def route_impressions
-      self._impressions = !@impression_listeners.empty? || (Events.active_support? && _impression_flags?)
+      self._impressions = !@impression_listeners.empty? || (Events.listening?(Events::IMPRESSION) && _impression_flags?)
     end
 
     # Called by Logging (on the event thread) with an event's data.

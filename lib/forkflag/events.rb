@@ -15,7 +15,8 @@ module Forkflag
     attr_reader :changed
     # @return [Array<String>] flags the new configuration does not have, sorted
     attr_reader :removed
-    # @return [String, nil] the server response's ETag (nil for other sources)
+    # @return [String, nil] the ETag the loaded configuration came with from
+    #   the server (nil when no server response gave one)
     attr_reader :etag
     # @return [Symbol] where the configuration came from: :server, :file,
     #   :bootstrap, :backup or :update
@@ -124,6 +125,13 @@ module Forkflag
       # @return [Boolean]
       def active_support?
         !!defined?(ActiveSupport::Notifications.instrument)
+      end
+
+      # Whether something subscribes to a notification.
+      # @param name [String]
+      # @return [Boolean]
+      def listening?(name)
+        active_support? && ActiveSupport::Notifications.notifier.listening?(name)
       end
 
       # The value a listener gets for an event's data (see

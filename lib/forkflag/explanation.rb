@@ -16,8 +16,18 @@ module Forkflag
   #   explanation.strategy  # => { index: 1, name: "flexibleRollout", parameters: { "rollout" => "50", ... } }
   #   puts explanation      # a few readable lines
   class Explanation
+    # The reasons an answer can have, each with what it means in words
+    # (the status page and {#to_s} show them).
+    REASON_TEXTS = {
+      not_found: "no flag of this name is loaded",
+      disabled: "the flag is switched off",
+      dependency_failed: "a flag it depends on did not answer as required",
+      no_strategies: "the flag is on and has no strategy",
+      strategy_matched: "a strategy matched",
+      no_strategy_matched: "no strategy matched"
+    }.freeze
     # The reasons an answer can have.
-    REASONS = %i[not_found disabled dependency_failed no_strategies strategy_matched no_strategy_matched].freeze
+    REASONS = REASON_TEXTS.keys.freeze
 
     # @return [String] the flag's name
     attr_reader :name
@@ -119,13 +129,10 @@ module Forkflag
 
       def headline
         answer = @e.enabled? ? "enabled" : "disabled"
-        why = case @e.reason
-              when :not_found then "no flag of this name is loaded"
-              when :disabled then "the flag is switched off"
-              when :dependency_failed then "a flag it depends on did not answer as required"
-              when :no_strategies then "the flag is on and has no strategy"
-              when :strategy_matched then "strategy #{@e.strategy[:index] + 1} (#{@e.strategy[:name]}) matched"
-              else "no strategy matched"
+        why = if @e.reason == :strategy_matched
+                "strategy #{@e.strategy[:index] + 1} (#{@e.strategy[:name]}) matched"
+              else
+                REASON_TEXTS.fetch(@e.reason)
               end
         @lines << "#{@e.name.inspect}: #{answer}: #{why}"
       end

@@ -187,6 +187,22 @@ RSpec.describe Forkflag::Web do
     expect_escaped(res.body)
   end
 
+  it "shows a rollout without a value to hash as no match, and the steps after the match as not evaluated" do
+    client.update(payload(flag("by-user", strategies: [rollout(100, stickiness: "userId"),
+                                                       { name: "default",
+                                                         constraints: [constraint("plan", "IN", values: ["pro"])] }])))
+    text = text_of(get("/explain?flag=by-user").body)
+    expect(text).to include("Strategy 1: flexibleRollout – did not match", "no value to hash → no match",
+                            "Strategy 2: default – did not match")
+    expect(text).not_to include("inside")
+    expect(text).to match(/plan\s+IN\s+pro\s+no\s+–\s+no/)
+
+    text = text_of(get("/explain?flag=by-user&user_id=u-1").body)
+    expect(text).to include("Strategy 1: flexibleRollout – matched", "against 100% → inside",
+                            "Strategy 2: default – not evaluated")
+    expect(text).to match(/plan\s+IN\s+pro\s+no\s+–\s+not evaluated/)
+  end
+
   it "explains an unknown flag as not found, and a disabled one as disabled" do
     expect(text_of(get("/explain?flag=nope").body)).to include("not_found")
     expect(text_of(get("/explain?flag=off").body)).to include("disabled")

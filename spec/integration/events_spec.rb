@@ -94,8 +94,12 @@ RSpec.describe "Client events against a real Unleash server", :integration do
     expect(error).to be_a(Forkflag::BackgroundError)
     expect(error).to have_attributes(kind: :connection, status: nil, source: :server)
     expect(error.message).to include("GET http://127.0.0.1")
+    expect(error.failures).to eq(1)
     second = inbox.next(what: "the next failed attempt")
-    expect(second.failures).to be > error.failures
+    expect(second.failures).to eq(2)
+    stats = unreachable.stats
+    expect(stats[:failures]).to be >= 2
+    expect(stats[:refresh_delay]).to be > 0.2 # backing off
 
     refused = EventInbox.new
     bad = client(token: "default:development.not-a-token")
@@ -242,6 +246,37 @@ RSpec.describe "Client events against a real Unleash server", :integration do
       c.variant(name)
       expect(notifications.size).to eq(1)
       expect(notifications.next.payload).to include(event_type: :get_variant, feature_name: name, variant: "disabled")
+    end
+
+    it "sends evaluations through impressions only while something subscribes to impression.forkflag" do
+      expect(ActiveSupport::Notifications.notifier.listening?("impression.forkflag")).to be(false)
+      name = unique("as-heard")
+      server.create_flag(name, impression_data: true)
+      server.add_strategy(name)
+      server.enable(name)
+      c = client
+      UnleashServer.wait_for(timeout: 10, interval: 0.05, message: "#{name} loaded") { c.known?(name) }
+      emitted = 0
+      c.define_singleton_method(:_emit_impression) do |*args|
+        emitted += 1
+        super(*args)
+      end
+      3.times { c.enabled?(name) }
+      expect(emitted).to eq(0) # nobody listens: the fast path answers
+
+      subscribe("impression.forkflag")
+      UnleashServer.wait_for(timeout: 5, interval: 0.05, message: "impressions once subscribed") do
+        c.enabled?(name)
+        emitted.positive?
+      end
+      expect(notifications.next.payload).to include(feature_name: name)
+
+      ActiveSupport::Notifications.unsubscribe(subscribers.pop)
+      UnleashServer.wait_for(timeout: 5, interval: 0.05, message: "the fast path once unsubscribed") do
+        before = emitted
+        c.enabled?(name)
+        emitted == before
+      end
     end
 
     it "instruments evaluation.forkflag for the sampled fraction of evaluations only" do

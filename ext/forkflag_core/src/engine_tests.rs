@@ -70,12 +70,23 @@ fn an_update_tells_what_it_changed_only_when_someone_listens() {
         "a flag and a segment it uses"
     );
     assert_eq!(changes.removed, ["gone"]);
-    assert!(!changes.is_empty());
 
     // The identical text: not even compiled, and no change.
     let outcome = engine.update_json(next.as_bytes(), None).unwrap();
     assert!(!outcome.changed);
     assert_eq!(outcome.changes, Some(Changes::default()));
+}
+
+#[test]
+fn a_name_the_payload_held_twice_is_told_once() {
+    let twice = r#"{"version":2,"features":[{"name":"dup","enabled":false},{"name":"dup","enabled":true}]}"#;
+    let engine = Engine::new();
+    engine.set_events_wanted(true);
+    let outcome = engine.update_json(twice.as_bytes(), None).unwrap();
+    assert_eq!(outcome.changes.expect("someone listens").added, ["dup"]);
+    let empty = r#"{"version":2,"features":[]}"#;
+    let outcome = engine.update_json(empty.as_bytes(), None).unwrap();
+    assert_eq!(outcome.changes.expect("someone listens").removed, ["dup"]);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::http::HttpError;
 use crate::snapshot::Changes;
 
 /// Where a configuration (or a failure) came from.
@@ -94,6 +95,16 @@ impl Fault {
             status: None,
             message: message.into(),
         }
+    }
+
+    /// The fault of a request that got no answer (`method` and `url` name
+    /// it in the message): a timeout, or a connection that failed.
+    pub(crate) fn unanswered(method: &str, url: &str, error: &HttpError) -> Fault {
+        let kind = match error {
+            HttpError::Timeout { .. } => FailureKind::Timeout,
+            _ => FailureKind::Connection,
+        };
+        Fault::new(kind, format!("{method} {url}: {error}"))
     }
 
     /// The fault of an HTTP status.

@@ -13,16 +13,6 @@ module Forkflag
     class ExplainTrace
       include Tables
 
-      # What each reason means, for a person.
-      REASONS = {
-        not_found: "no flag of this name is loaded in this process",
-        disabled: "the flag is switched off",
-        dependency_failed: "a flag it depends on did not give the answer required",
-        strategy_matched: "a strategy matched",
-        no_strategy_matched: "the flag is on, but none of its strategies matched",
-        no_strategies: "the flag is on and has no strategies: on for everyone"
-      }.freeze
-
       # @param request [Request] (for links)
       def initialize(request)
         @request = request
@@ -54,12 +44,9 @@ module Forkflag
          ["variant",
           join(tag("code", variant[:name], id: "variant"),
                variant[:payload] ? [" ", payload(variant[:payload])] : nil)],
-         ["reason", join(tag("code", data[:reason], id: "reason"), " – ", REASONS.fetch(data[:reason], ""))],
+         ["reason",
+          join(tag("code", data[:reason], id: "reason"), " – ", Explanation::REASON_TEXTS.fetch(data[:reason], ""))],
          ["matched strategy", matched(data[:strategy])]]
-      end
-
-      def payload(payload)
-        join(tag("span", payload[:type], class: "muted"), " ", tag("code", payload[:value]))
       end
 
       def strategy_label(strategy, word = "strategy")
@@ -118,7 +105,11 @@ module Forkflag
         return tag("span", "–", class: "muted") if rollout.nil?
 
         percentage = rollout[:percentage].to_i
-        inside = percentage.positive? && rollout[:bucket].to_i <= percentage
+        if rollout[:bucket].nil?
+          return join(stickiness(rollout), ": no value to hash → ", tag("span", "no match", class: "off"))
+        end
+
+        inside = rollout[:bucket] <= percentage
         join(stickiness(rollout), ", group ", tag("code", rollout[:group_id]), ": bucket ",
              tag("strong", rollout[:bucket]), " against ", tag("strong", "#{percentage}%"), " → ",
              inside ? tag("span", "inside", class: "on") : tag("span", "outside", class: "off"))
@@ -132,15 +123,7 @@ module Forkflag
       def constraints(list)
         return nil if list.empty?
 
-        [tag("h4", "Constraints"), constraints_table(list)]
-      end
-
-      def constraints_table(list)
-        rows = list.map do |c|
-          op = c[:inverted] ? join("NOT ", tag("code", c[:operator])) : tag("code", c[:operator])
-          [tag("code", c[:context_name]), op, values_list(c[:values]), scalar(c[:context_value]), yes_no(c[:result])]
-        end
-        table(["context field", "operator", "values", "context value read", "result"], rows, class: "constraints")
+        [tag("h4", "Constraints"), constraints_table(list, read: true)]
       end
 
       def segments(list)
@@ -150,9 +133,9 @@ module Forkflag
           body = if s[:found] == false
                    none("missing from the payload: never matches")
                  else
-                   constraints_table(s[:constraints].to_a)
+                   constraints_table(s[:constraints].to_a, read: true)
                  end
-          tag("div", [tag("p", ["Segment ", tag("code", s[:id]), ": ", yes_no(s[:result])]), body], class: "segment")
+          tag("div", [tag("p", ["Segment ", tag("code", s[:id]), ": ", result(s[:result])]), body], class: "segment")
         end]
       end
 

@@ -51,16 +51,11 @@ module Forkflag
 
       def overview
         c = client.counts[@name] || {}
+        variants = variant_counts(c[:variants])
         [["switched", on_off(@flag[:enabled])], ["type", @flag[:type]], ["project", @flag[:project]],
          ["impression data", yes_no(@flag[:impression_data])],
          ["evaluations here since the last report",
-          "yes #{c[:yes] || 0}, no #{c[:no] || 0}#{variant_counts(c[:variants])}"]]
-      end
-
-      def variant_counts(variants)
-        return "" if variants.nil? || variants.empty?
-
-        "; variants #{variants.sort.map { |n, k| "#{n}: #{k}" }.join(", ")}"
+          "yes #{c[:yes] || 0}, no #{c[:no] || 0}#{"; variants #{variants}" if variants}"]]
       end
 
       def strategies
@@ -82,19 +77,6 @@ module Forkflag
               tag("h3", "Segments"), segments(strategy[:segments]),
               tag("h3", "Variants"), variants_table(strategy[:variants], nil)
             ], class: "strategy", id: "strategy-#{strategy[:index]}")
-      end
-
-      def constraints_table(constraints)
-        return tag("p", "None.", class: "muted") if constraints.nil? || constraints.empty?
-
-        rows = constraints.map do |c|
-          [tag("code", c[:context_name]), operator(c), values_list(c[:values]), yes_no(c[:case_insensitive])]
-        end
-        table(["context field", "operator", "values", "ignore case"], rows, class: "constraints")
-      end
-
-      def operator(constraint)
-        constraint[:inverted] ? join("NOT ", tag("code", constraint[:operator])) : tag("code", constraint[:operator])
       end
 
       def segments(segments)
@@ -126,12 +108,6 @@ module Forkflag
         return value.to_s unless total.positive?
 
         format("%<w>s (%<p>.1f%%)", w: value, p: value.to_f * 100 / total)
-      end
-
-      def payload(payload)
-        return tag("span", "none", class: "muted") if payload.nil?
-
-        join(tag("span", payload[:type], class: "muted"), " ", tag("code", payload[:value], class: "payload"))
       end
 
       def overrides(overrides)

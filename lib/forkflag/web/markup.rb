@@ -8,12 +8,7 @@ module Forkflag
     # through {Html.h}, which escapes any other value and passes Markup
     # through unchanged, so a value from the flags payload or the request can
     # only ever appear as text.
-    class Markup < String
-      # @return [Markup] itself (it is escaped already)
-      def to_markup
-        self
-      end
-    end
+    class Markup < String; end
 
     # The one escaping helper and the element builders the pages use. Every
     # content part and every attribute value goes through {h}.

@@ -9,9 +9,6 @@ module Forkflag
     # fork generation, server worker), where its flags come from and how
     # fresh they are, and what it evaluated since its last metrics report.
     class ProcessPage < Page
-      # Most failures the backoff counts (as the design's backoff does).
-      BACKOFF_CAP = 10
-
       # @return [String]
       def title
         "This process"
@@ -113,9 +110,9 @@ module Forkflag
         if stats[:polling_stopped]
           tag("span", "polling stopped (the server refused the token: 401 or 403); the flags stay as they are",
               class: "off")
-        elsif stats[:failures].to_i.positive?
-          wait = client.config.refresh_interval * (1 + [stats[:failures].to_i, BACKOFF_CAP].min)
-          tag("span", "backing off: the next refresh about #{seconds(wait)} after the last attempt", class: "off")
+        elsif stats[:refresh_delay] && stats[:refresh_delay] > client.config.refresh_interval
+          tag("span", "backing off: the next refresh #{seconds(stats[:refresh_delay])} after the last attempt",
+              class: "off")
         else
           "none"
         end
@@ -129,15 +126,9 @@ module Forkflag
         end
 
         rows = counts.sort_by { |name, _| name }.map do |name, c|
-          [flag_link(name), c[:yes], c[:no], variant_counts(c[:variants])]
+          [flag_link(name), c[:yes], c[:no], variant_counts(c[:variants]) || tag("span", "–", class: "muted")]
         end
         table(%w[flag yes no variants], rows, id: "counts")
-      end
-
-      def variant_counts(variants)
-        return tag("span", "–", class: "muted") if variants.nil? || variants.empty?
-
-        variants.sort.map { |name, n| "#{name}: #{n}" }.join(", ")
       end
     end
   end

@@ -77,6 +77,45 @@ module Forkflag
 
         join(values.each_with_index.map { |v, i| [i.zero? ? nil : ", ", tag("code", v)] })
       end
+
+      # A constraint's operator, NOT before it when inverted.
+      def operator(constraint)
+        constraint[:inverted] ? join("NOT ", tag("code", constraint[:operator])) : tag("code", constraint[:operator])
+      end
+
+      # Constraints as a table. With +read: true+ (an explanation) also the
+      # context value each one read and its result, or "not evaluated"
+      # where the evaluation did not reach it.
+      def constraints_table(constraints, read: false)
+        return tag("p", "None.", class: "muted") if constraints.nil? || constraints.empty?
+
+        headings = ["context field", "operator", "values", "ignore case"]
+        headings += ["context value read", "result"] if read
+        rows = constraints.map do |c|
+          row = [tag("code", c[:context_name]), operator(c), values_list(c[:values]), yes_no(c[:case_insensitive])]
+          read ? row + [scalar(c[:context_value]), result(c[:result])] : row
+        end
+        table(headings, rows, class: "constraints")
+      end
+
+      # A step's result: yes, no, or (nil) not evaluated.
+      def result(value)
+        value.nil? ? tag("span", "not evaluated", class: "muted") : yes_no(value)
+      end
+
+      # A variant's payload: its type, then its value.
+      def payload(payload)
+        return tag("span", "none", class: "muted") if payload.nil?
+
+        join(tag("span", payload[:type], class: "muted"), " ", tag("code", payload[:value], class: "payload"))
+      end
+
+      # Variant counts as "name: n, ..." (nil when there are none).
+      def variant_counts(variants)
+        return nil if variants.nil? || variants.empty?
+
+        variants.sort.map { |name, n| "#{name}: #{n}" }.join(", ")
+      end
     end
   end
 end

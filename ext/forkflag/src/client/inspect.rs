@@ -75,6 +75,10 @@ impl Client {
             );
             set("refreshes", ruby.into_value(stats.refreshes));
             set("failures", ruby.into_value(stats.failures));
+            set(
+                "refresh_delay_ms",
+                ruby.into_value(stats.refresh_delay_millis),
+            );
             set("polling_stopped", ruby.into_value(stats.polling_stopped));
             set(
                 "reported_evaluations",

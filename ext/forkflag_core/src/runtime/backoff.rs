@@ -15,7 +15,11 @@ pub(crate) const MAX_FAILURES: u32 = 10;
 /// One background task's failures.
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
+    /// The failures the wait counts: one more per failure, one fewer per
+    /// success, at most [`MAX_FAILURES`].
     failures: u32,
+    /// Failures since the last success (what listeners are told).
+    streak: u32,
     /// The failure being reported, to report only changes.
     failing: Option<String>,
     /// The server refused for good (401/403): no more attempts.
@@ -28,9 +32,10 @@ impl Backoff {
         Backoff::default()
     }
 
-    /// Consecutive failures counted (at most [`MAX_FAILURES`]).
-    pub(crate) fn failures(&self) -> u32 {
-        self.failures
+    /// Failures since the last success, this one included: 1 for the
+    /// first failure after a success, and so on without a cap.
+    pub(crate) fn streak(&self) -> u32 {
+        self.streak
     }
 
     /// Time until the next attempt: `interval`, stretched by failures.
@@ -42,6 +47,7 @@ impl Backoff {
     /// being reported, if any, for the caller to log the recovery.
     pub(crate) fn succeeded(&mut self) -> Option<String> {
         self.failures = self.failures.saturating_sub(1);
+        self.streak = 0;
         self.failing.take()
     }
 
@@ -50,6 +56,7 @@ impl Backoff {
     /// log it.
     pub(crate) fn failed(&mut self, why: &str) -> bool {
         self.failures = (self.failures + 1).min(MAX_FAILURES);
+        self.streak = self.streak.saturating_add(1);
         self.note(why)
     }
 
@@ -65,6 +72,7 @@ impl Backoff {
 
     /// Records that the server refused for good.
     pub(crate) fn refuse(&mut self) {
+        self.streak = self.streak.saturating_add(1);
         self.refused = true;
     }
 
@@ -90,7 +98,6 @@ mod tests {
         for _ in 0..20 {
             backoff.failed("HTTP 500");
         }
-        assert_eq!(backoff.failures(), MAX_FAILURES);
         assert_eq!(backoff.delay(MINUTE), 11 * MINUTE);
         backoff.succeeded();
         assert_eq!(backoff.delay(MINUTE), 10 * MINUTE);
@@ -119,6 +126,23 @@ mod tests {
         assert!(!backoff.note("registration failed"));
         assert_eq!(backoff.delay(MINUTE), MINUTE);
         assert_eq!(backoff.succeeded(), Some("registration failed".to_owned()));
+    }
+
+    #[test]
+    fn the_streak_counts_every_failure_since_the_last_success() {
+        let mut backoff = Backoff::new();
+        for _ in 0..25 {
+            backoff.failed("HTTP 500");
+        }
+        assert_eq!(backoff.streak(), 25, "not capped as the wait is");
+        backoff.succeeded();
+        assert_eq!(backoff.streak(), 0, "a success ends it");
+        backoff.failed("HTTP 500");
+        assert_eq!(backoff.streak(), 1);
+        backoff.note("registration failed");
+        assert_eq!(backoff.streak(), 1, "a noted failure is not counted");
+        backoff.refuse();
+        assert_eq!(backoff.streak(), 2, "a refusal is a failure");
     }
 
     #[test]

@@ -31,8 +31,11 @@ pub struct Stats {
     pub last_refresh_millis: i64,
     /// Successful refreshes by this process's threads.
     pub refreshes: u64,
-    /// Consecutive poller failures.
+    /// Poller failures since its last success.
     pub failures: u32,
+    /// The poller's wait after its last attempt, in milliseconds (the
+    /// refresh interval, stretched while it backs off; 0: no attempt yet).
+    pub refresh_delay_millis: u64,
     /// Whether polling stopped for good.
     pub polling_stopped: bool,
     /// Evaluations this process reported to the server.
@@ -303,6 +306,7 @@ impl Lifecycle {
             last_refresh_millis: shared.last_refresh_millis.load(Ordering::Relaxed),
             refreshes: shared.refreshes.load(Ordering::Relaxed),
             failures: shared.failures.load(Ordering::Relaxed),
+            refresh_delay_millis: shared.refresh_delay_millis.load(Ordering::Relaxed),
             polling_stopped: shared.polling_stopped.load(Ordering::Relaxed),
             reported_evaluations: shared.reported_evaluations.load(Ordering::Relaxed),
             state,

@@ -15,7 +15,7 @@ use super::shared::Shared;
 use super::{write_backup, BackupLocation, Settings, Source};
 use crate::engine::Engine;
 use crate::events::{Event, EventSource, FailureKind, Fault};
-use crate::http::{HttpClient, HttpError, Request};
+use crate::http::{HttpClient, Request};
 use crate::logging::{self, Level};
 use crate::snapshot::Changes;
 use crate::time::now_millis;
@@ -58,15 +58,6 @@ impl Outcome {
             Outcome::Failed(fault) | Outcome::Refused(fault) => Err(fault.message),
         }
     }
-}
-
-/// The fault of a request that got no answer.
-fn unanswered(url: &str, error: &HttpError) -> Fault {
-    let kind = match error {
-        HttpError::Timeout { .. } => FailureKind::Timeout,
-        _ => FailureKind::Connection,
-    };
-    Fault::new(kind, format!("GET {url}: {error}"))
 }
 
 /// The poller's state.
@@ -190,7 +181,7 @@ impl Poller {
             Outcome::Failed(fault) | Outcome::Refused(fault) => Event::Failed {
                 source,
                 fault: fault.clone(),
-                failures: self.backoff.failures().max(1),
+                failures: self.backoff.streak(),
                 at_millis: now_millis(),
                 initial: false,
             },
@@ -241,7 +232,9 @@ impl Poller {
         }
         shared
             .failures
-            .store(self.backoff.failures(), Ordering::Relaxed);
+            .store(self.backoff.streak(), Ordering::Relaxed);
+        let delay = u64::try_from(self.delay(settings).as_millis()).unwrap_or(u64::MAX);
+        shared.refresh_delay_millis.store(delay, Ordering::Relaxed);
     }
 
     fn fetch(
@@ -276,7 +269,7 @@ impl Poller {
         let url = endpoint.display_url(&self.features_path);
         let response = match http.request(&request) {
             Ok(r) => r,
-            Err(e) => return Outcome::Failed(unanswered(&url, &e)),
+            Err(e) => return Outcome::Failed(Fault::unanswered("GET", &url, &e)),
         };
         match response.status {
             200 => {

@@ -17,7 +17,7 @@ use super::{Secret, Settings, Source};
 use crate::compile::BUILT_IN_STRATEGIES;
 use crate::engine::Engine;
 use crate::events::{Event, EventSource, FailureKind, Fault};
-use crate::http::{HttpClient, HttpError, Request};
+use crate::http::{HttpClient, Request};
 use crate::logging::{self, Level};
 use crate::process::fork;
 use crate::snapshot::{tag_for, Tally};
@@ -138,13 +138,7 @@ impl Reporter {
                 r.status,
                 format!("POST {url}: HTTP {}", r.status),
             )),
-            Err(e) => Err(Fault::new(
-                match e {
-                    HttpError::Timeout { .. } => FailureKind::Timeout,
-                    _ => FailureKind::Connection,
-                },
-                format!("POST {url}: {e}"),
-            )),
+            Err(e) => Err(Fault::unanswered("POST", &url, &e)),
         }
     }
 
@@ -247,19 +241,7 @@ impl Reporter {
             }
             Err(fault) => {
                 self.attempts += 1;
-                if engine.events_wanted() {
-                    logging::event(
-                        settings.client_id,
-                        Event::Failed {
-                            source: EventSource::Metrics,
-                            fault: fault.clone(),
-                            failures: self.attempts,
-                            at_millis: now_millis(),
-                            initial: false,
-                        },
-                    );
-                }
-                let why = fault.message;
+                let why = fault.message.clone();
                 if fault.kind == FailureKind::Refused {
                     self.backoff.refuse();
                     logging::log(
@@ -273,6 +255,18 @@ impl Reporter {
                     if self.backoff.failed(&failure) {
                         log_failure(settings, &failure);
                     }
+                }
+                if engine.events_wanted() {
+                    logging::event(
+                        settings.client_id,
+                        Event::Failed {
+                            source: EventSource::Metrics,
+                            fault,
+                            failures: self.backoff.streak(),
+                            at_millis: now_millis(),
+                            initial: false,
+                        },
+                    );
                 }
                 if self.attempts >= MAX_ATTEMPTS || self.backoff.refused() {
                     let lost = self.pending.evaluations();

@@ -22,8 +22,11 @@ pub struct Shared {
     /// Successful refreshes by this process's threads: this one's, and
     /// those of the threads it restarted after (`park`).
     pub refreshes: AtomicU64,
-    /// Consecutive failures of the poller.
+    /// Failures of the poller since its last success.
     pub failures: AtomicU32,
+    /// The poller's wait after its last attempt, in milliseconds: the
+    /// refresh interval, stretched while it backs off (0: no attempt yet).
+    pub refresh_delay_millis: AtomicU64,
     /// Polling stopped for good (401/403, or a bad configuration).
     pub polling_stopped: AtomicBool,
     /// Evaluations reported to the server.
@@ -43,6 +46,7 @@ impl Shared {
             last_refresh_millis: AtomicI64::new(0),
             refreshes: AtomicU64::new(refreshes),
             failures: AtomicU32::new(0),
+            refresh_delay_millis: AtomicU64::new(0),
             polling_stopped: AtomicBool::new(false),
             reported_evaluations: AtomicU64::new(0),
             connection_id: ConnectionId::random(),

@@ -271,6 +271,8 @@ impl Snapshot {
                 changes.removed.push(name.to_owned());
             }
         }
+        // A name the payload held twice is listed once (names are sorted).
+        changes.removed.dedup();
         changes.added.sort_unstable();
         changes.changed.sort_unstable();
         changes
@@ -287,11 +289,4 @@ pub struct Changes {
     pub changed: Vec<String>,
     /// Flags the new configuration does not have.
     pub removed: Vec<String>,
-}
-
-impl Changes {
-    /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
-    }
 }

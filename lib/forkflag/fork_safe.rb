@@ -51,16 +51,16 @@ module ForkSafe
       object
     end
 
-    # Removes an object from the fork lifecycle.
+    # Removes an object from the fork lifecycle. Found by identity: no
+    # method of it, or of another registered object, is called.
     def unregister(object)
       if @objects.respond_to?(:delete)
         @objects.delete(object)
-      else
-        # ObjectSpace::WeakMap#delete arrived in Ruby 3.3: keep the others
-        # in a new map.
-        kept = ObjectSpace::WeakMap.new
-        @objects.each_value { |o| kept[o] = o unless o.equal?(object) }
-        @objects = kept
+      elsif @objects.key?(object)
+        # ObjectSpace::WeakMap#delete arrived in Ruby 3.3: before, the
+        # entry stays, with nil for its value (skipped by #registered),
+        # until its key is collected.
+        @objects[object] = nil
       end
       object
     end
@@ -147,10 +147,11 @@ module ForkSafe
     private
 
     # The registered objects alive now (a copy: callbacks may register
-    # more). Values only: they are checked for liveness (see #register).
+    # more). Values only: they are checked for liveness (see #register);
+    # nil marks an unregistered one (see #unregister).
     def registered
       objects = []
-      @objects.each_value { |object| objects << object }
+      @objects.each_value { |object| objects << object unless nil.equal?(object) }
       objects
     end
 

@@ -87,6 +87,24 @@ RSpec.describe ForkSafe do
     nil
   end
 
+  describe ".unregister" do
+    it "takes an object out of the fork's callbacks, found by identity, calling nothing on the others" do
+      gone = counting_object
+      touchy = Class.new do
+        def after_fork = nil
+        def equal?(_other) = raise("equal? called")
+        def ==(_other) = raise("== called")
+        def hash = raise("hash called")
+      end.new
+      registered << described_class.register(touchy)
+      expect(described_class.unregister(gone)).to be(gone)
+      expect(described_class.unregister(Object.new)).to be_an(Object) # never registered: nothing happens
+      kept = counting_object
+      expect(in_child { { gone: gone.calls, kept: kept.calls } })
+        .to eq(gone: {}, kept: { before_fork: 1, after_fork: 1 })
+    end
+  end
+
   describe ".register" do
     it "rejects an object that responds to none of the hooks, naming it and the hooks" do
       thing = Struct.new(:label).new("thing-without-hooks")

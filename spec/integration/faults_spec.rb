@@ -11,9 +11,10 @@ require "stringio"
 # then a fault until the client has counted failures in a row - evaluation
 # must keep answering from V1 meanwhile - then a NEW good configuration (V2:
 # alpha off, beta on) that the client must pick up. Recorded request times
-# show the backoff: after a poll that leaves `f` consecutive failures, the
-# next poll comes refresh_interval * (1 + f) later (f capped at 10; a success
-# takes one off).
+# show the backoff: after a poll that leaves `f` counted failures, the next
+# poll comes refresh_interval * (1 + f) later (f capped at 10; a success
+# takes one off). `stats[:failures]` counts failures since the last success;
+# `stats[:refresh_delay]` is the backoff's current wait.
 RSpec.describe "Forkflag::Client against a faulty server", :integration do
   include FlagPayloads
 
@@ -138,7 +139,13 @@ RSpec.describe "Forkflag::Client against a faulty server", :integration do
     script_fault(status: 500, body: "internal error")
     c = client
     fail_then_recover(c, failures: 3)
-    wait_for(5, "failures decayed to 0") { c.stats[:failures].zero? }
+    # The first success ends the run of failures, and takes one interval
+    # off the wait; the next ones take the rest.
+    wait_for(5, "the run of failures ended") { c.stats[:failures].zero? }
+    expect(c.stats[:refresh_delay]).to be > refresh_interval
+    wait_for(5 + (refresh_interval * 11), "the wait back to the interval") do
+      (c.stats[:refresh_delay] - refresh_interval).abs < 1e-6
+    end
     wait_for(5, "one more poll") { fault.requests("GET", features).last.answer[:bad].nil? }
 
     gaps = expect_backoff
@@ -157,19 +164,22 @@ RSpec.describe "Forkflag::Client against a faulty server", :integration do
     fault.answer("GET", features, bad(status: 503))
     c = client(refresh_interval: 0.1)
     expect(c.wait_until_ready(5)).to be(true)
-    most = 0
+    longest = 0
     wait_for(20, "12 failed refreshes") do
-      most = [most, c.stats[:failures]].max
+      longest = [longest, c.stats[:refresh_delay].to_f].max
       fault.requests("GET", features).count { |r| r.answer[:bad] } >= 12
     end
-    expect(most).to be <= 10
-    expect(c.stats[:failures]).to eq(10)
+    # The wait stops growing at eleven intervals; the failures are counted on.
+    expect(longest).to be <= (0.1 * 11) + 1e-6
+    stats = c.stats
+    expect(stats[:refresh_delay]).to be_within(1e-6).of(0.1 * 11)
+    expect(stats[:failures]).to be >= 12
     expect(v1?(c)).to be(true)
 
     fault.answer("GET", features, good(v2, '"v2"'))
     wait_for(5, "the new flags") { v2?(c) }
-    wait_for(5, "failures decaying") { c.stats[:failures] < 10 }
-    expect(c.stats[:failures]).to be >= 8
+    wait_for(5, "the run of failures ended") { c.stats[:failures].zero? }
+    expect(c.stats[:refresh_delay]).to be >= (0.1 * 9) - 1e-6 # one interval off per success
     expect_backoff(interval: 0.1)
     wait_for(5, "the recovery logged") { log.string.include?("refresh recovered") }
     expect(log_lines(/forkflag: refresh failed: .*HTTP 429/).size).to eq(1)
@@ -279,7 +289,7 @@ RSpec.describe "Forkflag::Client against a faulty server", :integration do
     wait_for(5, "a failed refresh") { c.stats[:failures] >= 1 }
     expect(v1?(c)).to be(true)
     fault.answer("GET", features, { status: 304 })
-    wait_for(5, "failures decayed by 304s") { c.stats[:failures].zero? }
+    wait_for(5, "the backoff decayed by 304s") { (c.stats[:refresh_delay] - refresh_interval).abs < 1e-6 }
     wait_for(5, "two 304s") { fault.requests("GET", features).count { |r| r.outcome == 304 } >= 2 }
     expect(v1?(c)).to be(true)
 

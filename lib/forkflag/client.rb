@@ -140,8 +140,10 @@ module Forkflag
       end
 
       # Turns events on for every open client once ActiveSupport is loaded
-      # (it may be loaded after a client was made). Checked by the log
-      # thread about once a second; does the work once per process.
+      # (it may be loaded after a client was made), and routes evaluations
+      # through impressions when a subscriber to impression.forkflag comes
+      # or goes. Called by the log thread about once a second; does work
+      # only when one of the two changed.
       # @api private
       def notice_active_support
         return unless Events.active_support?

@@ -31,8 +31,27 @@ class Browser
     end
     require "selenium-webdriver"
     @profile = Dir.mktmpdir("forkflag-chromium-")
-    @port = Loopback.free_port
+    @port = self.class.driver_port
     @host_rules = host_rules
+  end
+
+  # chromedriver's port: a free one whose neighbour below is free too.
+  # Selenium takes that neighbour as a lock while it starts the driver; a
+  # port picked alone may sit next to one in use (a server's, or a client
+  # connection's local port), and the lock then waits 45 s and fails.
+  def self.driver_port
+    100.times do
+      port = Loopback.free_port
+      return port if port > 1025 && bindable?(port - 1)
+    end
+    raise Error, "found no free pair of loopback ports for chromedriver"
+  end
+
+  def self.bindable?(port)
+    TCPServer.new("127.0.0.1", port).close
+    true
+  rescue SystemCallError
+    false
   end
 
   # Starts chromedriver and the browser (bounded by the HTTP timeouts).

@@ -19,6 +19,7 @@ mod rules;
 use serde_json::{json, Map, Value};
 
 use crate::context::{Context, CurrentTime, Field};
+use crate::snapshot::arena::Span;
 use crate::snapshot::constraint::{Constraint, Test};
 use crate::snapshot::flag::Strategy;
 use crate::snapshot::{Snapshot, Variant, DISABLED_VARIANT};
@@ -247,17 +248,8 @@ impl Snapshot {
         let (kind_ok, kind, rollout) = self.explain_kind(&s.kind, ctx);
         out.insert("kind".into(), kind);
         out.insert("rollout".into(), rollout);
-        let mut all = kind_ok;
-        let constraints: Vec<Value> = s
-            .constraints
-            .of(&self.constraints)
-            .iter()
-            .map(|c| {
-                let (ok, traced) = self.explain_constraint(c, ctx);
-                all &= ok;
-                traced
-            })
-            .collect();
+        let (constraints_ok, constraints) = self.explain_constraints(s.constraints, ctx);
+        let mut all = kind_ok && constraints_ok;
         out.insert("constraints".into(), Value::Array(constraints));
         let segments: Vec<Value> = s
             .segments
@@ -268,16 +260,7 @@ impl Snapshot {
                     all = false;
                     return json!({ "id": id, "found": false, "result": false, "constraints": null });
                 };
-                let mut ok = true;
-                let constraints: Vec<Value> = span
-                    .of(&self.constraints)
-                    .iter()
-                    .map(|c| {
-                        let (held, traced) = self.explain_constraint(c, ctx);
-                        ok &= held;
-                        traced
-                    })
-                    .collect();
+                let (ok, constraints) = self.explain_constraints(span, ctx);
                 all &= ok;
                 json!({ "id": id, "found": true, "result": ok, "constraints": constraints })
             })
@@ -288,6 +271,22 @@ impl Snapshot {
 
     /// A constraint's result ([`Constraint::holds`]) and its description
     /// with the context value it read.
+    /// Every constraint of a span explained (none skipped, so each shows
+    /// its result), and whether all held.
+    fn explain_constraints<C: Context + ?Sized>(&self, span: Span, ctx: &C) -> (bool, Vec<Value>) {
+        let mut all = true;
+        let traced = span
+            .of(&self.constraints)
+            .iter()
+            .map(|c| {
+                let (held, traced) = self.explain_constraint(c, ctx);
+                all &= held;
+                traced
+            })
+            .collect();
+        (all, traced)
+    }
+
     fn explain_constraint<C: Context + ?Sized>(&self, c: &Constraint, ctx: &C) -> (bool, Value) {
         let held = c.holds(&self.arena, ctx);
         let mut map = c.describe(&self.arena);

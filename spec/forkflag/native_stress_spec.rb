@@ -67,7 +67,13 @@ RSpec.describe "native methods under stress", :gc_stress do
     threads = Array.new(4) do
       Thread.new { (0...rounds).map { |i| exercise(client, i) } }
     end
-    results = threads.map { |t| t.join(60) && t.value }
+    # Bounded, and generous: under GC.stress the four threads share one
+    # GVL and each takes four times the single run above, or more on a
+    # busy machine.
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 600
+    results = threads.map do |t|
+      t.join([deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC), 0].max) && t.value
+    end
     expect(results).to all(eq(expected))
   end
 
